@@ -1,0 +1,105 @@
+"""Paper-scale defaults (UnityStyle, Liu et al. CVPR 2020; IDE recipe of CamStyle). Other configs derive from it."""
+
+import ml_collections
+
+
+def get_config():
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # Stages run in this order by train.py; any subset, comma-separated: gan, transfer, reid.
+    c.stages = "gan,transfer,reid"
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "market1501"  # market1501 | dukemtmc | msmt17 | custom | synthetic
+    c.data.root = (
+        ""  # dataset folder (TFDS manual_dir); synthetic: where it is generated ('' = WORKDIR/dataset)
+    )
+    c.data.height = 256
+    c.data.width = 128
+    c.data.verify = True  # decode every image once before training: a corrupt file fails early, by name
+    c.data.skip_bad_files = False  # with verify: drop corrupt images with one warning instead of failing
+    c.data.flip = True
+    c.data.pad = 10  # zero-pad then random-crop back (torchreid's Pad(10) + RandomCrop)
+    c.data.random_erasing = 0.0  # probability; 0.5 in CamStyle's "+ random erasing" rows
+    c.data.prefetch = 2
+    c.data.synthetic = ml_collections.ConfigDict()  # SyntheticSpec fields, used when name == 'synthetic'
+
+    c.gan = ml_collections.ConfigDict()
+    c.gan.height = 256
+    c.gan.width = 128
+    c.gan.batch_size = 16  # per camera model (GANimorph: 16)
+    c.gan.num_steps = 40_000
+    c.gan.cameras = ""  # '' = every camera; else comma-separated 0-based camera ids
+    c.gan.learning_rate = 2e-4
+    c.gan.b1 = 0.5
+    c.gan.b2 = 0.999
+    c.gan.gan_loss = "lsgan"  # lsgan | bce: the paper does not say
+    c.gan.style_attention = True  # weight Y samples by Style Attention (the UnityStyle loss); False: uniform
+    c.gan.lambda_gan = 0.4
+    c.gan.lambda_fm = 0.2
+    c.gan.lambda_id = 0.1
+    c.gan.lambda_cyc = 0.3
+    c.gan.lambda_ss = 0.7
+    c.gan.lambda_l1 = 0.3
+    c.gan.sln_decay = 0.9999
+    c.gan.sln_first = 36
+    c.gan.sln_every = 90
+    c.gan.generator = ml_collections.ConfigDict(
+        dict(base_features=64, num_res_blocks=3, num_scales=4, ibn_scales=1)
+    )
+    c.gan.discriminator = ml_collections.ConfigDict(dict(base_features=64))
+    c.gan.log_every = 100
+    c.gan.checkpoint_every = 2_000
+    c.gan.sample_every = 2_000
+    c.gan.keep_checkpoints = 2
+
+    c.transfer = ml_collections.ConfigDict()
+    c.transfer.batch_size = 64
+    c.transfer.jpeg_quality = 95
+
+    # The IDE re-ID model: ResNet-50 whose classifier is replaced by two FC layers.
+    c.model = ml_collections.ConfigDict()
+    c.model.depth = 50
+    c.model.width = 64
+    c.model.last_stride = 2
+    c.model.ibn = False
+    c.model.bottleneck_dim = 1024
+    c.model.dropout = 0.5
+    c.model.pretrained = ""  # folder written by `python -m unitystyle_jax.convert_torch`
+
+    c.reid = ml_collections.ConfigDict()
+    c.reid.method = "unitystyle"  # unitystyle: N real + N UnityStyle per batch; baseline: real only
+    c.reid.batch_size = 64  # N real images per batch (UnityStyle adds N more): 128 images as CamStyle
+    c.reid.num_steps = 10_000  # ~50 epochs of Market-1501 at N = 64
+    c.reid.learning_rate = 0.1  # new layers (two-FC head)
+    c.reid.backbone_learning_rate = 0.01
+    c.reid.momentum = 0.9
+    c.reid.nesterov = True
+    c.reid.weight_decay = 5e-4
+    c.reid.warmup_steps = 0
+    c.reid.decay_steps = (8_000,)  # x decay_factor at each (CamStyle: epoch 40 of 50)
+    c.reid.decay_factor = 0.1
+    c.reid.log_every = 50
+    c.reid.checkpoint_every = 1_000
+    c.reid.keep_checkpoints = 3
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.step = -1  # -1 = newest checkpoint
+    c.eval.batch_size = 128
+    c.eval.flip = False  # average features of the image and its mirror
+    c.eval.metric = "euclidean"  # euclidean | cosine
+    c.eval.rerank = False  # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)
+    c.eval.ap = "average"  # average (torchreid/fast-reid) | trapezoid (official MATLAB code)
+    c.eval.max_rank = 50
+    c.eval.export_features = False  # write WORKDIR/eval/features.npz
+    c.eval.ranked_queries = 6
+
+    # Several hosts: set enabled and the three fields, or leave them empty to let JAX detect the cluster.
+    c.distributed = ml_collections.ConfigDict()
+    c.distributed.enabled = False
+    c.distributed.coordinator_address = ""
+    c.distributed.num_processes = 0
+    c.distributed.process_id = -1
+
+    c.compilation_cache_dir = ""  # '' = WORKDIR/.jax_cache (second run of a config skips compilation)
+    return c

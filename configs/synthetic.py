@@ -1,0 +1,63 @@
+"""The built-in synthetic multi-camera dataset: `configs/synthetic.py` is the CPU demo, `configs/synthetic.py:tiny`
+a run of seconds for tests.
+
+The demo shrinks every model so that C UnityGANs and two IDE trainings fit in minutes on a 2-core CPU; the
+paper-scale settings live in configs/default.py and the real-dataset configs.
+"""
+
+from configs import default
+
+
+def get_config(variant: str | None = None):
+    c = default.get_config()
+    c.data.name = "synthetic"
+    c.data.height, c.data.width = 64, 32
+    c.data.pad = 4
+    c.gan.height, c.gan.width = 64, 32
+    c.gan.batch_size = 8
+    c.gan.num_steps = 300
+    c.gan.generator.update(base_features=16, num_res_blocks=1, num_scales=3, ibn_scales=1)
+    c.gan.discriminator.base_features = 16
+    c.gan.log_every, c.gan.checkpoint_every = 50, 300
+    c.model.depth, c.model.width = 18, 32
+    c.model.last_stride = 1
+    c.model.bottleneck_dim = 256
+    c.reid.batch_size = 32
+    c.reid.num_steps = 400
+    c.reid.learning_rate, c.reid.backbone_learning_rate = 0.1, 0.1
+    c.reid.warmup_steps = 40
+    c.reid.decay_steps = (300,)
+    c.reid.log_every, c.reid.checkpoint_every = 50, 200
+    c.eval.batch_size = 128
+    if variant == "tiny":
+        c.data.synthetic.update(
+            num_train_ids=4,
+            num_test_ids=4,
+            num_cameras=3,
+            images_per_id_camera=2,
+            height=64,
+            width=32,
+            num_distractors=3,
+            num_junk=2,
+        )
+        c.data.height, c.data.width = 32, 16
+        c.data.pad = 2
+        c.gan.height, c.gan.width = 32, 16
+        c.gan.batch_size = 4
+        c.gan.num_steps = 3
+        c.gan.generator.update(base_features=8, num_res_blocks=1, num_scales=2, ibn_scales=1)
+        c.gan.discriminator.base_features = 8
+        c.gan.log_every, c.gan.checkpoint_every = 1, 3
+        c.transfer.batch_size = 16
+        c.model.depth, c.model.width = 18, 8
+        c.model.bottleneck_dim = 32
+        c.reid.batch_size = 8
+        c.reid.num_steps = 4
+        c.reid.warmup_steps = 0
+        c.reid.decay_steps = (3,)
+        c.reid.log_every, c.reid.checkpoint_every = 1, 2
+        c.eval.batch_size = 16
+        c.eval.ranked_queries = 2
+    elif variant:
+        raise ValueError(f"configs/synthetic.py has no variant {variant!r} (use :tiny or nothing)")
+    return c

@@ -1,0 +1,74 @@
+"""Reject a bad config when it is read, with one line naming the field and value, before any work starts."""
+
+from unitystyle_jax import losses
+from unitystyle_jax.data import formats
+
+STAGES = ("gan", "transfer", "reid")
+RESNET_DEPTHS = (18, 34, 50, 101)
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the field."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def stage_list(config) -> list[str]:
+    stages = [s.strip() for s in str(config.stages).split(",") if s.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    _require(
+        not unknown, f"config.stages={config.stages!r}: unknown stage(s) {unknown}; choose from {STAGES}"
+    )
+    return stages
+
+
+def validate(config) -> None:
+    stage_list(config)
+    d, g, r, m, e = config.data, config.gan, config.reid, config.model, config.eval
+    _require(d.name in formats.DATASETS, f"config.data.name={d.name!r}: choose one of {formats.DATASETS}")
+    _require(d.name == "synthetic" or bool(d.root), f"config.data.root is empty: where is {d.name}?")
+    for field in (
+        "data.height",
+        "data.width",
+        "gan.height",
+        "gan.width",
+        "gan.batch_size",
+        "gan.num_steps",
+        "gan.log_every",
+        "gan.checkpoint_every",
+        "reid.batch_size",
+        "reid.num_steps",
+        "reid.log_every",
+        "reid.checkpoint_every",
+        "transfer.batch_size",
+        "eval.batch_size",
+        "eval.max_rank",
+    ):
+        value = config
+        for part in field.split("."):
+            value = value[part]
+        _require(isinstance(value, int) and value > 0, f"config.{field}={value!r} must be a positive integer")
+    multiple = 2**g.generator.num_scales
+    _require(
+        g.height % multiple == 0 and g.width % multiple == 0,
+        f"config.gan.height/width={g.height}x{g.width} must be multiples of 2**num_scales={multiple}",
+    )
+    _require(g.gan_loss in ("lsgan", "bce"), f"config.gan.gan_loss={g.gan_loss!r}: choose lsgan or bce")
+    lambdas = {k: g[f"lambda_{k}"] for k in ("gan", "fm", "id", "cyc", "ss", "l1")}
+    error = losses.loss_weights_error(lambdas)
+    _require(error is None, f"config.gan lambdas: {error}")
+    _require(
+        r.method in ("unitystyle", "baseline"), f"config.reid.method={r.method!r}: unitystyle or baseline"
+    )
+    _require(m.depth in RESNET_DEPTHS, f"config.model.depth={m.depth!r}: choose one of {RESNET_DEPTHS}")
+    _require(0.0 <= m.dropout < 1.0, f"config.model.dropout={m.dropout!r} must be in [0, 1)")
+    _require(0.0 <= d.random_erasing <= 1.0, f"config.data.random_erasing={d.random_erasing!r} not in [0, 1]")
+    _require(d.pad >= 0, f"config.data.pad={d.pad!r} must be >= 0")
+    _require(
+        r.learning_rate > 0 and r.backbone_learning_rate >= 0, "config.reid learning rates must be positive"
+    )
+    _require(e.metric in ("euclidean", "cosine"), f"config.eval.metric={e.metric!r}: euclidean or cosine")
+    _require(e.ap in ("average", "trapezoid"), f"config.eval.ap={e.ap!r}: average or trapezoid")

@@ -1,0 +1,205 @@
+"""tf.data input pipelines: re-ID training (N real + N UnityStyle), UnityGAN training, and evaluation.
+
+Why the sample order is computed in numpy from (seed, step): every process derives the same global batch for a
+step and reads only its own columns, and augmentation draws stateless randomness from (seed, global position).
+So a run's batches do not depend on how many processes or devices share it, and a resumed run continues with
+exactly the batches an uninterrupted one would have seen.
+"""
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from unitystyle_jax import parallel
+from unitystyle_jax.data.formats import Record
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def hide_accelerators_from_tf() -> None:
+    """TF only decodes images here: keep it off GPUs/TPUs so JAX owns them."""
+    for kind in ("GPU", "TPU"):
+        if tf.config.list_physical_devices(kind):
+            tf.config.set_visible_devices([], kind)
+
+
+def sample_order(num_samples: int, batch_size: int, seed: int, start_step: int, num_steps: int) -> np.ndarray:
+    """Indices of the global batches for steps [start_step, num_steps): epochs of seeded permutations, end to end."""
+    if num_samples <= 0:
+        raise ValueError("cannot draw batches from an empty split")
+    first, last = start_step * batch_size, num_steps * batch_size
+    epochs = range(first // num_samples, -(-last // num_samples))
+    order = (
+        np.concatenate([np.random.default_rng([seed, e]).permutation(num_samples) for e in epochs])
+        if len(epochs)
+        else np.zeros((0,), np.int64)
+    )
+    offset = epochs.start * num_samples if len(epochs) else first
+    return order[first - offset : last - offset].reshape(-1, batch_size)
+
+
+def _local_columns(global_indices: np.ndarray, start_step: int):
+    """This process's indices and their global positions (the positions seed the augmentation)."""
+    steps, batch = global_indices.shape
+    columns = parallel.process_slice(batch)
+    positions = np.arange(start_step, start_step + steps)[:, None] * batch + np.arange(batch)[None, :]
+    return global_indices[:, columns].reshape(-1), positions[:, columns].reshape(-1)
+
+
+def decode(path: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """JPEG/PNG file -> float32 RGB in [0, 1] at height x width."""
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    return tf.image.resize(image, (height, width), antialias=True)
+
+
+def augment(image: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int, erasing: float) -> tf.Tensor:
+    """Random flip, zero-pad + random crop, random erasing; stateless, so a seed fixes the outcome."""
+    seeds = tf.random.experimental.stateless_split(seed, num=3)
+    height, width = image.shape[0], image.shape[1]
+    if flip:
+        image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+    if pad:
+        image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+        image = tf.image.stateless_random_crop(image, (height, width, 3), seeds[1])
+    if erasing > 0:
+        image = _random_erasing(image, seeds[2], erasing)
+    return image
+
+
+def _random_erasing(image, seed, probability, area=(0.02, 0.4), aspect=(0.3, 3.3)):
+    """Zhong et al.'s random erasing: a rectangle of random area and aspect filled with uniform noise."""
+    height, width = image.shape[0], image.shape[1]
+    u = tf.random.stateless_uniform((6,), seed)
+    target = (area[0] + u[1] * (area[1] - area[0])) * height * width
+    log_ratio = tf.math.log(aspect[0]) + u[2] * (tf.math.log(aspect[1]) - tf.math.log(aspect[0]))
+    ratio = tf.exp(log_ratio)
+    h = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(target * ratio)), tf.int32), 1, height)
+    w = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(target / ratio)), tf.int32), 1, width)
+    top = tf.cast(u[3] * tf.cast(height - h + 1, tf.float32), tf.int32)
+    left = tf.cast(u[4] * tf.cast(width - w + 1, tf.float32), tf.int32)
+    rows = tf.range(height)[:, None, None]
+    cols = tf.range(width)[None, :, None]
+    inside = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w) & (u[0] < probability)
+    noise = tf.random.stateless_uniform(image.shape, seed + 1)
+    return tf.where(inside, noise, image)
+
+
+def normalize_imagenet(image: tf.Tensor) -> tf.Tensor:
+    return (image - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def to_gan_range(image: tf.Tensor) -> tf.Tensor:
+    return image * 2.0 - 1.0
+
+
+def _paths(records: Sequence[Record]) -> tf.Tensor:
+    return tf.constant([r.path for r in records])
+
+
+def _finish(dataset: tf.data.Dataset, local_batch: int, prefetch: int) -> Iterator[dict]:
+    options = tf.data.Options()
+    options.deterministic = True
+    options.threading.private_threadpool_size = 0
+    dataset = dataset.batch(local_batch, drop_remainder=True).prefetch(prefetch).with_options(options)
+    return dataset.as_numpy_iterator()
+
+
+def reid_train_batches(
+    real: Sequence[Record],
+    unity: Sequence[Record] | None,
+    data_config,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    num_steps: int,
+) -> Iterator[dict]:
+    """Process-local batches {'image', 'label'} (+ 'unity_image' when UnityStyle images are given).
+
+    `unity[i]` is the UnityStyle version of `real[i]`: batch rows hold the same samples, each image with its own
+    augmentation. Labels are the relabelled training ids (0..N-1).
+    """
+    if unity is not None and len(unity) != len(real):
+        raise ValueError(f"UnityStyle split has {len(unity)} images, the real one {len(real)}")
+    order = sample_order(len(real), batch_size, seed, start_step, num_steps)
+    indices, positions = _local_columns(order, start_step)
+    real_paths, labels = _paths(real), tf.constant([r.pid for r in real], tf.int32)
+    unity_paths = _paths(unity) if unity is not None else None
+    h, w, c = data_config.height, data_config.width, data_config
+
+    def load(index, position):
+        seed_pair = tf.stack([tf.constant(seed, tf.int64), position])
+        real_seed, unity_seed = tf.unstack(tf.random.experimental.stateless_split(seed_pair, num=2))
+        example = {"label": tf.gather(labels, index)}
+        image = decode(tf.gather(real_paths, index), h, w)
+        example["image"] = normalize_imagenet(augment(image, real_seed, c.flip, c.pad, c.random_erasing))
+        if unity_paths is not None:
+            image = decode(tf.gather(unity_paths, index), h, w)
+            example["unity_image"] = normalize_imagenet(
+                augment(image, unity_seed, c.flip, c.pad, c.random_erasing)
+            )
+        return example
+
+    dataset = tf.data.Dataset.from_tensor_slices((indices, positions.astype(np.int64)))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _finish(dataset, parallel.local_batch_size(batch_size), data_config.prefetch)
+
+
+def gan_train_batches(
+    x_records: Sequence[Record],
+    y_records: Sequence[Record],
+    height: int,
+    width: int,
+    batch_size: int,
+    flip: bool,
+    seed: int,
+    start_step: int,
+    num_steps: int,
+    prefetch: int = 2,
+) -> Iterator[dict]:
+    """Process-local batches {'x': camera c's images, 'y': images of all cameras} in [-1, 1], drawn independently."""
+    x_order = sample_order(len(x_records), batch_size, seed, start_step, num_steps)
+    y_order = sample_order(len(y_records), batch_size, seed + 1, start_step, num_steps)
+    x_indices, positions = _local_columns(x_order, start_step)
+    y_indices, _ = _local_columns(y_order, start_step)
+    x_paths, y_paths = _paths(x_records), _paths(y_records)
+
+    def load(x_index, y_index, position):
+        seeds = tf.random.experimental.stateless_split(
+            tf.stack([tf.constant(seed, tf.int64), position]), num=2
+        )
+        x = augment(decode(tf.gather(x_paths, x_index), height, width), seeds[0], flip, 0, 0.0)
+        y = augment(decode(tf.gather(y_paths, y_index), height, width), seeds[1], flip, 0, 0.0)
+        return {"x": to_gan_range(x), "y": to_gan_range(y)}
+
+    dataset = tf.data.Dataset.from_tensor_slices((x_indices, y_indices, positions.astype(np.int64)))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _finish(dataset, parallel.local_batch_size(batch_size), prefetch)
+
+
+def ordered_batches(
+    records: Sequence[Record], height: int, width: int, batch_size: int, value_range: str = "imagenet"
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Every record once, in order, as this process's share of global batches padded to full size.
+
+    Yields (local images, number of real rows in the GLOBAL batch); padding rows repeat the last image.
+    """
+    if value_range not in ("imagenet", "gan"):
+        raise ValueError(f"unknown value range {value_range!r}")
+    num = len(records)
+    num_batches = -(-num // batch_size)
+    order = np.minimum(np.arange(num_batches * batch_size), num - 1).reshape(num_batches, batch_size)
+    indices, _ = _local_columns(order, 0)
+    paths = _paths(records)
+    scale = normalize_imagenet if value_range == "imagenet" else to_gan_range
+
+    def load(index):
+        return scale(decode(tf.gather(paths, index), height, width))
+
+    dataset = tf.data.Dataset.from_tensor_slices(indices).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    for b, images in enumerate(_finish(dataset, parallel.local_batch_size(batch_size), 2)):
+        yield images, min(batch_size, num - b * batch_size)

@@ -1,0 +1,111 @@
+"""`make demo`: synthetic data -> C UnityGANs -> transfer -> IDE baseline and IDE + UnityStyle -> one table.
+
+Writes RESULTS/demo.md and RESULTS/demo.json with Rank-1/5/10, mAP, mINP per method, each stage's time, and the
+UnityStyle style-spread / SSIM numbers. Every stage resumes, so re-running after an interruption continues.
+"""
+
+import datetime
+import json
+import os
+import platform
+import time
+
+import jax
+from absl import app, flags
+from ml_collections import config_flags
+
+from unitystyle_jax import cli, reid_evaluation, stages, transfer
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Demo configuration.", lock_config=True)
+flags.DEFINE_string("workdir", "runs/demo", "Folder for the demo's runs.")
+flags.DEFINE_string("results", "results", "Folder for demo.md and demo.json.")
+
+METHODS = {"baseline": "IDE (real images only)", "unitystyle": "IDE + UnityStyle"}
+
+
+def _method_config(config, workdir: str, method: str):
+    c = config.copy_and_resolve_references()
+    c.reid.method = method
+    c.stages = "gan,transfer,reid" if method == "unitystyle" else "reid"
+    c.data.root = c.data.root or os.path.join(workdir, "dataset")
+    c.compilation_cache_dir = c.compilation_cache_dir or os.path.join(workdir, ".jax_cache")
+    return c
+
+
+def _write_atomic(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def run(config, workdir: str, results: str) -> dict:
+    began = time.perf_counter()
+    report = {"methods": {}, "stage_seconds": {}}
+    for method in ("unitystyle", "baseline"):
+        c, run_dir = _method_config(config, workdir, method), os.path.join(workdir, method)
+        stages.run(c, run_dir)
+        t = time.perf_counter()
+        report["methods"][method] = reid_evaluation.run(c, run_dir)
+        with open(os.path.join(run_dir, "stage_times.json")) as f:
+            times = json.load(f)
+        times["eval"] = round(time.perf_counter() - t, 1)
+        report["stage_seconds"][method] = times
+    with open(os.path.join(transfer.output_root(os.path.join(workdir, "unitystyle")), transfer.DONE)) as f:
+        report["transfer"] = json.load(f)
+    report["total_seconds"] = round(time.perf_counter() - began, 1)
+    report["date"] = datetime.date.today().isoformat()
+    report["machine"] = (
+        f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}"
+    )
+    gain = 100 * (report["methods"]["unitystyle"]["mAP"] - report["methods"]["baseline"]["mAP"])
+    report["unitystyle_map_gain_points"] = round(gain, 2)
+    if jax.process_index() == 0:
+        os.makedirs(results, exist_ok=True)
+        _write_atomic(os.path.join(results, "demo.json"), json.dumps(report, indent=2) + "\n")
+        markdown = render_markdown(report)
+        _write_atomic(os.path.join(results, "demo.md"), markdown)
+        print(markdown)
+    return report
+
+
+def render_markdown(report: dict) -> str:
+    style = report["transfer"]["style"]
+    table = reid_evaluation.metrics_table(
+        {METHODS[m]: report["methods"][m] for m in ("baseline", "unitystyle")}
+    )
+    times = "\n".join(
+        f"| {METHODS[m]} | " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + " |"
+        for m, t in report["stage_seconds"].items()
+    )
+    return f"""# UnityStyle demo on the synthetic multi-camera dataset ({report["date"]}, {report["machine"]})
+
+{table}
+
+UnityStyle changes mAP by {report["unitystyle_map_gain_points"]:+.1f} points.
+
+Style across cameras (query + gallery, std of the per-camera means, 0-255):
+
+| | real | UnityStyle |
+|---|---|---|
+| colour spread | {style["colour_spread"]["real"]:.2f} | {style["colour_spread"]["unity"]:.2f} |
+| contrast spread | {style["contrast_spread"]["real"]:.2f} | {style["contrast_spread"]["unity"]:.2f} |
+
+Structure kept: SSIM(real, UnityStyle) = {style["ssim"]:.3f} (unrelated real pairs: {style["ssim_unrelated"]:.3f}).
+UnityGAN models trained: {report["transfer"]["num_generators"]} (CamStyle would need {report["transfer"]["camstyle_generators"]}).
+
+| run | stage times |
+|---|---|
+{times}
+
+Total: {report["total_seconds"]:.0f} s.
+"""
+
+
+def main(argv):
+    del argv
+    cli.run_main(run, FLAGS.config, FLAGS.workdir, FLAGS.results)
+
+
+if __name__ == "__main__":
+    app.run(main)

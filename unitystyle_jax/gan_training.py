@@ -1,0 +1,281 @@
+"""UnityGAN training: one model per camera c, X = camera c's images, Y = every camera's images.
+
+G: X -> Y (the UnityStyle generator used for transfer), F: Y -> X, discriminators D_X and D_Y. The four loss
+terms (GAN, feature matching, identity, cycle) are each divided by their SLN snapshot and weighted by the
+lambdas; terms indexed by Y samples are weighted by the Style Attention of those samples (the UnityStyle loss).
+"""
+
+import functools
+import logging
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from unitystyle_jax import losses, parallel, training_loop
+from unitystyle_jax.checkpoints import Checkpoints
+from unitystyle_jax.data import pipeline
+from unitystyle_jax.models.unitygan import Discriminator, Generator
+from unitystyle_jax.reid_training import with_shardings
+
+TERMS = ("gan", "fm", "id", "cyc")
+GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
+
+
+def create_models(gan_config):
+    g = gan_config.generator
+    generator = Generator(
+        base_features=g.base_features,
+        num_res_blocks=g.num_res_blocks,
+        num_scales=g.num_scales,
+        ibn_scales=g.ibn_scales,
+    )
+    return generator, Discriminator(base_features=gan_config.discriminator.base_features)
+
+
+def create_optimizer(gan_config):
+    return optax.adam(gan_config.learning_rate, b1=gan_config.b1, b2=gan_config.b2)
+
+
+def initial_state(generator, discriminator, tx, image_shape, seed: int):
+    keys = jax.random.split(jax.random.key(seed), 4)
+    dummy = jnp.zeros((1, *image_shape), jnp.float32)
+    nets = {name: dict(generator.init(k, dummy, train=False)) for name, k in zip(GENERATORS, keys[:2])}
+    nets.update(
+        {name: dict(discriminator.init(k, dummy, train=False)) for name, k in zip(DISCRIMINATORS, keys[2:])}
+    )
+    params = lambda names: {n: nets[n]["params"] for n in names}
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "nets": nets,
+        "gen_opt": tx.init(params(GENERATORS)),
+        "disc_opt": tx.init(params(DISCRIMINATORS)),
+        "sln": losses.sln_init(TERMS),
+    }
+
+
+def _apply(module, variables, x):
+    """Train-mode forward that threads BatchNorm statistics through repeated calls of one network."""
+    if "batch_stats" in variables:
+        out, updates = module.apply(variables, x, train=True, mutable=["batch_stats"])
+        return out, {**variables, **updates}
+    return module.apply(variables, x, train=True), variables
+
+
+def generator_terms(nets, x, y, *, generator, discriminator, gan_config):
+    """Per-term losses for G and F, each split into the X-indexed and the Y-indexed half."""
+    g, f = nets["G"], nets["F"]
+    (fake_y, _), g = _apply(generator, g, x)
+    (identity_y, attention), g = _apply(generator, g, y)  # Style Attention of the Y samples
+    (fake_x, _), f = _apply(generator, f, y)
+    (identity_x, _), f = _apply(generator, f, x)
+    (cycle_x, _), f = _apply(generator, f, fake_y)
+    (cycle_y, _), g = _apply(generator, g, fake_x)
+    d_y = lambda image: discriminator.apply(nets["D_Y"], image, train=True)
+    d_x = lambda image: discriminator.apply(nets["D_X"], image, train=True)
+    (fake_y_logits, fake_y_features), (_, real_y_features) = d_y(fake_y), d_y(y)
+    (fake_x_logits, fake_x_features), (_, real_x_features) = d_x(fake_x), d_x(x)
+    kind, c = gan_config.gan_loss, gan_config
+    cycle = functools.partial(losses.cycle_loss, lambda_ss=c.lambda_ss, lambda_l1=c.lambda_l1)
+    x_terms = {
+        "gan": losses.gan_generator_loss(fake_y_logits, kind),
+        "fm": losses.feature_matching(real_y_features, fake_y_features),
+        "id": losses.l1(identity_x, x),
+        "cyc": cycle(x, cycle_x),
+    }
+    y_terms = {
+        "gan": losses.gan_generator_loss(fake_x_logits, kind),
+        "fm": losses.feature_matching(real_x_features, fake_x_features),
+        "id": losses.l1(identity_y, y),
+        "cyc": cycle(y, cycle_y),
+    }
+    aux = {"fake_x": fake_x, "fake_y": fake_y, "attention": attention, "batch_stats": {"G": g, "F": f}}
+    return x_terms, y_terms, aux
+
+
+def train_step(state, batch, *, generator, discriminator, tx, gan_config):
+    x, y = batch["x"], batch["y"]
+    nets, c = state["nets"], gan_config
+    lambdas = {"gan": c.lambda_gan, "fm": c.lambda_fm, "id": c.lambda_id, "cyc": c.lambda_cyc}
+
+    def generator_loss(gen_params):
+        with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in GENERATORS}}
+        x_terms, y_terms, aux = generator_terms(
+            with_params, x, y, generator=generator, discriminator=discriminator, gan_config=c
+        )
+        if c.style_attention:
+            y_mean = {k: losses.unitystyle_objective(v, aux["attention"]) for k, v in y_terms.items()}
+        else:
+            y_mean = {k: v.mean() for k, v in y_terms.items()}
+        terms = {k: x_terms[k].mean() + y_mean[k] for k in TERMS}
+        normalized = losses.sln_normalize(terms, state["sln"])
+        total = sum(lambdas[k] * normalized[k] for k in TERMS)
+        return total, (terms, aux)
+
+    gen_params = {n: nets[n]["params"] for n in GENERATORS}
+    (gen_total, (terms, aux)), gen_grads = jax.value_and_grad(generator_loss, has_aux=True)(gen_params)
+    fake = {
+        "D_Y": (y, jax.lax.stop_gradient(aux["fake_y"])),
+        "D_X": (x, jax.lax.stop_gradient(aux["fake_x"])),
+    }
+
+    def discriminator_loss(disc_params):
+        total = 0.0
+        for name in DISCRIMINATORS:
+            variables = {**nets[name], "params": disc_params[name]}
+            real_logits, _ = discriminator.apply(variables, fake[name][0], train=True)
+            fake_logits, _ = discriminator.apply(variables, fake[name][1], train=True)
+            total += losses.gan_discriminator_loss(real_logits, fake_logits, c.gan_loss).mean()
+        return total
+
+    disc_params = {n: nets[n]["params"] for n in DISCRIMINATORS}
+    disc_total, disc_grads = jax.value_and_grad(discriminator_loss)(disc_params)
+    gen_updates, gen_opt = tx.update(gen_grads, state["gen_opt"], gen_params)
+    disc_updates, disc_opt = tx.update(disc_grads, state["disc_opt"], disc_params)
+    gen_params, disc_params = (
+        optax.apply_updates(gen_params, gen_updates),
+        optax.apply_updates(disc_params, disc_updates),
+    )
+    new_nets = {n: {**aux["batch_stats"][n], "params": gen_params[n]} for n in GENERATORS}
+    new_nets.update({n: {**nets[n], "params": disc_params[n]} for n in DISCRIMINATORS})
+    sln = losses.sln_update(
+        jax.lax.stop_gradient(terms),
+        state["sln"],
+        state["step"] + 1,
+        decay=c.sln_decay,
+        first=c.sln_first,
+        every=c.sln_every,
+    )
+    new_state = {
+        "step": state["step"] + 1,
+        "nets": new_nets,
+        "gen_opt": gen_opt,
+        "disc_opt": disc_opt,
+        "sln": sln,
+    }
+    metrics = {
+        "loss": gen_total,
+        "loss_disc": disc_total,
+        **{f"loss_{k}": v for k, v in terms.items()},
+        "attention_mean": aux["attention"].mean(),
+        "attention_std": aux["attention"].std(),
+    }
+    return new_state, metrics
+
+
+class GanSetup:
+    """Models, optimizer, shardings and checkpoints of camera c's UnityGAN: shared by training and transfer."""
+
+    def __init__(self, config, workdir: str, camera: int, mesh):
+        self.config, self.camera, self.mesh = config, camera, mesh
+        self.generator, self.discriminator = create_models(config.gan)
+        self.tx = create_optimizer(config.gan)
+        self.image_shape = (config.gan.height, config.gan.width, 3)
+        self.init_fn = functools.partial(
+            initial_state, self.generator, self.discriminator, self.tx, self.image_shape, config.seed + camera
+        )
+        self.sharding = parallel.replicated(mesh)
+        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn), self.sharding)
+        self.workdir = os.path.join(workdir, "gan", f"cam{camera}")
+        self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"), config.gan.keep_checkpoints)
+        self.meta = {
+            "camera": camera,
+            "generator": config.gan.generator.to_dict(),
+            "discriminator": config.gan.discriminator.to_dict(),
+            "image_shape": list(self.image_shape),
+        }
+
+    def restore(self):
+        restored = self.checkpoints.restore(self.abstract_state)
+        return (restored[0], restored[2]) if restored else None
+
+    def translate_fn(self):
+        """jit'd G: camera c's images -> UnityStyle, both in [-1, 1]."""
+
+        def translate(generator_variables, images):
+            return self.generator.apply(generator_variables, images, train=False)[0]
+
+        return jax.jit(translate, out_shardings=self.sharding)
+
+
+def camera_ids(config, num_cameras: int) -> list[int]:
+    if not config.gan.cameras:
+        return list(range(num_cameras))
+    return [int(c) for c in str(config.gan.cameras).split(",")]
+
+
+def _sample_row(setup, translate, state, sample_x) -> np.ndarray:
+    """Pairs (real | UnityStyle) side by side for a few of camera c's images, uint8 HWC."""
+    fake = np.asarray(translate(state["nets"]["G"], sample_x))
+    pairs = [np.concatenate([r, f], axis=1) for r, f in zip(np.asarray(sample_x), fake)]
+    return to_uint8(np.concatenate(pairs, axis=1))
+
+
+def to_uint8(images_in_gan_range) -> np.ndarray:
+    return np.clip(np.round((np.asarray(images_in_gan_range) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def train_camera(config, workdir: str, splits, camera: int, mesh):
+    """Trains (or resumes) camera c's UnityGAN; returns its final state."""
+    from PIL import Image
+
+    setup = GanSetup(config, workdir, camera, mesh)
+    restored = setup.restore()
+    state, start_step = restored if restored else (jax.jit(setup.init_fn, out_shardings=setup.sharding)(), 0)
+    gan = config.gan
+    x_records = [r for r in splits.train if r.camid == camera]
+    if not x_records:
+        raise ValueError(f"camera {camera} has no training images in {config.data.name}")
+    batches = pipeline.gan_train_batches(
+        x_records,
+        splits.train,
+        gan.height,
+        gan.width,
+        gan.batch_size,
+        config.data.flip,
+        config.seed + 7919 * camera,
+        start_step,
+        gan.num_steps,
+    )
+    step_fn = jax.jit(
+        functools.partial(
+            train_step,
+            generator=setup.generator,
+            discriminator=setup.discriminator,
+            tx=setup.tx,
+            gan_config=gan,
+        ),
+        in_shardings=(setup.sharding, parallel.batch_sharded(mesh)),
+        out_shardings=(setup.sharding, parallel.replicated(mesh)),
+        donate_argnums=(0,),
+    )
+    sample_x = next(pipeline.ordered_batches(x_records[:4], gan.height, gan.width, 4, "gan"))[0]
+    translate = setup.translate_fn()
+    samples_dir = os.path.join(setup.workdir, "samples")
+
+    def write_samples(step, state):
+        if jax.process_index() == 0:
+            os.makedirs(samples_dir, exist_ok=True)
+            Image.fromarray(_sample_row(setup, translate, state, sample_x)).save(
+                os.path.join(samples_dir, f"step_{step:07d}.png")
+            )
+
+    logging.info("UnityGAN camera %d: %d images in X, %d in Y", camera, len(x_records), len(splits.train))
+    return training_loop.run(
+        name=f"gan[cam{camera}]",
+        state=state,
+        start_step=start_step,
+        num_steps=gan.num_steps,
+        batches=batches,
+        step_fn=step_fn,
+        mesh=mesh,
+        checkpoints=setup.checkpoints,
+        meta=setup.meta,
+        logdir=setup.workdir,
+        log_every=gan.log_every,
+        checkpoint_every=gan.checkpoint_every,
+        images_per_step=2 * gan.batch_size,
+        on_checkpoint=write_samples,
+    )

@@ -1,0 +1,133 @@
+"""evaluate.py's work: restore the IDE model, take query and gallery features (from their UnityStyle versions when
+the run uses UnityStyle: test-time transfer), rank, score, and write what people look at.
+
+Features are the 2048-d pooled backbone features, L2-normalised (optionally averaged with the mirrored image's);
+distances and metrics follow the Market-1501 protocol of `unitystyle_jax.evaluation`.
+"""
+
+import logging
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from unitystyle_jax import evaluation, parallel, stages, transfer
+from unitystyle_jax.checkpoints import CheckpointError
+from unitystyle_jax.data import pipeline
+from unitystyle_jax.reid_training import ReidSetup
+
+TABLE_KEYS = (
+    ("Rank-1", "rank1"),
+    ("Rank-5", "rank5"),
+    ("Rank-10", "rank10"),
+    ("mAP", "mAP"),
+    ("mINP", "mINP"),
+)
+
+
+def feature_fn(model, flip: bool, mesh):
+    """jit'd image batch -> L2-normalised features (mirror-averaged if flip), replicated on every process."""
+
+    def features(variables, images):
+        f = model.apply(variables, images, train=False)["features"]
+        if flip:
+            f = f + model.apply(variables, images[:, :, ::-1], train=False)["features"]
+        return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), 1e-12)
+
+    return jax.jit(features, out_shardings=parallel.replicated(mesh))
+
+
+def extract_features(fn, variables, records, config, mesh) -> np.ndarray:
+    chunks = []
+    for local_images, count in pipeline.ordered_batches(
+        records, config.data.height, config.data.width, config.eval.batch_size
+    ):
+        chunks.append(np.asarray(fn(variables, parallel.to_global(local_images, mesh)))[:count])
+    return np.concatenate(chunks)
+
+
+def metrics_table(rows: dict[str, dict]) -> str:
+    """Markdown table, one row per method, percentages."""
+    header = "| method | " + " | ".join(name for name, _ in TABLE_KEYS) + " |"
+    lines = [header, "|" + "---|" * (len(TABLE_KEYS) + 1)]
+    for method, m in rows.items():
+        lines.append(f"| {method} | " + " | ".join(f"{100 * m[key]:.1f}" for _, key in TABLE_KEYS) + " |")
+    return "\n".join(lines)
+
+
+def run(config, workdir: str) -> dict:
+    """Evaluates WORKDIR's newest (or config.eval.step's) IDE checkpoint; returns the metrics written."""
+    mesh = stages.start(config, workdir)
+    splits = stages.load_dataset(config, workdir)
+    setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
+    restored = setup.restore(None if config.eval.step < 0 else config.eval.step)
+    if restored is None:
+        raise CheckpointError(
+            f"no IDE checkpoint in {setup.checkpoints.directory}: train the reid stage first"
+        )
+    state, step = restored
+    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    inputs = splits
+    if config.reid.method == "unitystyle":
+        inputs = transfer.load(workdir, splits)  # test-time transfer of query and gallery
+    fn = feature_fn(setup.model, config.eval.flip, mesh)
+    query_features = extract_features(fn, variables, inputs.query, config, mesh)
+    gallery_features = extract_features(fn, variables, inputs.gallery, config, mesh)
+    q_pids, g_pids = (np.array([r.pid for r in rs]) for rs in (splits.query, splits.gallery))
+    q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))
+    e = config.eval
+    distmat = evaluation.compute_distance(query_features, gallery_features, metric=e.metric)
+    if e.rerank:
+        distmat = evaluation.rerank(
+            distmat,
+            evaluation.compute_distance(query_features, query_features, metric=e.metric),
+            evaluation.compute_distance(gallery_features, gallery_features, metric=e.metric),
+        )
+    result = evaluation.evaluate_rank(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=e.max_rank, ap=e.ap)
+    cmc = np.asarray(result["cmc"])
+    metrics = {
+        "rank1": float(cmc[0]),
+        "rank5": float(cmc[min(4, len(cmc) - 1)]),
+        "rank10": float(cmc[min(9, len(cmc) - 1)]),
+        "mAP": float(result["mAP"]),
+        "mINP": float(result["mINP"]),
+        "num_valid_queries": int(result["num_valid_queries"]),
+        "step": int(step),
+        "dataset": config.data.name,
+        "method": config.reid.method,
+        "ap": e.ap,
+        "rerank": bool(e.rerank),
+        "flip": bool(e.flip),
+    }
+    if jax.process_index() == 0:
+        out = os.path.join(workdir, "eval")
+        os.makedirs(out, exist_ok=True)
+        evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
+        evaluation.plot_cmc({config.reid.method: cmc}, os.path.join(out, "cmc.png"))
+        evaluation.plot_ranked_lists(
+            [r.path for r in splits.query],
+            [r.path for r in splits.gallery],
+            distmat,
+            q_pids,
+            g_pids,
+            q_cams,
+            g_cams,
+            os.path.join(out, "ranked.png"),
+            num_queries=e.ranked_queries,
+        )
+        if e.export_features:
+            np.savez(
+                os.path.join(out, "features.npz"),
+                query_features=query_features,
+                gallery_features=gallery_features,
+                query_pids=q_pids,
+                gallery_pids=g_pids,
+                query_camids=q_cams,
+                gallery_camids=g_cams,
+                query_names=np.array([r.name for r in splits.query]),
+                gallery_names=np.array([r.name for r in splits.gallery]),
+            )
+        print(metrics_table({f"{config.reid.method} (step {step})": metrics}))
+        logging.info("evaluation written to %s", out)
+    return metrics

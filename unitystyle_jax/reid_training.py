@@ -1,0 +1,219 @@
+"""IDE re-ID training: ResNet + two-FC head, trained on N real (+ N UnityStyle) images per batch.
+
+Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with UnityStyle images the sum runs over
+2N images but is still divided by N (no label smoothing: UnityStyle images count as real).
+"""
+
+import functools
+import logging
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from unitystyle_jax import losses, parallel, training_loop
+from unitystyle_jax.checkpoints import CheckpointError, Checkpoints
+from unitystyle_jax.data import pipeline
+from unitystyle_jax.models.ide import IDE
+
+BACKBONE = "backbone"
+
+
+def model_fingerprint(model_config) -> dict:
+    """The model settings a checkpoint must share with the config that restores it."""
+    return {k: v for k, v in model_config.to_dict().items() if k != "pretrained"}
+
+
+def create_model(model_config, num_classes: int) -> IDE:
+    return IDE(
+        num_classes=num_classes,
+        depth=model_config.depth,
+        width=model_config.width,
+        last_stride=model_config.last_stride,
+        ibn=model_config.ibn,
+        bottleneck_dim=model_config.bottleneck_dim,
+        dropout=model_config.dropout,
+    )
+
+
+def learning_rate_schedule(base: float, reid_config) -> optax.Schedule:
+    """Linear warm-up, then x decay_factor at each of decay_steps."""
+    decayed = optax.piecewise_constant_schedule(
+        base, {int(s): reid_config.decay_factor for s in reid_config.decay_steps}
+    )
+    warmup = reid_config.warmup_steps
+    if not warmup:
+        return decayed
+    return lambda step: decayed(step) * jnp.minimum(1.0, (step + 1) / warmup)
+
+
+def create_optimizer(reid_config):
+    """SGD (Nesterov) with weight decay as PyTorch applies it, one learning rate for the backbone and one for the
+    new layers. Returns (optimizer, head schedule) — the head's rate is the one logged."""
+
+    def sgd(schedule):
+        return optax.chain(
+            optax.add_decayed_weights(reid_config.weight_decay),
+            optax.sgd(schedule, momentum=reid_config.momentum, nesterov=reid_config.nesterov),
+        )
+
+    head = learning_rate_schedule(reid_config.learning_rate, reid_config)
+    backbone = learning_rate_schedule(reid_config.backbone_learning_rate, reid_config)
+
+    def group(params):
+        return {
+            k: jax.tree.map(lambda _: BACKBONE if k == BACKBONE else "head", v) for k, v in params.items()
+        }
+
+    return optax.multi_transform({BACKBONE: sgd(backbone), "head": sgd(head)}, group), head
+
+
+def initial_state(model, tx, image_shape, seed: int):
+    variables = model.init(
+        {"params": jax.random.key(seed), "dropout": jax.random.key(seed + 1)},
+        jnp.zeros((1, *image_shape), jnp.float32),
+        train=False,
+    )
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "batch_stats": batch_stats,
+        "opt_state": tx.init(params),
+    }
+
+
+def train_step(state, batch, *, model, tx, schedule, seed: int):
+    images, labels = batch["image"], batch["label"]
+    num_real = images.shape[0]
+    if "unity_image" in batch:
+        images = jnp.concatenate([images, batch["unity_image"]])
+        labels = jnp.concatenate([labels, labels])
+    dropout_rng = jax.random.fold_in(jax.random.key(seed), state["step"])
+
+    def loss_fn(params):
+        outputs, updates = model.apply(
+            {"params": params, "batch_stats": state["batch_stats"]},
+            images,
+            train=True,
+            mutable=["batch_stats"],
+            rngs={"dropout": dropout_rng},
+        )
+        loss = losses.softmax_cross_entropy(outputs["logits"], labels).sum() / num_real
+        return loss, (outputs["logits"], updates["batch_stats"])
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+    new_state = {
+        "step": state["step"] + 1,
+        "params": optax.apply_updates(state["params"], updates),
+        "batch_stats": batch_stats,
+        "opt_state": opt_state,
+    }
+    metrics = {
+        "loss": loss,
+        "accuracy": losses.accuracy(logits, labels),
+        "learning_rate": schedule(state["step"]),
+    }
+    return new_state, metrics
+
+
+def with_shardings(abstract_tree, sharding):
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract_tree)
+
+
+class ReidSetup:
+    """Model, optimizer, shardings and checkpoint folder of one IDE run: what training and evaluation share."""
+
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str, num_classes: int, mesh):
+        self.config, self.mesh, self.num_classes = config, mesh, num_classes
+        self.model = create_model(config.model, num_classes)
+        self.tx, self.schedule = create_optimizer(config.reid)
+        self.image_shape = (config.data.height, config.data.width, 3)
+        self.init_fn = functools.partial(initial_state, self.model, self.tx, self.image_shape, config.seed)
+        self.state_sharding = parallel.replicated(mesh)
+        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn), self.state_sharding)
+        self.checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"), config.reid.keep_checkpoints)
+        self.meta = {
+            "num_classes": num_classes,
+            "model": model_fingerprint(config.model),
+            "method": config.reid.method,
+            "dataset": config.data.name,
+        }
+
+    def restore(self, step: int | None = None):
+        """(state, step) of the newest checkpoint (or `step`), or None; a checkpoint of another model is an error."""
+        restored = self.checkpoints.restore(self.abstract_state, step)
+        if restored is None:
+            return None
+        state, meta, step = restored
+        for key in ("num_classes", "model"):
+            if meta.get(key) != self.meta[key]:
+                raise CheckpointError(
+                    f"checkpoint {self.checkpoints.directory}/{step} was trained with {key}="
+                    f"{meta.get(key)}, the config asks for {self.meta[key]}"
+                )
+        return state, step
+
+    def fresh_state(self):
+        state = jax.jit(self.init_fn, out_shardings=self.state_sharding)()
+        if self.config.model.pretrained:
+            state = self._with_pretrained_backbone(state)
+        return state
+
+    def _with_pretrained_backbone(self, state):
+        from unitystyle_jax import convert_torch  # torch-free; imported lazily to keep start-up light
+
+        variables = convert_torch.read_backbone_variables(self.config.model.pretrained)
+        for collection in ("params", "batch_stats"):
+            expected = jax.tree.map(lambda a: (a.shape, a.dtype), state[collection][BACKBONE])
+            found = jax.tree.map(lambda a: (a.shape, a.dtype), variables[collection])
+            if expected != found:
+                raise ValueError(
+                    f"pretrained weights in {self.config.model.pretrained} do not fit model "
+                    f"{model_fingerprint(self.config.model)}"
+                )
+            state[collection] = {
+                **state[collection],
+                BACKBONE: jax.device_put(variables[collection], self.state_sharding),
+            }
+        state["opt_state"] = jax.jit(self.tx.init, out_shardings=self.state_sharding)(state["params"])
+        logging.info("IDE backbone initialised from %s", self.config.model.pretrained)
+        return state
+
+
+def train(config, workdir: str, splits, unity_train, mesh):
+    """Trains (or resumes) the IDE model of `workdir`; unity_train is None for the real-only baseline."""
+    setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
+    restored = setup.restore()
+    state, start_step = restored if restored else (setup.fresh_state(), 0)
+    reid = config.reid
+    batches = pipeline.reid_train_batches(
+        splits.train, unity_train, config.data, reid.batch_size, config.seed, start_step, reid.num_steps
+    )
+    step_fn = jax.jit(
+        functools.partial(
+            train_step, model=setup.model, tx=setup.tx, schedule=setup.schedule, seed=config.seed
+        ),
+        in_shardings=(setup.state_sharding, parallel.batch_sharded(mesh)),
+        out_shardings=(setup.state_sharding, parallel.replicated(mesh)),
+        donate_argnums=(0,),
+    )
+    images_per_step = reid.batch_size * (2 if unity_train is not None else 1)
+    return training_loop.run(
+        name=f"reid[{reid.method}]",
+        state=state,
+        start_step=start_step,
+        num_steps=reid.num_steps,
+        batches=batches,
+        step_fn=step_fn,
+        mesh=mesh,
+        checkpoints=setup.checkpoints,
+        meta=setup.meta,
+        logdir=workdir,
+        log_every=reid.log_every,
+        checkpoint_every=reid.checkpoint_every,
+        images_per_step=images_per_step,
+    )

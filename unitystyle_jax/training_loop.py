@@ -1,0 +1,151 @@
+"""The step loop shared by UnityGAN and IDE training: logging, checkpoints, non-finite guard, SIGTERM.
+
+Why one loop: both trainings need the same guarantees (resume from the newest checkpoint, a metrics log that
+matches what was resumed, a clean stop on preemption), and they should never drift apart.
+"""
+
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import time
+from typing import Callable, Iterator
+
+import jax
+from clu import metric_writers, periodic_actions
+
+from unitystyle_jax import parallel
+from unitystyle_jax.checkpoints import Checkpoints
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message says where the last good checkpoint is."""
+
+
+class Interrupted(Exception):
+    """SIGTERM/SIGINT arrived; a checkpoint of the step reached was saved."""
+
+    def __init__(self, step: int):
+        super().__init__(
+            f"stopped by signal at step {step}; checkpoint saved, run the same command to resume"
+        )
+        self.step = step
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """Turns SIGTERM and SIGINT into a flag the loop checks between steps (the step in flight finishes)."""
+    requested = []
+    handler = lambda signum, frame: requested.append(signum)
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield requested
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class MetricsLog:
+    """WORKDIR/metrics.jsonl, one JSON object per logged step; on resume, lines past the resumed step are dropped
+    so the file always describes one consistent run."""
+
+    def __init__(self, path: str, start_step: int):
+        self.path = path
+        self.enabled = jax.process_index() == 0
+        if not self.enabled:
+            return
+        kept = []
+        if os.path.exists(path):
+            with open(path) as f:
+                kept = [line for line in f if line.strip() and json.loads(line)["step"] <= start_step]
+        with open(path + ".tmp", "w") as f:
+            f.writelines(kept)
+        os.replace(path + ".tmp", path)
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def _format_eta(seconds: float) -> str:
+    seconds = int(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
+
+
+def run(
+    *,
+    name: str,
+    state,
+    start_step: int,
+    num_steps: int,
+    batches: Iterator[dict],
+    step_fn: Callable,
+    mesh,
+    checkpoints: Checkpoints,
+    meta: dict,
+    logdir: str,
+    log_every: int,
+    checkpoint_every: int,
+    images_per_step: int,
+    on_checkpoint: Callable | None = None,
+):
+    """Runs steps start_step+1..num_steps; returns the final state.
+
+    step_fn(state, global_batch) -> (state, metrics) where metrics holds scalar jax values including `loss`.
+    """
+    os.makedirs(logdir, exist_ok=True)
+    writer = metric_writers.create_default_writer(
+        os.path.join(logdir, "tensorboard"), just_logging=jax.process_index() > 0, asynchronous=False
+    )
+    report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer, every_steps=log_every)
+    log = MetricsLog(os.path.join(logdir, "metrics.jsonl"), start_step)
+    if start_step:
+        logging.info("%s: resuming from step %d (checkpoint in %s)", name, start_step, checkpoints.directory)
+    window_start, window_steps, started = time.perf_counter(), 0, time.perf_counter()
+    step = start_step
+    try:
+        with stop_requests() as stop:
+            for step in range(start_step + 1, num_steps + 1):
+                state, metrics = step_fn(state, parallel.to_global(next(batches), mesh))
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+                if bad:
+                    good = checkpoints.steps()
+                    raise TrainingError(
+                        f"{name}: non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {step}; "
+                        f"last good checkpoint: {f'step {good[-1]}' if good else 'none'} in {checkpoints.directory}"
+                    )
+                report(step)
+                window_steps += 1
+                if step % log_every == 0 or step == num_steps:
+                    elapsed = time.perf_counter() - window_start
+                    metrics["images_per_sec"] = window_steps * images_per_step / max(elapsed, 1e-9)
+                    writer.write_scalars(step, metrics)
+                    log.write({"step": step, **metrics})
+                    eta = (time.perf_counter() - started) / (step - start_step) * (num_steps - step)
+                    logging.info(
+                        "%s step %d/%d  %s  ETA %s",
+                        name,
+                        step,
+                        num_steps,
+                        "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+                        _format_eta(eta),
+                    )
+                    window_start, window_steps = time.perf_counter(), 0
+                if step % checkpoint_every == 0 or step == num_steps or stop:
+                    checkpoints.save(step, state, {**meta, "step": step})
+                    if on_checkpoint:
+                        on_checkpoint(step, state)
+                if stop:
+                    raise Interrupted(step)
+    finally:
+        checkpoints.wait()
+        writer.flush()
+    return state
