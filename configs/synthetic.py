@@ -5,7 +5,10 @@ The demo shrinks every model so that C UnityGANs and two IDE trainings fit in mi
 paper-scale settings live in configs/default.py and the real-dataset configs.
 """
 
+import dataclasses
+
 from configs import default
+from unitystyle_jax.data import synthetic
 
 
 def get_config(variant: str | None = None):
@@ -30,16 +33,7 @@ def get_config(variant: str | None = None):
     c.reid.log_every, c.reid.checkpoint_every = 50, 200
     c.eval.batch_size = 128
     if variant == "tiny":
-        c.data.synthetic.update(
-            num_train_ids=4,
-            num_test_ids=4,
-            num_cameras=3,
-            images_per_id_camera=2,
-            height=64,
-            width=32,
-            num_distractors=3,
-            num_junk=2,
-        )
+        c.data.synthetic.update(dataclasses.asdict(synthetic.SyntheticSpec.tiny()))
         c.data.height, c.data.width = 32, 16
         c.data.pad = 2
         c.gan.height, c.gan.width = 32, 16

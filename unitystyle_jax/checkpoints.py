@@ -10,9 +10,7 @@ import os
 
 import orbax.checkpoint as ocp
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint folder that cannot give what was asked of it; the message names the folder."""
+from unitystyle_jax.errors import CheckpointError
 
 
 class Checkpoints:

@@ -7,8 +7,7 @@ import logging
 import os
 import sys
 
-from unitystyle_jax.checkpoints import CheckpointError
-from unitystyle_jax.training_loop import Interrupted, TrainingError
+from unitystyle_jax.errors import CheckpointError, Interrupted, TrainingError
 
 # Errors that describe the user's input or environment (files, configs, checkpoints), not a bug.
 USER_ERRORS = (ValueError, OSError, CheckpointError, TrainingError)

@@ -18,7 +18,7 @@ from unitystyle_jax import losses, parallel, training_loop
 from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models.unitygan import Discriminator, Generator
-from unitystyle_jax.reid_training import with_shardings
+from unitystyle_jax.reid_training import INIT_PRNG, with_shardings
 
 TERMS = ("gan", "fm", "id", "cyc")
 GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
@@ -39,8 +39,9 @@ def create_optimizer(gan_config):
     return optax.adam(gan_config.learning_rate, b1=gan_config.b1, b2=gan_config.b2)
 
 
-def initial_state(generator, discriminator, tx, image_shape, seed: int):
-    keys = jax.random.split(jax.random.key(seed), 4)
+def initial_state(generator, discriminator, tx, image_shape, rng):
+    """rng is an argument, not a constant, so every camera's model compiles to the same program (one cache entry)."""
+    keys = jax.random.split(rng, 4)
     dummy = jnp.zeros((1, *image_shape), jnp.float32)
     nets = {name: dict(generator.init(k, dummy, train=False)) for name, k in zip(GENERATORS, keys[:2])}
     nets.update(
@@ -64,19 +65,32 @@ def _apply(module, variables, x):
     return module.apply(variables, x, train=True), variables
 
 
+def _halves(tree, size: int):
+    return jax.tree.map(lambda a: a[:size], tree), jax.tree.map(lambda a: a[size:], tree)
+
+
+def _scored(discriminator, variables, fake, real):
+    """One discriminator call on [fake, real]: ((fake logits, real logits), (fake features, real features))."""
+    logits, features = discriminator.apply(variables, jnp.concatenate([fake, real]), train=True)
+    return _halves(logits, fake.shape[0]), _halves(features, fake.shape[0])
+
+
 def generator_terms(nets, x, y, *, generator, discriminator, gan_config):
-    """Per-term losses for G and F, each split into the X-indexed and the Y-indexed half."""
+    """Per-term losses for G and F, each split into the X-indexed and the Y-indexed half.
+
+    Calls are batched (F on [y, x], G on [x, y, F(y)], each discriminator on [fake, real]) so the step compiles
+    to a third fewer network copies; the discriminators' instance norm makes their batching exact.
+    """
+    b = x.shape[0]
     g, f = nets["G"], nets["F"]
-    (fake_y, _), g = _apply(generator, g, x)
-    (identity_y, attention), g = _apply(generator, g, y)  # Style Attention of the Y samples
-    (fake_x, _), f = _apply(generator, f, y)
-    (identity_x, _), f = _apply(generator, f, x)
+    (f_out, _), f = _apply(generator, f, jnp.concatenate([y, x]))
+    fake_x, identity_x = f_out[:b], f_out[b:]
+    (g_out, g_attention), g = _apply(generator, g, jnp.concatenate([x, y, fake_x]))
+    fake_y, identity_y, cycle_y = g_out[:b], g_out[b : 2 * b], g_out[2 * b :]
+    attention = g_attention[b : 2 * b]  # Style Attention of the Y samples
     (cycle_x, _), f = _apply(generator, f, fake_y)
-    (cycle_y, _), g = _apply(generator, g, fake_x)
-    d_y = lambda image: discriminator.apply(nets["D_Y"], image, train=True)
-    d_x = lambda image: discriminator.apply(nets["D_X"], image, train=True)
-    (fake_y_logits, fake_y_features), (_, real_y_features) = d_y(fake_y), d_y(y)
-    (fake_x_logits, fake_x_features), (_, real_x_features) = d_x(fake_x), d_x(x)
+    (fake_y_logits, _), (fake_y_features, real_y_features) = _scored(discriminator, nets["D_Y"], fake_y, y)
+    (fake_x_logits, _), (fake_x_features, real_x_features) = _scored(discriminator, nets["D_X"], fake_x, x)
     kind, c = gan_config.gan_loss, gan_config
     cycle = functools.partial(losses.cycle_loss, lambda_ss=c.lambda_ss, lambda_l1=c.lambda_l1)
     x_terms = {
@@ -116,17 +130,16 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
 
     gen_params = {n: nets[n]["params"] for n in GENERATORS}
     (gen_total, (terms, aux)), gen_grads = jax.value_and_grad(generator_loss, has_aux=True)(gen_params)
-    fake = {
-        "D_Y": (y, jax.lax.stop_gradient(aux["fake_y"])),
-        "D_X": (x, jax.lax.stop_gradient(aux["fake_x"])),
+    pairs = {
+        "D_Y": (jax.lax.stop_gradient(aux["fake_y"]), y),
+        "D_X": (jax.lax.stop_gradient(aux["fake_x"]), x),
     }
 
     def discriminator_loss(disc_params):
         total = 0.0
-        for name in DISCRIMINATORS:
+        for name, (fake, real) in pairs.items():
             variables = {**nets[name], "params": disc_params[name]}
-            real_logits, _ = discriminator.apply(variables, fake[name][0], train=True)
-            fake_logits, _ = discriminator.apply(variables, fake[name][1], train=True)
+            (fake_logits, real_logits), _ = _scored(discriminator, variables, fake, real)
             total += losses.gan_discriminator_loss(real_logits, fake_logits, c.gan_loss).mean()
         return total
 
@@ -173,11 +186,12 @@ class GanSetup:
         self.generator, self.discriminator = create_models(config.gan)
         self.tx = create_optimizer(config.gan)
         self.image_shape = (config.gan.height, config.gan.width, 3)
+        self.rng = jax.random.key(config.seed + camera, impl=INIT_PRNG)
         self.init_fn = functools.partial(
-            initial_state, self.generator, self.discriminator, self.tx, self.image_shape, config.seed + camera
+            initial_state, self.generator, self.discriminator, self.tx, self.image_shape
         )
         self.sharding = parallel.replicated(mesh)
-        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn), self.sharding)
+        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn, self.rng), self.sharding)
         self.workdir = os.path.join(workdir, "gan", f"cam{camera}")
         self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"), config.gan.keep_checkpoints)
         self.meta = {
@@ -223,7 +237,9 @@ def train_camera(config, workdir: str, splits, camera: int, mesh):
 
     setup = GanSetup(config, workdir, camera, mesh)
     restored = setup.restore()
-    state, start_step = restored if restored else (jax.jit(setup.init_fn, out_shardings=setup.sharding)(), 0)
+    state, start_step = (
+        restored if restored else (jax.jit(setup.init_fn, out_shardings=setup.sharding)(setup.rng), 0)
+    )
     gan = config.gan
     x_records = [r for r in splits.train if r.camid == camera]
     if not x_records:

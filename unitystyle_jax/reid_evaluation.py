@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from unitystyle_jax import evaluation, parallel, stages, transfer
-from unitystyle_jax.checkpoints import CheckpointError
+from unitystyle_jax.errors import CheckpointError
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.reid_training import ReidSetup
 

@@ -14,11 +14,16 @@ import ml_collections
 import optax
 
 from unitystyle_jax import losses, parallel, training_loop
-from unitystyle_jax.checkpoints import CheckpointError, Checkpoints
+from unitystyle_jax.checkpoints import Checkpoints
+from unitystyle_jax.errors import CheckpointError
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models.ide import IDE
 
 BACKBONE = "backbone"
+# Parameter initialisation draws from XLA's RngBitGenerator: its init programs compile 3-4x faster on CPU than
+# threefry's (measured: 18 s -> 5 s for a tiny generator). Step-time randomness (dropout) stays threefry, whose
+# bits do not depend on how an array is sharded.
+INIT_PRNG = "rbg"
 
 
 def model_fingerprint(model_config) -> dict:
@@ -70,11 +75,10 @@ def create_optimizer(reid_config):
     return optax.multi_transform({BACKBONE: sgd(backbone), "head": sgd(head)}, group), head
 
 
-def initial_state(model, tx, image_shape, seed: int):
+def initial_state(model, tx, image_shape, rng):
+    params_rng, dropout_rng = jax.random.split(rng)
     variables = model.init(
-        {"params": jax.random.key(seed), "dropout": jax.random.key(seed + 1)},
-        jnp.zeros((1, *image_shape), jnp.float32),
-        train=False,
+        {"params": params_rng, "dropout": dropout_rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False
     )
     params, batch_stats = variables["params"], variables["batch_stats"]
     return {
@@ -132,9 +136,10 @@ class ReidSetup:
         self.model = create_model(config.model, num_classes)
         self.tx, self.schedule = create_optimizer(config.reid)
         self.image_shape = (config.data.height, config.data.width, 3)
-        self.init_fn = functools.partial(initial_state, self.model, self.tx, self.image_shape, config.seed)
+        self.rng = jax.random.key(config.seed, impl=INIT_PRNG)
+        self.init_fn = functools.partial(initial_state, self.model, self.tx, self.image_shape)
         self.state_sharding = parallel.replicated(mesh)
-        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn), self.state_sharding)
+        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn, self.rng), self.state_sharding)
         self.checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"), config.reid.keep_checkpoints)
         self.meta = {
             "num_classes": num_classes,
@@ -158,7 +163,7 @@ class ReidSetup:
         return state, step
 
     def fresh_state(self):
-        state = jax.jit(self.init_fn, out_shardings=self.state_sharding)()
+        state = jax.jit(self.init_fn, out_shardings=self.state_sharding)(self.rng)
         if self.config.model.pretrained:
             state = self._with_pretrained_backbone(state)
         return state

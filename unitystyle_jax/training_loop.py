@@ -18,20 +18,7 @@ from clu import metric_writers, periodic_actions
 
 from unitystyle_jax import parallel
 from unitystyle_jax.checkpoints import Checkpoints
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a non-finite loss); the message says where the last good checkpoint is."""
-
-
-class Interrupted(Exception):
-    """SIGTERM/SIGINT arrived; a checkpoint of the step reached was saved."""
-
-    def __init__(self, step: int):
-        super().__init__(
-            f"stopped by signal at step {step}; checkpoint saved, run the same command to resume"
-        )
-        self.step = step
+from unitystyle_jax.errors import Interrupted, TrainingError
 
 
 @contextlib.contextmanager

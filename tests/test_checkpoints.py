@@ -1,0 +1,56 @@
+"""Checkpoints: restore-newest, fall back past a damaged step with a warning, refuse what does not fit."""
+
+import logging
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from unitystyle_jax.checkpoints import Checkpoints
+from unitystyle_jax.errors import CheckpointError
+
+
+def state(value):
+    return {"w": jnp.full((3, 2), value, jnp.float32), "step": jnp.asarray(int(value), jnp.int32)}
+
+
+def abstract():
+    return jax.eval_shape(lambda: state(0.0))
+
+
+def test_restores_newest_then_falls_back_past_a_damaged_one(tmp_path, caplog):
+    ckpt = Checkpoints(str(tmp_path / "ck"), max_to_keep=3)
+    for step in (1, 2, 3):
+        ckpt.save(step, state(float(step)), {"step": step})
+    ckpt.wait()
+    restored, meta, step = ckpt.restore(abstract())
+    assert step == 3 and meta["step"] == 3
+    np.testing.assert_array_equal(restored["w"], np.full((3, 2), 3.0))
+    # Damage every file of the newest step.
+    for folder, _, files in os.walk(tmp_path / "ck" / "3"):
+        for name in files:
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(b"\x00garbage")
+    with caplog.at_level(logging.WARNING):
+        restored, _, step = Checkpoints(str(tmp_path / "ck")).restore(abstract())
+    assert step == 2
+    np.testing.assert_array_equal(restored["w"], np.full((3, 2), 2.0))
+    assert any("/3" in r.getMessage() and "unreadable" in r.getMessage() for r in caplog.records)
+
+
+def test_empty_folder_restores_nothing_and_missing_step_is_named(tmp_path):
+    ckpt = Checkpoints(str(tmp_path / "empty"))
+    assert ckpt.restore(abstract()) is None
+    with pytest.raises(CheckpointError, match="no checkpoint at step 5"):
+        ckpt.restore(abstract(), step=5)
+
+
+def test_state_of_another_shape_is_an_error_naming_the_folder(tmp_path):
+    ckpt = Checkpoints(str(tmp_path / "ck"))
+    ckpt.save(1, state(1.0), {})
+    ckpt.wait()
+    other = jax.eval_shape(lambda: {"w": jnp.zeros((4, 2)), "step": jnp.zeros((), jnp.int32)})
+    with pytest.raises(CheckpointError, match=str(tmp_path / "ck")):
+        Checkpoints(str(tmp_path / "ck")).restore(other)

@@ -1,0 +1,313 @@
+"""Dataset file naming: the one place that knows how Market-1501, DukeMTMC-reID, MSMT17, custom CSV folders
+and the synthetic dataset lay out their images, identities and cameras.
+
+Everything else works on `Record`s, so relabelling and junk rules are shared by the TFDS builders, the stats
+command and the synthetic generator. Every bad input raises `DatasetError` with a one-line message that names
+the offending file or folder (and line, for list files), so command-line tools can print it as it is.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+import re
+import warnings
+
+from PIL import Image
+
+DATASETS = ("market1501", "dukemtmc", "msmt17", "custom", "synthetic")
+SPLITS = ("train", "query", "gallery")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+JUNK_PID = -1  # Market's "junk" images: neither a match nor a distractor, dropped everywhere.
+
+# Market-1501 layout, shared by DukeMTMC-reID and the synthetic dataset.
+MARKET_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+_MARKET_NAME = re.compile(r"([-\d]+)_c(\d)")
+_MARKET_CAMERAS = {"market1501": 6, "dukemtmc": 8}
+
+# MSMT17 (V1): image folders plus `path label` list files at the root; train = train + val, as torchreid does.
+_MSMT_FOLDERS = {"train": "train", "query": "test", "gallery": "test"}
+_MSMT_LISTS = {
+    "train": ("list_train.txt", "list_val.txt"),
+    "query": ("list_query.txt",),
+    "gallery": ("list_gallery.txt",),
+}
+_MSMT_CAMERAS = 15
+
+# custom: `<split>.csv` with header path,pid,camid; paths relative to the folder, camid 0-based.
+_CUSTOM_COLUMNS = ("path", "pid", "camid")
+
+SYNTHETIC_META = "meta.json"
+
+
+class DatasetError(ValueError):
+    """One-line message naming the offending file/folder."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One image: absolute path, identity, 0-based camera, and its path relative to the split root."""
+
+    path: str
+    pid: int
+    camid: int
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """A whole dataset: train identities relabelled 0..num_train_ids-1; query/gallery keep raw identities."""
+
+    train: tuple[Record, ...]
+    query: tuple[Record, ...]
+    gallery: tuple[Record, ...]
+    num_train_ids: int
+    num_cameras: int
+
+
+def market_file_name(pid: int, camid: int, sequence: int, frame: int, box: int = 1) -> str:
+    """Market-1501 file name (`0002_c1s1_000451_03.jpg`) for a 0-based camera; junk keeps the `-1_` prefix."""
+    person = f"{pid:04d}" if pid >= 0 else str(pid)
+    return f"{person}_c{camid + 1}s{sequence}_{frame:06d}_{box:02d}.jpg"
+
+
+def read_meta(root: str) -> dict | None:
+    """The synthetic dataset's `meta.json` (its generation spec), or None when the folder has none."""
+    path = os.path.join(root, SYNTHETIC_META)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetError(f"{path}: unreadable metadata ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
+        raise DatasetError(f"{path}: metadata has no 'spec' object")
+    return meta
+
+
+def _camera_limit(name: str, root: str) -> int | None:
+    """How many cameras the dataset has by definition; None when only the data can tell (custom)."""
+    if name == "msmt17":
+        return _MSMT_CAMERAS
+    if name == "synthetic":
+        return _synthetic_cameras(root)
+    return _MARKET_CAMERAS.get(name)
+
+
+def _synthetic_cameras(root: str) -> int | None:
+    meta = read_meta(root)
+    if meta is None:
+        return None
+    cameras = meta["spec"].get("num_cameras")
+    if not isinstance(cameras, int) or cameras < 1:
+        raise DatasetError(f"{os.path.join(root, SYNTHETIC_META)}: 'num_cameras' must be a positive integer")
+    return cameras
+
+
+def _check_name(name: str) -> None:
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+
+
+def _check_root(root: str) -> None:
+    if not os.path.isdir(root):
+        raise DatasetError(f"dataset root {root} does not exist or is not a folder")
+
+
+def _is_image(file_name: str) -> bool:
+    return file_name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _check_camera(where: str, camera: int, num_cameras: int | None) -> None:
+    """`camera` is 1-based as written in file names."""
+    if camera < 1 or (num_cameras is not None and camera > num_cameras):
+        limit = f"1..{num_cameras}" if num_cameras is not None else ">= 1"
+        raise DatasetError(f"{where}: camera {camera} out of range {limit}")
+
+
+def _check_pid(where: str, pid: int) -> None:
+    if pid < JUNK_PID:
+        raise DatasetError(f"{where}: identity {pid} is negative (only {JUNK_PID} = junk is allowed)")
+
+
+@contextlib.contextmanager
+def _reading(path: str):
+    """Turn a list file that cannot be read as text into a DatasetError naming it."""
+    try:
+        yield
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{path}: cannot read as a UTF-8 text list ({e})") from None
+
+
+def _relative_file(list_file: str, line_number: int, base: str, relative: str) -> str:
+    """Resolve a list-file path under `base`, refusing paths that escape the dataset or do not exist."""
+    where = f"{list_file}:{line_number}"
+    normal = os.path.normpath(relative)
+    if os.path.isabs(relative) or normal == ".." or normal.startswith(".." + os.sep):
+        raise DatasetError(f"{where}: path {relative!r} escapes the dataset root")
+    path = os.path.join(base, normal)
+    if not os.path.isfile(path):
+        raise DatasetError(f"{where}: listed image {path} does not exist")
+    return path
+
+
+def _read_market_folder(name: str, root: str, split: str) -> list[Record]:
+    folder = os.path.join(root, MARKET_FOLDERS[split])
+    if not os.path.isdir(folder):
+        raise DatasetError(f"missing split folder {folder}")
+    num_cameras = _camera_limit(name, root)
+    records = []
+    for entry in os.scandir(folder):
+        if not entry.is_file() or not _is_image(entry.name):
+            continue  # Thumbs.db, .DS_Store, sub-folders: not part of the dataset.
+        match = _MARKET_NAME.match(entry.name)
+        if match is None:
+            raise DatasetError(f"{entry.path}: file name does not match the {name} pattern <id>_c<camera>...")
+        try:
+            pid, camera = int(match.group(1)), int(match.group(2))
+        except ValueError:
+            raise DatasetError(f"{entry.path}: identity {match.group(1)!r} is not an integer") from None
+        _check_pid(entry.path, pid)
+        _check_camera(entry.path, camera, num_cameras)
+        records.append(Record(path=os.path.abspath(entry.path), pid=pid, camid=camera - 1, name=entry.name))
+    return records
+
+
+def _read_msmt_lists(root: str, split: str) -> list[Record]:
+    base = os.path.join(root, _MSMT_FOLDERS[split])
+    if not os.path.isdir(base):
+        raise DatasetError(f"missing split folder {base}")
+    records = []
+    for list_name in _MSMT_LISTS[split]:
+        list_file = os.path.join(root, list_name)
+        if not os.path.isfile(list_file):
+            raise DatasetError(f"missing list file {list_file}")
+        with _reading(list_file), open(list_file, encoding="utf-8") as f:
+            for line_number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                where = f"{list_file}:{line_number}"
+                fields = line.split()
+                if len(fields) != 2 or not re.fullmatch(r"-?\d+", fields[1]):
+                    raise DatasetError(f"{where}: expected '<path> <label>', got {line.strip()!r}")
+                relative, pid = fields[0], int(fields[1])
+                path = _relative_file(list_file, line_number, base, relative)
+                camera_field = os.path.basename(relative).split("_")
+                if len(camera_field) < 3 or not camera_field[2].isdigit():
+                    raise DatasetError(
+                        f"{where}: file name {relative!r} has no camera field <id>_<n>_<camera>_..."
+                    )
+                _check_pid(where, pid)
+                camera = int(camera_field[2])
+                _check_camera(where, camera, _MSMT_CAMERAS)
+                records.append(
+                    Record(
+                        path=os.path.abspath(path), pid=pid, camid=camera - 1, name=os.path.normpath(relative)
+                    )
+                )
+    return records
+
+
+def _parse_int(where: str, column: str, value: str | None) -> int:
+    if value is None or not re.fullmatch(r"\s*-?\d+\s*", value):
+        raise DatasetError(f"{where}: {column} {value!r} is not an integer")
+    return int(value)
+
+
+def _read_custom_csv(root: str, split: str) -> list[Record]:
+    csv_file = os.path.join(root, f"{split}.csv")
+    if not os.path.isfile(csv_file):
+        raise DatasetError(f"missing list file {csv_file}")
+    records = []
+    with _reading(csv_file), open(csv_file, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = [column.strip() for column in next(reader, [])]
+        if header != list(_CUSTOM_COLUMNS):
+            raise DatasetError(
+                f"{csv_file}:1: header must be {','.join(_CUSTOM_COLUMNS)}, got {','.join(header)!r}"
+            )
+        for row in reader:
+            if not row:
+                continue
+            where = f"{csv_file}:{reader.line_num}"
+            if len(row) != len(_CUSTOM_COLUMNS):
+                raise DatasetError(f"{where}: expected 3 fields path,pid,camid, got {len(row)}")
+            relative = row[0].strip()
+            pid = _parse_int(where, "pid", row[1])
+            camid = _parse_int(where, "camid", row[2])
+            _check_pid(where, pid)
+            if camid < 0:
+                raise DatasetError(f"{where}: camid {camid} out of range >= 0")
+            path = _relative_file(csv_file, reader.line_num, root, relative)
+            records.append(
+                Record(path=os.path.abspath(path), pid=pid, camid=camid, name=os.path.normpath(relative))
+            )
+    return records
+
+
+def read_split(name: str, root: str, split: str) -> list[Record]:
+    """One split with raw identities, junk (-1) dropped, sorted by name; DatasetError on any bad entry."""
+    _check_name(name)
+    _check_split(split)
+    _check_root(root)
+    if name == "msmt17":
+        records = _read_msmt_lists(root, split)
+    elif name == "custom":
+        records = _read_custom_csv(root, split)
+    else:
+        records = _read_market_folder(name, root, split)
+    kept = sorted((r for r in records if r.pid != JUNK_PID), key=lambda r: r.name)
+    if not kept:
+        raise DatasetError(f"{name} split {split!r} under {root} has no images")
+    return kept
+
+
+def load(name: str, root: str) -> Splits:
+    """All three splits; train ids relabelled 0..N-1 in sorted raw-id order (query/gallery keep raw ids)."""
+    train, query, gallery = (read_split(name, root, split) for split in SPLITS)
+    labels = {pid: label for label, pid in enumerate(sorted({r.pid for r in train}))}
+    relabelled = tuple(dataclasses.replace(r, pid=labels[r.pid]) for r in train)
+    return Splits(
+        train=relabelled,
+        query=tuple(query),
+        gallery=tuple(gallery),
+        num_train_ids=len(labels),
+        num_cameras=_camera_limit(name, root) or max(r.camid for r in train + query + gallery) + 1,
+    )
+
+
+def _decodes(record: Record) -> bool:
+    try:
+        with Image.open(record.path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    return True
+
+
+def verify_images(records, skip_bad: bool = False) -> list[Record]:
+    """Decode every image fully (a dataset check before hours of training).
+
+    A corrupt file raises DatasetError naming it; with `skip_bad` the corrupt ones are dropped with one
+    warning giving their count.
+    """
+    records = list(records)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        ok = list(pool.map(_decodes, records))  # PIL releases the GIL while decoding.
+    bad = [r for r, good in zip(records, ok) if not good]
+    if bad and not skip_bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DatasetError(f"{bad[0].path}: not a readable image{more}")
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image(s), first: {bad[0].path}", stacklevel=2)
+    return [r for r, good in zip(records, ok) if good]

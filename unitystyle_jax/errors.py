@@ -1,0 +1,19 @@
+"""Exceptions that mean "the run cannot go on" rather than "there is a bug": light to import, shared by all."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder that cannot give what was asked of it; the message names the folder."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message says where the last good checkpoint is."""
+
+
+class Interrupted(Exception):
+    """SIGTERM/SIGINT arrived; a checkpoint of the step reached was saved."""
+
+    def __init__(self, step: int):
+        super().__init__(
+            f"stopped by signal at step {step}; checkpoint saved, run the same command to resume"
+        )
+        self.step = step
