@@ -60,7 +60,7 @@ class Generator(nn.Module):
     Encoder scale s (s = 0..num_scales-1): 4x4/2 conv to base_features*2**s channels (no norm at s = 0,
     as DiscoGAN), then num_res_blocks residual blocks. Decoder scale s (num_scales-2..0): upsample,
     concatenate the encoder's scale-s output, 3x3 conv back to base_features*2**s, residual blocks. A last
-    upsample and 3x3 conv give the image. Height and width must be divisible by 2**num_scales.
+    upsample, concatenation with the input image (the full-resolution skip) and 3x3 conv give the image. Height and width must be divisible by 2**num_scales.
 
     Style Attention reads stop_gradient(G1), G1 = output of the first IBN-Res block: the attention head is
     trained adversarially (see `losses.unitystyle_objective`) and must not push the generator body.
@@ -115,7 +115,10 @@ class Generator(nn.Module):
             for index in range(self.num_res_blocks):
                 h = residual(norm=self.norm, name=f"decode{scale}_res{index}")(h, train)
 
-        image = block(x.shape[-1], norm=None, activation=jnp.tanh, name="to_image")(upsample2x(h), train)
+        # The full-resolution skip: the input itself joins the last conv, so fine structure never has to pass
+        # through the bottleneck and an image's own style is one conv away (a camera style is mostly per-pixel).
+        top = jnp.concatenate([upsample2x(h), x.astype(self.dtype)], axis=-1)
+        image = block(x.shape[-1], norm=None, activation=jnp.tanh, name="to_image")(top, train)
         return image.astype(jnp.float32), attention
 
 
