@@ -19,10 +19,9 @@ def get_config(variant: str | None = None):
     c.gan.height, c.gan.width = 64, 32
     c.gan.batch_size = 8
     c.gan.num_steps = 150
-    # A CPU demo trains each UnityGAN for minutes, not days: a faster rate, reconstruction-led weights and an
-    # SLN whose moving averages can follow within the run (paper-scale values are in configs/default.py).
+    # A CPU demo trains each UnityGAN for minutes, not days: a faster rate and an SLN whose moving averages can
+    # follow within the run (paper-scale values are in configs/default.py).
     c.gan.learning_rate = 1e-3
-    c.gan.lambda_gan, c.gan.lambda_fm, c.gan.lambda_id, c.gan.lambda_cyc = 0.1, 0.1, 0.3, 0.5
     c.gan.sln_decay, c.gan.sln_first, c.gan.sln_every = 0.99, 20, 40
     c.gan.generator.update(base_features=16, num_res_blocks=1, num_scales=3, ibn_scales=1)
     c.gan.discriminator.base_features = 16

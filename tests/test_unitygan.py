@@ -67,7 +67,15 @@ def test_generator_layout_follows_scales_and_ibn_scales():
     assert set(params["encode1_res1"]["norm1"]) == {"IN", "BN"}  # IBN in the two shallowest scales
     assert "IN" not in params["encode2_res0"]["norm1"] and "IN" not in params["decode0_res0"]["norm1"]
     assert "norm" not in params["encode0"]  # DiscoGAN: no norm on the first conv
-    assert params["to_image"]["conv"]["kernel"].shape[-1] == 3
+    assert params["to_image"]["kernel"].shape == (3, 3, 4 + 3, 3)  # decoder features + the input image
+
+
+def test_untrained_generator_is_the_identity():
+    generator = Generator(base_features=4, num_res_blocks=1, num_scales=2)
+    x = jax.random.uniform(jax.random.key(1), (2, 16, 8, 3), minval=-1.0, maxval=1.0)
+    variables = generator.init(jax.random.key(0, impl="rbg"), x, train=False)
+    image, _ = generator.apply(variables, x, train=False)
+    np.testing.assert_allclose(image, x, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -55,12 +55,13 @@ class StyleAttention(nn.Module):
 
 
 class Generator(nn.Module):
-    """DiscoGAN-style encoder/decoder with residual blocks and skip connections at every scale, tanh output.
+    """DiscoGAN-style encoder/decoder with residual blocks and skip connections at every scale, residual output.
 
     Encoder scale s (s = 0..num_scales-1): 4x4/2 conv to base_features*2**s channels (no norm at s = 0,
     as DiscoGAN), then num_res_blocks residual blocks. Decoder scale s (num_scales-2..0): upsample,
     concatenate the encoder's scale-s output, 3x3 conv back to base_features*2**s, residual blocks. A last
-    upsample, concatenation with the input image (the full-resolution skip) and 3x3 conv give the image. Height and width must be divisible by 2**num_scales.
+    upsample, concatenation with the input image (the full-resolution skip) and a zero-initialised 3x3 conv
+    give a residual delta: the image is clip(x + delta, -1, 1), so an untrained generator is the identity. Height and width must be divisible by 2**num_scales.
 
     Style Attention reads stop_gradient(G1), G1 = output of the first IBN-Res block: the attention head is
     trained adversarially (see `losses.unitystyle_objective`) and must not push the generator body.
@@ -116,10 +117,15 @@ class Generator(nn.Module):
                 h = residual(norm=self.norm, name=f"decode{scale}_res{index}")(h, train)
 
         # The full-resolution skip: the input itself joins the last conv, so fine structure never has to pass
-        # through the bottleneck and an image's own style is one conv away (a camera style is mostly per-pixel).
+        # through the bottleneck. The output is residual, x + delta with delta's conv zero-initialised: each
+        # camera's images start as themselves, and training moves their style rather than relearning content.
         top = jnp.concatenate([upsample2x(h), x.astype(self.dtype)], axis=-1)
-        image = block(x.shape[-1], norm=None, activation=jnp.tanh, name="to_image")(top, train)
-        return image.astype(jnp.float32), attention
+        delta = self.conv(
+            x.shape[-1], (3, 3), padding=((1, 1), (1, 1)), kernel_init=nn.initializers.zeros, dtype=self.dtype,
+            name="to_image",
+        )(top)
+        image = jnp.clip(x.astype(jnp.float32) + delta.astype(jnp.float32), -1.0, 1.0)
+        return image, attention
 
 
 class Discriminator(nn.Module):
