@@ -26,14 +26,14 @@ def get_config(variant: str | None = None):
     c.gan.generator.update(base_features=16, num_res_blocks=1, num_scales=3, ibn_scales=1)
     c.gan.discriminator.base_features = 16
     c.gan.log_every, c.gan.checkpoint_every = 50, 150
-    c.model.depth, c.model.width = 18, 32
+    c.model.depth, c.model.width = 18, 16
     c.model.last_stride = 1
     c.model.bottleneck_dim = 256
     c.reid.batch_size = 32
-    c.reid.num_steps = 400
+    c.reid.num_steps = 300
     c.reid.learning_rate, c.reid.backbone_learning_rate = 0.1, 0.1
-    c.reid.warmup_steps = 40
-    c.reid.decay_steps = (300,)
+    c.reid.warmup_steps = 30
+    c.reid.decay_steps = (225,)
     c.reid.log_every, c.reid.checkpoint_every = 50, 200
     c.eval.batch_size = 128
     if variant == "tiny":
