@@ -7,7 +7,7 @@ writes WORKDIR/eval/metrics.json, cmc.png and ranked.png.
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import cli, reid_evaluation
+from unitystyle_jax import cli
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -19,8 +19,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    cli.run_main(reid_evaluation.run, FLAGS.config, FLAGS.workdir)
+    cli.run_command("unitystyle_jax.reid_evaluation", FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

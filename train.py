@@ -6,7 +6,7 @@ Runs the stages the config lists (gan, transfer, reid), resuming each from WORKD
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import cli, stages
+from unitystyle_jax import cli
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
@@ -16,8 +16,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    cli.run_main(stages.run, FLAGS.config, FLAGS.workdir)
+    cli.run_command("unitystyle_jax.stages", FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -8,6 +8,7 @@ error deep inside orbax).
 import logging
 import os
 
+import jax
 import orbax.checkpoint as ocp
 
 from unitystyle_jax.errors import CheckpointError
@@ -21,12 +22,18 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save
         )
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        # Handlers named up front so a step's array metadata (shapes) can be read without restoring it.
+        handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
 
     def steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, state, meta: dict, force: bool = True) -> None:
+        if step in self._manager.all_steps():
+            # Training only comes back to a step it has saved after restore() skipped that step as unreadable.
+            logging.warning("replacing unreadable checkpoint %s/%d", self.directory, step)
+            self._manager.delete(step)
         self._manager.save(
             step,
             args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
@@ -36,8 +43,9 @@ class Checkpoints:
     def restore(self, abstract_state, step: int | None = None):
         """(state, meta, step) of `step`, or of the newest readable step; None when the folder has none.
 
-        An unreadable newest step is skipped with a warning naming it, so a crash mid-write or a damaged file costs
-        one checkpoint interval, not the run. An explicitly requested step is never substituted.
+        An unreadable newest step is skipped with a warning naming it, so a crash mid-write or a damaged file
+        costs one checkpoint interval, not the run. An explicitly requested step is never substituted. A
+        readable step whose arrays do not fit `abstract_state` (another model) is an error, not damage.
         """
         steps = self.steps()
         if step is not None:
@@ -48,6 +56,15 @@ class Checkpoints:
             steps = [step]
         failures = []
         for candidate in reversed(steps):
+            try:
+                misfit = _first_misfit(self._manager.item_metadata(candidate)["state"], abstract_state)
+            except Exception:  # unreadable metadata: let the restore below name the damage
+                misfit = None
+            if misfit:
+                raise CheckpointError(
+                    f"checkpoint {self.directory}/{candidate} holds another model than the config builds "
+                    f"({misfit}): use the config it was trained with, or another workdir"
+                )
             try:
                 restored = self._manager.restore(
                     candidate,
@@ -77,3 +94,30 @@ class Checkpoints:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _leaf_shapes(tree) -> dict[str, tuple]:
+    """{'params/backbone/conv1/kernel': (shape, dtype)}: paths alike for orbax metadata and live trees."""
+
+    def name(key) -> str:
+        for attribute in ("key", "name", "idx"):
+            if hasattr(key, attribute):
+                return str(getattr(key, attribute))
+        return str(key)
+
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(map(name, path)): (tuple(a.shape), str(a.dtype)) for path, a in leaves}
+
+
+def _first_misfit(on_disk, abstract_state) -> str | None:
+    """The first array that is missing, extra or of another shape/dtype on disk; None when the trees fit."""
+    saved, wanted = _leaf_shapes(on_disk), _leaf_shapes(abstract_state)
+    for path in sorted(saved.keys() | wanted.keys()):
+        if path not in saved:
+            return f"{path} is not in the checkpoint"
+        if path not in wanted:
+            return f"{path} is in the checkpoint but not in the model"
+        if saved[path] != wanted[path]:
+            (saved_shape, saved_dtype), (shape, dtype) = saved[path], wanted[path]
+            return f"{path} is {saved_shape} {saved_dtype} there, {shape} {dtype} here"
+    return None

@@ -3,9 +3,13 @@
 Set UNITYSTYLE_DEBUG=1 to get the full traceback instead.
 """
 
+import importlib
 import logging
 import os
+import re
 import sys
+
+from absl import flags
 
 from unitystyle_jax.errors import CheckpointError, Interrupted, TrainingError
 
@@ -13,6 +17,11 @@ from unitystyle_jax.errors import CheckpointError, Interrupted, TrainingError
 USER_ERRORS = (ValueError, OSError, CheckpointError, TrainingError)
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 128 + 15  # as a process killed by SIGTERM, but after a clean save
+
+
+def fail(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
 
 
 def run_main(fn, *args, **kwargs):
@@ -26,6 +35,55 @@ def run_main(fn, *args, **kwargs):
     except USER_ERRORS as error:
         if os.environ.get("UNITYSTYLE_DEBUG"):
             raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
+        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+
+
+def run_command(module: str, config, workdir: str):
+    """train.py's and evaluate.py's body: `module.run(config, workdir)` under run_main, the config checked
+    before `module` is imported — that import (TensorFlow, every model) takes ~10 s on a small CPU, and a
+    mistyped value should not wait for it."""
+    from unitystyle_jax import config_validation
+
+    def checked_run():
+        config_validation.validate(config)
+        return importlib.import_module(module).run(config, workdir)
+
+    return run_main(checked_run)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing (app.run's flags_parser) with a bad flag as one `error:` line, like any input.
+
+    Left alone, ml_collections turns a config field that does not exist into a traceback, buries a config
+    file's own error inside a traceback's text, and defers a missing config file's error to its first use.
+    """
+    try:
+        remaining = flags.FLAGS(argv)
+        flags.FLAGS.config.to_dict()  # raises the deferred load error of --config now
+        return remaining
+    except flags.Error as error:
+        fail(_first_and_last_line(str(error)))
+    except OSError as error:
+        fail(f"--config: {_first_and_last_line(str(error.__cause__ or error))}")
+    except (AttributeError, KeyError) as error:  # ml_collections: an override names no field of the config
+        fail(_unknown_field(error, argv))
+
+
+def _unknown_field(error: Exception, argv: list[str]) -> str:
+    """'--config.reid.bacth_size: the config has no field 'bacth_size' (did you mean "batch_size"?)'."""
+    root = error
+    while root.__context__ is not None:  # the first KeyError of the chain holds the bare field name
+        root = root.__context__
+    field = str(root.args[0]) if root.args else str(root)
+    names = [arg.split("=")[0] for arg in argv[1:] if arg.startswith("--config.")]
+    flag = next((name for name in names if field in name.split(".")), "--config")
+    hint = re.search(r'Did you mean "([^"]+)"', str(error))
+    return f"{flag}: the config has no field {field!r}" + (f' (did you mean "{hint[1]}"?)' if hint else "")
+
+
+def _first_and_last_line(message: str) -> str:
+    """'what failed: why', from a message whose cause is on its last line (a traceback, a list of tries)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return lines[0] if lines else message
+    return f"{lines[0].rstrip(':')}: {lines[-1]}"

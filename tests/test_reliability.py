@@ -1,0 +1,193 @@
+"""What happens to a run when things go wrong: kill -9, SIGTERM, a diverging loss, a damaged checkpoint.
+
+Every scenario is real train.py/evaluate.py processes on the tiny synthetic data (real-only IDE, 30 steps, a
+checkpoint every 5), compared with one uninterrupted run of the same command and seed. The scenarios'
+processes run side by side, in three rounds (each round needs the one before); the tests read what they left.
+"""
+
+import os
+import re
+import shutil
+import signal
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import runs
+from test_cli_errors import one_error_line
+from test_end_to_end import METRIC_KEYS, finish, output, read_json, start
+from unitystyle_jax.data import synthetic
+
+FLAGS = (
+    "--config.stages=reid",
+    "--config.reid.method=baseline",
+    "--config.reid.num_steps=30",
+    "--config.reid.checkpoint_every=5",
+)
+# A real divergence: the learning rate jumps x1e30 after step 2, so step 4's forward pass overflows. The tiny
+# config's own 4 steps; a checkpoint every 2 (so step 2's is the last good one).
+DIVERGING = (
+    *FLAGS[:2],
+    "--config.reid.decay_steps=(2,)",
+    "--config.reid.decay_factor=1e30",
+    "--config.reid.checkpoint_every=2",
+)
+LOGGED = ("loss", "accuracy", "learning_rate")
+
+
+def checkpoint_steps(workdir) -> list[int]:
+    folder = os.path.join(workdir, "checkpoints")
+    return sorted(int(n) for n in os.listdir(folder) if n.isdigit()) if os.path.isdir(folder) else []
+
+
+def logged_steps(workdir) -> int:
+    """Complete lines in WORKDIR/metrics.jsonl (a line being written is not counted)."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    return open(path).read().count("\n") if os.path.exists(path) else 0
+
+
+def interrupt_when(*plans, timeout: float = 600.0) -> None:
+    """plans: (process, condition, signal); each process gets its signal as soon as its condition holds. A
+    process that ends first fails the run: it would have left nothing to test."""
+    waiting, deadline = list(plans), time.monotonic() + timeout
+    while waiting:
+        for plan in list(waiting):
+            process, condition, signum = plan
+            if condition():
+                process.send_signal(signum)
+                waiting.remove(plan)
+            elif process.poll() is not None:
+                stderr = output(process)[1][-4000:]
+                raise AssertionError(f"{process.args} ended ({process.returncode}) first:\n{stderr}")
+        assert time.monotonic() < deadline, "timed out waiting to interrupt"
+        time.sleep(0.02)
+
+
+def damage(step_folder) -> None:
+    for folder, _, files in os.walk(step_folder):
+        for name in files:
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(b"\x00damaged")
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory):
+    """{scenario: SimpleNamespace(workdir, one CompletedProcess per process of the scenario, and `kept`: the
+    checkpoint steps an interrupted run left)}."""
+    data = tmp_path_factory.mktemp("data")
+    synthetic.generate(str(data), synthetic.SyntheticSpec.tiny())
+    w = {name: tmp_path_factory.mktemp(name) for name in ("reference", "killed", "stopped", "diverged")}
+
+    def train(name, *flags):
+        return start("train.py", w[name], f"--config.data.root={data}", *(flags or FLAGS))
+
+    def evaluate(workdir):
+        return start("evaluate.py", workdir, f"--config.data.root={data}", *FLAGS)
+
+    # Round 1: the uninterrupted run; runs stopped by SIGKILL (once a checkpoint exists), by SIGTERM (once
+    # training is under way) and by a diverging loss.
+    first = [train("reference"), train("killed"), train("stopped"), train("diverged", *DIVERGING)]
+    try:
+        interrupt_when(
+            (first[1], lambda: checkpoint_steps(w["killed"]), signal.SIGKILL),
+            (first[2], lambda: logged_steps(w["stopped"]) >= 2, signal.SIGTERM),
+        )
+    except BaseException:
+        for process in first:
+            process.kill()
+        raise
+    reference, killed, stopped, diverged = finish(*first, check=False)
+    kept = {name: checkpoint_steps(w[name]) for name in ("stopped", "diverged")}  # before the reruns
+    # Round 2: the same commands again (the diverged run with the tiny config's own schedule), and evaluate.py
+    # on a copy of the reference whose newest checkpoint is damaged.
+    w["damaged"] = shutil.copytree(w["reference"], tmp_path_factory.mktemp("damaged") / "workdir")
+    damage(w["damaged"] / "checkpoints" / "30")
+    second = finish(
+        evaluate(w["reference"]),
+        train("killed"),
+        train("stopped"),
+        train("diverged", *FLAGS[:2]),
+        evaluate(w["damaged"]),
+        check=False,
+    )
+    reference_eval, killed_resumed, stopped_resumed, diverged_resumed, damaged_eval = second
+    # Round 3: the resumed run evaluated; the damaged run resumed.
+    killed_eval, damaged_resumed = finish(evaluate(w["killed"]), train("damaged"), check=False)
+    scenario = SimpleNamespace
+    return {
+        "reference": scenario(workdir=w["reference"], run=reference, evaluation=reference_eval),
+        "killed": scenario(workdir=w["killed"], run=killed, rerun=killed_resumed, evaluation=killed_eval),
+        "stopped": scenario(workdir=w["stopped"], run=stopped, kept=kept["stopped"], rerun=stopped_resumed),
+        "diverged": scenario(
+            workdir=w["diverged"], run=diverged, kept=kept["diverged"], rerun=diverged_resumed
+        ),
+        "damaged": scenario(workdir=w["damaged"], evaluation=damaged_eval, rerun=damaged_resumed),
+    }
+
+
+def resumed_step(result) -> int:
+    assert result.returncode == 0, result.stderr[-4000:]
+    found = re.findall(r"resuming from step (\d+)", result.stderr)
+    assert len(found) == 1, result.stderr[-4000:]
+    return int(found[0])
+
+
+def assert_same_training(workdir, reference) -> None:
+    """Per-step losses, accuracies and learning rates (metrics.jsonl) equal the uninterrupted run's."""
+    got, want = runs.metrics(workdir), runs.metrics(reference)
+    assert [m["step"] for m in got] == [m["step"] for m in want] == list(range(1, 31))
+    for key in LOGGED:
+        np.testing.assert_allclose([m[key] for m in got], [m[key] for m in want], rtol=1e-6, atol=1e-6)
+
+
+def test_kill_9_then_same_command_resumes_and_matches_an_uninterrupted_run(scenarios):
+    killed, reference = scenarios["killed"], scenarios["reference"]
+    assert reference.run.returncode == 0 and reference.evaluation.returncode == 0
+    assert killed.run.returncode == -signal.SIGKILL
+    assert resumed_step(killed.rerun) in range(5, 30, 5)
+    assert_same_training(killed.workdir, reference.workdir)
+    assert killed.evaluation.returncode == 0, killed.evaluation.stderr[-4000:]
+    got = read_json(killed.workdir / "eval" / "metrics.json")
+    want = read_json(reference.workdir / "eval" / "metrics.json")
+    assert got["step"] == want["step"] == 30
+    np.testing.assert_allclose([got[k] for k in METRIC_KEYS], [want[k] for k in METRIC_KEYS], atol=1e-6)
+
+
+def test_sigterm_saves_a_checkpoint_exits_143_and_the_next_run_resumes_there(scenarios):
+    stopped = scenarios["stopped"]
+    assert stopped.run.returncode == 143, stopped.run.stderr[-4000:]
+    assert "Traceback" not in stopped.run.stderr
+    steps = re.findall(r"^stopped: stopped by signal at step (\d+)", stopped.run.stderr, re.MULTILINE)
+    assert len(steps) == 1, stopped.run.stderr[-4000:]
+    step = int(steps[0])
+    assert 2 <= step < 30 and step in stopped.kept
+    assert resumed_step(stopped.rerun) == step
+    assert_same_training(stopped.workdir, scenarios["reference"].workdir)
+
+
+def test_non_finite_loss_stops_with_one_error_naming_step_and_last_good_checkpoint(scenarios):
+    diverged = scenarios["diverged"]
+    error = one_error_line(diverged.run)
+    assert re.search(
+        r"non-finite loss=nan at step 4; last good checkpoint: step 2 in \S+/checkpoints$", error
+    )
+    # The last good checkpoint was kept, and the same workdir trains on from it.
+    assert diverged.kept == [2]
+    assert resumed_step(diverged.rerun) == 2
+    assert [m["step"] for m in runs.metrics(diverged.workdir)] == [1, 2, 3, 4]
+    assert checkpoint_steps(diverged.workdir) == [2, 4]
+
+
+def test_damaged_newest_checkpoint_is_skipped_with_a_warning_then_replaced(scenarios):
+    damaged = scenarios["damaged"]
+    newest = re.escape(str(damaged.workdir / "checkpoints" / "30"))
+    assert damaged.evaluation.returncode == 0, damaged.evaluation.stderr[-4000:]
+    assert re.search(rf"checkpoint {newest} is unreadable .*; trying an older one", damaged.evaluation.stderr)
+    assert read_json(damaged.workdir / "eval" / "metrics.json")["step"] == 25
+
+    assert resumed_step(damaged.rerun) == 25
+    assert re.search(rf"replacing unreadable checkpoint {newest}\b", damaged.rerun.stderr)
+    assert checkpoint_steps(damaged.workdir) == [20, 25, 30]
+    assert_same_training(damaged.workdir, scenarios["reference"].workdir)
