@@ -90,7 +90,10 @@ def _write_grid(config, workdir, splits, mesh) -> None:
 
 def _record_time(workdir: str, stage: str, seconds: float) -> None:
     path = os.path.join(workdir, "stage_times.json")
-    times = json.load(open(path)) if os.path.exists(path) else {}
+    times = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            times = json.load(f)
     times[stage] = round(times.get(stage, 0.0) + seconds, 1)
     with open(path + ".tmp", "w") as f:
         json.dump(times, f, indent=2)
