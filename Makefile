@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m unitystyle_jax.demo --workdir=runs/demo --results=results
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 clean:
 	rm -rf runs .pytest_cache

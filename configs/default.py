@@ -48,6 +48,7 @@ def get_config():
         dict(base_features=64, num_res_blocks=3, num_scales=4, ibn_scales=1)
     )
     c.gan.discriminator = ml_collections.ConfigDict(dict(base_features=64))
+    c.gan.conv = "auto"  # convolution: auto (per-shape fast conv on CPU, XLA's elsewhere) | fast | xla
     c.gan.log_every = 100
     c.gan.checkpoint_every = 2_000
     c.gan.keep_checkpoints = 2
@@ -64,6 +65,7 @@ def get_config():
     c.model.ibn = False
     c.model.bottleneck_dim = 1024
     c.model.dropout = 0.5
+    c.model.conv = "auto"  # auto | fast | xla, as gan.conv (models/fast_conv.py); not part of the checkpoint
     c.model.pretrained = ""  # folder written by `python -m unitystyle_jax.convert_torch`
 
     c.reid = ml_collections.ConfigDict()

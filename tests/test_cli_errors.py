@@ -2,12 +2,13 @@
 exit code 1, no traceback — and nothing a previous run wrote is lost."""
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
 import fakedata
 import runs
-from test_end_to_end import run
+from test_end_to_end import BASELINE, finish, run, start
 
 
 def one_error_line(result) -> str:
@@ -33,14 +34,6 @@ def snapshot(workdir) -> dict:
     return files
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A finished real-only IDE run (depth 18), its synthetic dataset generated into WORKDIR/dataset."""
-    workdir = tmp_path_factory.mktemp("trained")
-    run("train.py", workdir, "--config.stages=reid", "--config.reid.method=baseline")
-    return workdir
-
-
 @pytest.mark.parametrize(
     "flag, culprit",
     [
@@ -63,35 +56,70 @@ def test_unknown_config_variant_and_missing_config_file_are_named(tmp_path):
     assert "configs/nowhere.py" in fails("evaluate.py", tmp_path, config="configs/nowhere.py")
 
 
-def test_missing_market_root_is_named(tmp_path):
-    root = tmp_path / "Market-1501-v15.09.15"
-    error = fails("train.py", tmp_path / "run", "--config.data.name=market1501", f"--config.data.root={root}")
-    assert f"dataset root {root} does not exist" in error
+NAMES = ("missing_root", "corrupt_jpeg", "evaluate_untrained", "no_transfer", "evaluate_other", "train_other")
 
 
-def test_corrupt_jpeg_in_a_market_folder_is_named(tmp_path):
-    root = fakedata.write_market(tmp_path / "market")
-    broken = os.path.join(root, "bounding_box_train", fakedata.MARKET["bounding_box_train"][2])
+@pytest.fixture(scope="module")
+def failed(tmp_path_factory):
+    """The commands below that start TensorFlow and a model (~10 s each before they can fail), run side by
+    side: those that need no trained run while one is trained. Their results by name, and what they name."""
+    tmp = tmp_path_factory.mktemp("failures")
+    market = fakedata.write_market(tmp / "market")
+    broken = os.path.join(market, "bounding_box_train", fakedata.MARKET["bounding_box_train"][2])
     with open(broken, "wb") as f:
         f.write(b"\xff\xd8\xff\xe0 not really a jpeg")
-    error = fails("train.py", tmp_path / "run", "--config.data.name=market1501", f"--config.data.root={root}")
-    assert f"{broken}: not a readable image" in error
-
-
-def test_evaluate_without_a_checkpoint_names_the_folder(tmp_path, trained):
-    error = fails("evaluate.py", tmp_path, f"--config.data.root={trained / 'dataset'}")
-    assert f"no IDE checkpoint in {tmp_path / 'checkpoints'}" in error
-
-
-def test_unitystyle_reid_before_transfer_asks_for_the_transfer_stage(tmp_path, trained):
-    error = fails("train.py", tmp_path, f"--config.data.root={trained / 'dataset'}", "--config.stages=reid")
-    assert f"no complete UnityStyle dataset in {tmp_path / 'unitystyle'}: run the transfer stage" in error
-
-
-@pytest.mark.parametrize("script", ["evaluate.py", "train.py"])
-def test_checkpoint_of_another_model_is_named_and_kept(trained, script):
+    missing, trained = tmp / "Market-1501-v15.09.15", tmp / "trained"
+    market_flag = "--config.data.name=market1501"
+    training, missing_root, corrupt_jpeg = finish(
+        start("train.py", trained, *BASELINE),
+        start("train.py", tmp / "missing", market_flag, f"--config.data.root={missing}"),
+        start("train.py", tmp / "corrupt", market_flag, f"--config.data.root={market}"),
+        check=False,
+    )
+    assert training.returncode == 0, training.stderr[-4000:]
     before = snapshot(trained)
-    flags = ("--config.reid.method=baseline", "--config.stages=reid", "--config.model.depth=34")
-    error = fails(script, trained, *flags)
-    assert f"checkpoint {trained / 'checkpoints'}/4 holds another model than the config builds" in error
-    assert snapshot(trained) == before
+    data, other_model = f"--config.data.root={trained / 'dataset'}", (*BASELINE, "--config.model.depth=34")
+    results = finish(
+        start("evaluate.py", tmp / "untrained", data),
+        start("train.py", tmp / "no_transfer", data, "--config.stages=reid"),
+        start("evaluate.py", trained, *other_model),
+        start("train.py", trained, *other_model),
+        check=False,
+    )
+    return SimpleNamespace(
+        tmp=tmp,
+        trained=trained,
+        missing=missing,
+        broken=broken,
+        kept=snapshot(trained) == before,
+        results=dict(zip(NAMES, (missing_root, corrupt_jpeg, *results))),
+    )
+
+
+def test_missing_market_root_is_named(failed):
+    error = one_error_line(failed.results["missing_root"])
+    assert f"dataset root {failed.missing} does not exist" in error
+
+
+def test_corrupt_jpeg_in_a_market_folder_is_named(failed):
+    assert f"{failed.broken}: not a readable image" in one_error_line(failed.results["corrupt_jpeg"])
+
+
+def test_evaluate_without_a_checkpoint_names_the_folder(failed):
+    error = one_error_line(failed.results["evaluate_untrained"])
+    assert f"no IDE checkpoint in {failed.tmp / 'untrained' / 'checkpoints'}" in error
+
+
+def test_unitystyle_reid_before_transfer_asks_for_the_transfer_stage(failed):
+    error = one_error_line(failed.results["no_transfer"])
+    assert f"no complete UnityStyle dataset in {failed.tmp / 'no_transfer' / 'unitystyle'}" in error
+    assert error.endswith("run the transfer stage first")
+
+
+@pytest.mark.parametrize("script", ["evaluate", "train"])
+def test_checkpoint_of_another_model_is_named_and_kept(failed, script):
+    error = one_error_line(failed.results[f"{script}_other"])
+    checkpoint = failed.trained / "checkpoints" / "4"
+    assert f"checkpoint {checkpoint} holds another model than the config builds" in error
+    assert "layer1_2" in error  # depth 34 has a third block in stage 1; depth 18 does not
+    assert failed.kept  # every file of the trained workdir, unchanged

@@ -100,6 +100,23 @@ def assert_png(path):
         image.verify()
 
 
+def tensorboard_images(logdir) -> dict[tuple[str, int], tuple[int, int]]:
+    """(tag, step) -> (width, height) of every image a TensorBoard log folder holds, PNG-decoded."""
+    import io
+
+    import tensorflow as tf
+
+    images = {}
+    for name in os.listdir(logdir):
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images":
+                    encoded = tf.make_ndarray(value.tensor)[2]  # [width, height, PNG, ...]
+                    with Image.open(io.BytesIO(encoded)) as image:
+                        images[(value.tag, event.step)] = image.size
+    return images
+
+
 def table_rows(stdout: str) -> list[list[str]]:
     """The cells of every markdown table row in stdout, header first."""
     rows = [line.strip().strip("|").split("|") for line in stdout.splitlines() if line.startswith("|")]
@@ -119,6 +136,13 @@ def test_training_writes_metrics_log_grid_and_aligned_unitystyle_dataset(trained
         assert [m["step"] for m in gan_log] == [1, 2, 3]
         assert all(math.isfinite(m["loss"]) and math.isfinite(m["loss_disc"]) for m in gan_log)
     assert_png(workdir / "gan" / "unitystyle_grid.png")
+    with Image.open(workdir / "gan" / "unitystyle_grid.png") as grid:
+        assert grid.size == (8 * 16, 3 * 32)  # 3 cameras x (4 real | 4 UnityStyle) images of 32x16
+        assert tensorboard_images(workdir / "gan" / "tensorboard") == {("unitystyle_grid", 3): grid.size}
+    for camera in range(3):  # each camera's (real | UnityStyle) pairs as its training goes
+        assert tensorboard_images(workdir / "gan" / f"cam{camera}" / "tensorboard") == {
+            ("samples", 3): (8 * 16, 32)
+        }
 
     real = formats.load("synthetic", str(workdir / "dataset"))
     for split in formats.SPLITS:

@@ -17,6 +17,7 @@ import optax
 from unitystyle_jax import losses, parallel, training_loop
 from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.data import pipeline
+from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.unitygan import Discriminator, Generator
 from unitystyle_jax.reid_training import INIT_PRNG, with_shardings
 
@@ -26,13 +27,15 @@ GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
 
 def create_models(gan_config):
     g = gan_config.generator
+    conv = fast_conv.conv_module(gan_config.conv, "config.gan.conv")
     generator = Generator(
         base_features=g.base_features,
         num_res_blocks=g.num_res_blocks,
         num_scales=g.num_scales,
         ibn_scales=g.ibn_scales,
+        conv=conv,
     )
-    return generator, Discriminator(base_features=gan_config.discriminator.base_features)
+    return generator, Discriminator(base_features=gan_config.discriminator.base_features, conv=conv)
 
 
 def create_optimizer(gan_config):
@@ -271,12 +274,12 @@ def train_camera(config, workdir: str, splits, camera: int, mesh):
     translate = setup.translate_fn()
     samples_dir = os.path.join(setup.workdir, "samples")
 
-    def write_samples(step, state):
+    def write_samples(step, state, writer):
+        row = _sample_row(setup, translate, state, sample_x)
+        writer.write_images(step, {"samples": row[None]})  # a no-op logger on processes other than 0
         if jax.process_index() == 0:
             os.makedirs(samples_dir, exist_ok=True)
-            Image.fromarray(_sample_row(setup, translate, state, sample_x)).save(
-                os.path.join(samples_dir, f"step_{step:07d}.png")
-            )
+            Image.fromarray(row).save(os.path.join(samples_dir, f"step_{step:07d}.png"))
 
     logging.info("UnityGAN camera %d: %d images in X, %d in Y", camera, len(x_records), len(splits.train))
     return training_loop.run(

@@ -17,6 +17,7 @@ from unitystyle_jax import losses, parallel, training_loop
 from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.errors import CheckpointError
 from unitystyle_jax.data import pipeline
+from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.ide import IDE
 
 BACKBONE = "backbone"
@@ -27,8 +28,8 @@ INIT_PRNG = "rbg"
 
 
 def model_fingerprint(model_config) -> dict:
-    """The model settings a checkpoint must share with the config that restores it."""
-    return {k: v for k, v in model_config.to_dict().items() if k != "pretrained"}
+    """The model settings a checkpoint must share with the config that restores it (not how convs compute)."""
+    return {k: v for k, v in model_config.to_dict().items() if k not in ("pretrained", "conv")}
 
 
 def create_model(model_config, num_classes: int) -> IDE:
@@ -40,6 +41,7 @@ def create_model(model_config, num_classes: int) -> IDE:
         ibn=model_config.ibn,
         bottleneck_dim=model_config.bottleneck_dim,
         dropout=model_config.dropout,
+        conv=fast_conv.conv_module(model_config.conv, "config.model.conv"),
     )
 
 

@@ -66,7 +66,9 @@ def load_dataset(config, workdir: str) -> formats.Splits:
 
 
 def _write_grid(config, workdir, splits, mesh) -> None:
-    """PNG grid, rows = cameras, columns = a few real images then their UnityStyle versions."""
+    """The grid rows = cameras, columns = a few real images then their UnityStyle versions: as
+    WORKDIR/gan/unitystyle_grid.png and as image `unitystyle_grid` in WORKDIR/gan/tensorboard."""
+    from clu import metric_writers
     from PIL import Image
 
     rows = []
@@ -83,9 +85,11 @@ def _write_grid(config, workdir, splits, mesh) -> None:
     if jax.process_index() == 0 and rows:
         width = max(r.shape[1] for r in rows)
         rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
-        Image.fromarray(np.concatenate(rows, axis=0)).save(
-            os.path.join(workdir, "gan", "unitystyle_grid.png")
-        )
+        grid = np.concatenate(rows, axis=0)
+        Image.fromarray(grid).save(os.path.join(workdir, "gan", "unitystyle_grid.png"))
+        writer = metric_writers.SummaryWriter(os.path.join(workdir, "gan", "tensorboard"))
+        writer.write_images(config.gan.num_steps, {"unitystyle_grid": grid[None]})
+        writer.close()
 
 
 def _record_time(workdir: str, stage: str, seconds: float) -> None:

@@ -85,7 +85,8 @@ def run(
 ):
     """Runs steps start_step+1..num_steps; returns the final state.
 
-    step_fn(state, global_batch) -> (state, metrics) where metrics holds scalar jax values including `loss`.
+    step_fn(state, global_batch) -> (state, metrics) where metrics holds scalar jax values including `loss`;
+    on_checkpoint(step, state, writer), after each save, may log pictures through the run's metric writer.
     """
     os.makedirs(logdir, exist_ok=True)
     writer = metric_writers.create_default_writer(
@@ -129,7 +130,7 @@ def run(
                 if step % checkpoint_every == 0 or step == num_steps or stop:
                     checkpoints.save(step, state, {**meta, "step": step})
                     if on_checkpoint:
-                        on_checkpoint(step, state)
+                        on_checkpoint(step, state, writer)
                 if stop:
                     raise Interrupted(step)
     finally:

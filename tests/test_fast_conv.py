@@ -1,0 +1,181 @@
+"""The per-shape CPU convolution is exact: every pass against lax.conv_general_dilated and its autodiff gradients,
+through Flax modules, and it leaves programs lowered for GPU/TPU with XLA's convolutions only."""
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from configs import default
+from unitystyle_jax import gan_training, reid_training
+from unitystyle_jax.models import fast_conv
+from unitystyle_jax.models.fast_conv import SHIFTED, XLA, ConvSpec, Plan
+from unitystyle_jax.models.layers import ModelError
+from unitystyle_jax.models.unitygan import Discriminator
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+TOLERANCE = dict(rtol=2e-5, atol=2e-5)
+
+# (input shape, kernel shape, strides, padding, dilation): the shapes the models use, and the awkward ones.
+CASES = {
+    "3x3": ((2, 6, 5, 4), (3, 3, 4, 5), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "4x4/2 (GAN encoder), odd remainder": ((2, 9, 6, 3), (4, 4, 3, 4), (2, 2), ((1, 1), (1, 1)), (1, 1)),
+    "1x1/2 (downsample)": ((2, 7, 6, 4), (1, 1, 4, 6), (2, 2), ((0, 0), (0, 0)), (1, 1)),
+    "3x3 dilated 2 (discriminator)": ((1, 9, 8, 4), (3, 3, 4, 3), (1, 1), ((2, 2), (2, 2)), (2, 2)),
+    "3x2, strides 2x3, asymmetric pad, dilation 2x1": (
+        (2, 11, 9, 4),
+        (3, 2, 4, 3),
+        (2, 3),
+        ((2, 0), (0, 1)),
+        (2, 1),
+    ),
+    "negative padding": ((1, 8, 8, 3), (2, 2, 3, 2), (1, 1), ((-1, 2), (1, -1)), (1, 1)),
+}
+
+
+def _arrays(x_shape, w_shape, spec):
+    kx, kw, kg = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, x_shape)
+    w = jax.random.normal(kw, w_shape)
+    g = jax.random.normal(kg, (x_shape[0], *spec.output_size(x_shape[1:3], w_shape[:2]), w_shape[3]))
+    return x, w, g
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _shifted_passes(x, w, g, spec):
+    return (
+        fast_conv.shifted_forward(x, w, spec),
+        fast_conv.shifted_input_grad(g, w, x.shape, spec),
+        fast_conv.shifted_weight_grad(x, g, w.shape, spec),
+    )
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _lax_passes(x, w, g, spec):
+    y, lax_vjp = jax.vjp(spec.xla, x, w)
+    return (y, *lax_vjp(g))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_shifted_passes_match_lax(case):
+    x_shape, w_shape, strides, padding, dilation = CASES[case]
+    spec = ConvSpec(strides, padding, dilation)
+    x, w, g = _arrays(x_shape, w_shape, spec)
+    for got, want in zip(_shifted_passes(x, w, g, spec), _lax_passes(x, w, g, spec), strict=True):
+        np.testing.assert_allclose(got, want, **TOLERANCE)
+
+
+def _conv(x, w, padding="SAME", strides=(1, 1), cpu_only=True, **kwargs):
+    numbers = lax.conv_dimension_numbers(x.shape, w.shape, NHWC)
+    return fast_conv.conv_general_dilated(
+        x, w, strides, padding, dimension_numbers=numbers, cpu_only=cpu_only, **kwargs
+    )
+
+
+def _lax_conv(x, w, padding="SAME", strides=(1, 1), **kwargs):
+    return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=NHWC, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, plan",
+    [
+        (
+            (2, 12, 10, 3),
+            (3, 3, 3, 4),
+            Plan(XLA, XLA, SHIFTED),
+        ),  # large output: XLA's conv, but not its weight grad
+        ((1, 2, 2, 4), (3, 3, 4, 4), Plan(SHIFTED, SHIFTED, SHIFTED)),  # tiny output (ResNet's last stage)
+        ((1, 3, 2, 128), (3, 3, 128, 2), Plan(SHIFTED, SHIFTED, SHIFTED)),
+        ((2, 5, 4, 3), (1, 1, 3, 4), Plan(SHIFTED, SHIFTED, SHIFTED)),  # 1x1: one matrix product
+    ],
+)
+@pytest.mark.parametrize("cpu_only", [True, False])
+def test_planned_conv_and_its_gradients_match_lax(x_shape, w_shape, plan, cpu_only):
+    spec = ConvSpec((1, 1), ((1, 1), (1, 1)) if w_shape[0] == 3 else ((0, 0), (0, 0)), (1, 1))
+    assert fast_conv.plan_for(x_shape, w_shape, spec) == plan
+    x, w, _ = _arrays(x_shape, w_shape, spec)
+    loss = lambda conv: lambda x, w: jnp.sum(jnp.tanh(conv(x, w)) ** 2)
+    fast = jax.jit(jax.value_and_grad(loss(lambda x, w: _conv(x, w, cpu_only=cpu_only)), argnums=(0, 1)))
+    reference = jax.jit(jax.value_and_grad(loss(_lax_conv), argnums=(0, 1)))
+    for got, want in zip(jax.tree.leaves(fast(x, w)), jax.tree.leaves(reference(x, w)), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(padding="VALID", strides=(2, 1)),
+        dict(feature_group_count=2),  # not covered by the shifted form: handed to lax unchanged
+        dict(lhs_dilation=(2, 2), padding=((1, 1), (1, 1))),
+    ],
+)
+def test_other_convolutions_fall_back_or_match(kwargs):
+    x = jax.random.normal(jax.random.key(1), (2, 6, 6, 4))
+    w = jax.random.normal(jax.random.key(2), (3, 3, 4 // kwargs.get("feature_group_count", 1), 6))
+    conv = jax.jit(functools.partial(_conv, **kwargs))
+    np.testing.assert_allclose(conv(x, w), jax.jit(functools.partial(_lax_conv, **kwargs))(x, w), **TOLERANCE)
+
+
+def test_bfloat16_keeps_dtype_and_accuracy():
+    x = jax.random.normal(jax.random.key(3), (1, 3, 2, 128), jnp.bfloat16)
+    w = jax.random.normal(jax.random.key(4), (3, 3, 128, 8), jnp.bfloat16)
+    y, (dx, dw) = jax.jit(
+        lambda x, w: (_conv(x, w), jax.grad(lambda x, w: jnp.sum(_conv(x, w)), (0, 1))(x, w))
+    )(x, w)
+    assert y.dtype == dx.dtype == dw.dtype == jnp.bfloat16
+    exact = jax.jit(_lax_conv)(x.astype(jnp.float32), w.astype(jnp.float32))
+    np.testing.assert_allclose(y.astype(jnp.float32), exact, rtol=2e-2, atol=0.5)
+
+
+def test_flax_module_matches_nn_conv():
+    """A discriminator (4x4/2 convs, 3x3 and dilated convs, biases) with the fast conv: same variables, outputs
+    and gradients as with nn.Conv."""
+    images = jax.random.uniform(jax.random.key(5), (2, 16, 16, 3), minval=-1, maxval=1)
+    models = [Discriminator(base_features=2, conv=fast_conv.conv_module(kind)) for kind in ("xla", "auto")]
+    variables = models[0].init(jax.random.key(6), images, train=True)
+    assert jax.tree.structure(models[1].init(jax.random.key(6), images, train=True)) == jax.tree.structure(
+        variables
+    )
+
+    def loss_and_grads(model):
+        def loss(params):
+            logits, features = model.apply({"params": params}, images, train=True)
+            return jnp.mean(logits**2) + sum(jnp.mean(f) for f in features)
+
+        return jax.jit(jax.value_and_grad(loss))(variables["params"])
+
+    for got, want in zip(
+        jax.tree.leaves(loss_and_grads(models[1])), jax.tree.leaves(loss_and_grads(models[0])), strict=True
+    ):  # instance norm over a few channels amplifies float32 reordering: compare against the gradient's scale
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(want))))
+
+
+@pytest.mark.parametrize("platform, convolutions, dots", [("cuda", 3, 0), ("tpu", 3, 0), ("cpu", 0, 27)])
+def test_auto_lowers_xla_convolutions_off_cpu(platform, convolutions, dots):
+    """Forward and both gradients of a 3x3 conv the plan sends to matrix products: 3 x 9 per-tap dots on CPU only;
+    GPU and TPU get the three convolutions plain nn.Conv gives them."""
+    x, w = jnp.ones((1, 3, 2, 128)), jnp.ones((3, 3, 128, 4))
+    grads = jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.sin(_conv(x, w))), argnums=(0, 1)))
+    module = jax.export.export(grads, platforms=[platform])(x, w).mlir_module()
+    assert module.count("stablehlo.convolution") == convolutions
+    assert module.count("stablehlo.dot_general") == dots
+
+
+def test_unknown_kind_is_one_clear_error():
+    with pytest.raises(ModelError, match=r"^config.model.conv='fancy': unknown convolution; choose one of"):
+        fast_conv.conv_module("fancy", "config.model.conv")
+    assert fast_conv.conv_module("xla") is nn.Conv
+
+
+def test_configs_choose_the_convolution():
+    config = default.get_config()
+    assert config.model.conv == config.gan.conv == "auto"
+    config.model.conv, config.gan.conv = "xla", "bogus"
+    assert reid_training.create_model(config.model, 3).conv is nn.Conv
+    with pytest.raises(ModelError, match="config.gan.conv='bogus'"):
+        gan_training.create_models(config.gan)
+    assert "conv" not in reid_training.model_fingerprint(config.model)  # checkpoints do not depend on it
