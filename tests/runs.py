@@ -11,7 +11,9 @@ TINY = "configs/synthetic.py:tiny"
 
 
 def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
-    return [sys.executable, script, f"--config={config}", f"--workdir={workdir}", *flags]
+    """A script (train.py, evaluate.py) or a module (unitystyle_jax.demo) with a config and a workdir."""
+    program = [script] if script.endswith(".py") else ["-m", script]
+    return [sys.executable, *program, f"--config={config}", f"--workdir={workdir}", *flags]
 
 
 def env(devices: int = 1, **extra) -> dict:

@@ -1,9 +1,9 @@
-"""train.py then evaluate.py, as a user runs them on the tiny synthetic config: every file the README promises
+"""The demo, then evaluate.py, as a user runs them on the tiny synthetic config: every file the README promises
 is written and holds what it should.
 
-One tiny UnityStyle run (gan, transfer, reid) and one real-only baseline run are trained once for the module,
-side by side, then evaluated side by side (the UnityStyle run twice: as is, and a copy with re-ranking, flip
-and feature export). Helpers here (`start`, `finish`, `run`, CACHE) serve the other CLI test modules too.
+The demo (`python -m unitystyle_jax.demo`, what `make demo` runs) trains one tiny UnityStyle run (gan, transfer,
+reid) and one real-only baseline run, evaluates both and writes its table; evaluate.py then runs on both side
+by side (the UnityStyle run twice: as is, and a copy with re-ranking, flip and feature export). Helpers here (`start`, `finish`, `run`, CACHE) serve the other CLI test modules too.
 """
 
 import csv
@@ -68,11 +68,18 @@ def run(script: str, workdir, *flags, config: str = runs.TINY, check: bool = Tru
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """WORKDIRs of a full tiny UnityStyle run and of a real-only baseline run, trained side by side; each
-    generates the synthetic dataset into WORKDIR/dataset."""
-    unity, baseline = tmp_path_factory.mktemp("unitystyle"), tmp_path_factory.mktemp("baseline")
-    finish(start("train.py", unity), start("train.py", baseline, *BASELINE))
-    return SimpleNamespace(unity=unity, baseline=baseline)
+    """The tiny demo's folders: its UnityStyle and baseline WORKDIRs, the synthetic dataset they share, and
+    the results folder with demo.md and demo.json."""
+    demo = tmp_path_factory.mktemp("demo")
+    (done,) = finish(start("unitystyle_jax.demo", demo / "runs", f"--results={demo / 'results'}"))
+    runs_dir = demo / "runs"
+    return SimpleNamespace(
+        unity=runs_dir / "unitystyle",
+        baseline=runs_dir / "baseline",
+        dataset=runs_dir / "dataset",
+        results=demo / "results",
+        stdout=done.stdout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +88,11 @@ def evaluated(trained, tmp_path_factory):
     feature export on (its WORKDIR as `variant`)."""
     variant = tmp_path_factory.mktemp("variant") / "workdir"
     shutil.copytree(trained.unity, variant)
+    data = f"--config.data.root={trained.dataset}"
     default, baseline, _ = finish(
-        start("evaluate.py", trained.unity),
-        start("evaluate.py", trained.baseline, *BASELINE),
-        start("evaluate.py", variant, *VARIANT),
+        start("evaluate.py", trained.unity, data),
+        start("evaluate.py", trained.baseline, data, *BASELINE),
+        start("evaluate.py", variant, data, *VARIANT),
     )
     return SimpleNamespace(default=default.stdout, baseline=baseline.stdout, variant=variant)
 
@@ -144,7 +152,7 @@ def test_training_writes_metrics_log_grid_and_aligned_unitystyle_dataset(trained
             ("samples", 3): (8 * 16, 32)
         }
 
-    real = formats.load("synthetic", str(workdir / "dataset"))
+    real = formats.load("synthetic", str(trained.dataset))
     for split in formats.SPLITS:
         with open(workdir / "unitystyle" / f"{split}.csv", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -170,13 +178,13 @@ def test_evaluate_prints_table_and_writes_metrics_and_pictures(trained, evaluate
     assert_png(trained.unity / "eval" / "ranked.png")
 
 
-def test_rerank_flip_and_feature_export_agree_with_the_reported_metrics(evaluated):
+def test_rerank_flip_and_feature_export_agree_with_the_reported_metrics(trained, evaluated):
     from unitystyle_jax import evaluation
 
     metrics = read_json(evaluated.variant / "eval" / "metrics.json")
     assert metrics["rerank"] is True and metrics["flip"] is True
     exported = np.load(evaluated.variant / "eval" / "features.npz")
-    real = formats.load("synthetic", str(evaluated.variant / "dataset"))
+    real = formats.load("synthetic", str(trained.dataset))
     for side, records in (("query", real.query), ("gallery", real.gallery)):
         features = exported[f"{side}_features"]
         assert features.shape[0] == len(records) and np.all(np.isfinite(features))
@@ -207,3 +215,30 @@ def test_baseline_evaluates_without_unitystyle(trained, evaluated):
     assert (metrics["method"], metrics["step"]) == ("baseline", 4)
     assert table_rows(evaluated.baseline)[1][0] == "baseline (step 4)"
     assert not any(os.path.exists(trained.baseline / folder) for folder in ("unitystyle", "gan"))
+
+
+def test_demo_writes_the_table_stage_times_and_style_numbers(trained):
+    report = read_json(trained.results / "demo.json")
+    methods = report["methods"]
+    for method in ("unitystyle", "baseline"):
+        assert all(0.0 <= methods[method][k] <= 1.0 for k in METRIC_KEYS), methods[method]
+    gain = 100 * (methods["unitystyle"]["mAP"] - methods["baseline"]["mAP"])
+    assert report["unitystyle_map_gain_points"] == round(gain, 2)
+    assert report["stage_seconds"]["unitystyle"].keys() == {"gan", "transfer", "reid", "eval"}
+    assert report["stage_seconds"]["baseline"].keys() == {"reid", "eval"}
+    assert report["stage_seconds_sum"] <= report["invocation_seconds"]  # one uninterrupted invocation
+    transfer = report["transfer"]
+    assert (transfer["num_generators"], transfer["camstyle_generators"]) == (3, 3)  # 3 cameras: C vs C(C-1)/2
+    style = transfer["style"]
+    for key in ("colour_spread", "contrast_spread"):
+        assert math.isfinite(style[key]["real"]) and math.isfinite(style[key]["unity"])
+    assert 0.0 < style["ssim"] <= 1.0
+
+    with open(trained.results / "demo.md") as f:
+        markdown = f.read()
+    assert markdown in trained.stdout  # printed as well as written
+    header, *rows = table_rows(markdown)[:3]
+    assert header[1:] == list(TABLE_COLUMNS)
+    for row, method in zip(rows, ("baseline", "unitystyle"), strict=True):
+        assert [float(cell) for cell in row[1:]] == [round(100 * methods[method][k], 1) for k in METRIC_KEYS]
+    assert f"{report['unitystyle_map_gain_points']:+.1f} points" in markdown
