@@ -103,6 +103,10 @@ def _finish(dataset: tf.data.Dataset, local_batch: int, prefetch: int) -> Iterat
     options = tf.data.Options()
     options.deterministic = True
     options.threading.private_threadpool_size = 0
+    # No autotuning: destroying an autotuned iterator blocked 5-35 s (py-spy: ~RootDataset::Iterator waiting on
+    # a tf.data thread) each time a UnityGAN camera finished; AUTOTUNE parallelism is then one call per core,
+    # which still feeds the ResNet-50 step 100x over (benchmarks/input_pipeline.py).
+    options.autotune.enabled = False
     dataset = dataset.batch(local_batch, drop_remainder=True).prefetch(prefetch).with_options(options)
     return dataset.as_numpy_iterator()
 
