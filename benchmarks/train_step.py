@@ -475,6 +475,8 @@ def worker(args) -> None:
     """One measurement in this process; prints one JSON line."""
     model, framework = args.worker.split(":")
     os.sched_setaffinity(0, args.cpus)
+    if framework.startswith("jax-"):  # jax-xla, jax-fast, jax-auto: the project with that convolution
+        framework, args.conv = "jax", framework[len("jax-") :]
     if framework == "torch":
         import torch
 
@@ -552,13 +554,16 @@ def report(results: dict, args) -> None:
             )
     for (model, framework), r in results.items():
         if "profile" in r:
-            what = "XLA ops by kind" if framework == "jax" else "aten ops, self time"
+            what = "aten ops, self time" if framework == "torch" else "XLA ops by kind"
             print(
                 f"{model}/{framework}, one step's {what}: "
                 + ", ".join(f"{kind} {ms:.0f} ms ({count})" for kind, ms, count in r["profile"])
             )
-    if ("gan", "jax") in results and ("gan", "torch") in results:
-        jax_counts, torch_counts = results["gan", "jax"]["parameters"], results["gan", "torch"]["parameters"]
+    jax_gan = next(
+        (r for (model, framework), r in results.items() if model == "gan" and framework != "torch"), None
+    )
+    if jax_gan and ("gan", "torch") in results:
+        jax_counts, torch_counts = jax_gan["parameters"], results["gan", "torch"]["parameters"]
         if jax_counts != torch_counts:
             raise BenchmarkError(
                 f"UnityGAN twins differ in parameter counts: jax {jax_counts}, torch {torch_counts}"
@@ -569,7 +574,11 @@ def report(results: dict, args) -> None:
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="ide,gan", help="comma-separated: ide, gan")
-    parser.add_argument("--frameworks", default="jax,torch", help="comma-separated: jax, torch")
+    parser.add_argument(
+        "--frameworks",
+        default="jax,torch",
+        help="comma-separated: jax (with --conv), jax-auto, jax-fast, jax-xla (with that conv), torch",
+    )
     parser.add_argument("--batch", type=int, default=8, help="IDE images per step")
     parser.add_argument("--gan-batch", type=int, default=2, help="UnityGAN x (and y) images per step")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
@@ -596,7 +605,11 @@ def parse_args(argv):
     args.cpus = [int(c) for c in args.cpus.split(",")] if args.cpus else available
     for name, values, allowed in (
         ("--models", args.models, ("ide", "gan")),
-        ("--frameworks", args.frameworks, ("jax", "torch")),
+        (
+            "--frameworks",
+            args.frameworks,
+            ("jax", "torch", *(f"jax-{kind}" for kind in ("auto", "fast", "xla"))),
+        ),
     ):
         if not values or any(v not in allowed for v in values):
             raise BenchmarkError(f"{name}={','.join(values)}: choose from {', '.join(allowed)}")
