@@ -437,7 +437,7 @@ def torch_gan_step(nets, gan_config):
             sln["step"] > c.sln_first and (sln["step"] - c.sln_first) % c.sln_every == 0
         )
         for k, term in terms.items():
-            sln["ema"][k] = c.sln_decay * sln["ema"][k] + (1 - c.sln_decay) * float(term)
+            sln["ema"][k] = c.sln_decay * sln["ema"][k] + (1 - c.sln_decay) * float(term.detach())
             if refresh:
                 sln["snapshot"][k] = sln["ema"][k]
 

@@ -1,0 +1,76 @@
+"""benchmarks/train_step.py's PyTorch UnityGAN twin is a fair twin (same parameter counts as the JAX models, at
+the tiny size and the paper's), its step trains, and bad arguments are one clear error."""
+
+import importlib.util
+import os
+
+import jax
+import pytest
+import torch
+
+import runs
+from configs import default, synthetic
+from unitystyle_jax import gan_training
+from unitystyle_jax.reid_training import INIT_PRNG
+
+spec = importlib.util.spec_from_file_location(
+    "train_step", os.path.join(runs.REPO, "benchmarks", "train_step.py")
+)
+train_step = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_step)
+
+
+def jax_parameter_counts(gan_config) -> dict:
+    generator, discriminator = gan_training.create_models(gan_config)
+    shape = (gan_config.height, gan_config.width, 3)
+    state = jax.eval_shape(
+        lambda rng: gan_training.initial_state(
+            generator, discriminator, gan_training.create_optimizer(gan_config), shape, rng
+        ),
+        jax.random.key(0, impl=INIT_PRNG),
+    )
+    return {name: train_step.parameter_count(state["nets"][name]["params"]) for name in ("G", "D_X")}
+
+
+@pytest.mark.parametrize(
+    "config", [synthetic.get_config("tiny"), default.get_config()], ids=["tiny", "paper"]
+)
+def test_torch_twin_has_the_jax_models_parameter_counts(config):
+    nets = train_step.torch_unitygan_nets(config.gan)
+    torch_counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
+    assert torch_counts == jax_parameter_counts(config.gan)
+
+
+def test_torch_twin_step_updates_both_sides_with_finite_weights():
+    config = synthetic.get_config("tiny")
+    torch.manual_seed(0)
+    nets = train_step.torch_unitygan_nets(config.gan)
+    before = {
+        name: [p.detach().clone() for p in nets[name].parameters()] for name in ("G", "F", "D_X", "D_Y")
+    }
+    step = train_step.torch_gan_step(nets, config.gan)
+    x, y = (torch.rand(2, 3, config.gan.height, config.gan.width) * 2 - 1 for _ in range(2))
+    step(x, y)
+    for name, old in before.items():
+        new = list(nets[name].parameters())
+        assert all(torch.isfinite(p).all() for p in new), name
+        assert any(not torch.equal(a, b) for a, b in zip(old, new, strict=True)), f"{name} did not change"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--models", "ide,vgg"], "--models=ide,vgg: choose from ide, gan"),
+        (["--frameworks", "jax-cudnn"], "--frameworks=jax-cudnn: choose from"),
+        (["--steps", "0"], "--steps=0 must be >= 1"),
+        (["--profile", "-1"], "--profile=-1 must be >= 0"),
+    ],
+)
+def test_bad_arguments_are_one_clear_error(argv, message):
+    with pytest.raises(train_step.BenchmarkError, match="^" + message.replace("+", r"\+")):
+        train_step.parse_args(argv)
+
+
+def test_frameworks_name_a_convolution():
+    args = train_step.parse_args(["--frameworks", "jax-auto,jax-xla,torch", "--models", "gan"])
+    assert (args.models, args.frameworks) == (["gan"], ["jax-auto", "jax-xla", "torch"])
