@@ -17,8 +17,14 @@ STEPS = 60
 
 
 def test_transfer_shrinks_style_spread_and_keeps_structure(tmp_path):
-    runs.run("train.py", tmp_path, "--config.stages=gan,transfer", f"--config.gan.num_steps={STEPS}",
-             f"--config.gan.checkpoint_every={STEPS}", f"--config.gan.log_every={STEPS}")
+    runs.run(
+        "train.py",
+        tmp_path,
+        "--config.stages=gan,transfer",
+        f"--config.gan.num_steps={STEPS}",
+        f"--config.gan.checkpoint_every={STEPS}",
+        f"--config.gan.log_every={STEPS}",
+    )
     with open(os.path.join(tmp_path, "unitystyle", "transfer.json")) as f:
         style = json.load(f)["style"]
     assert style["colour_spread"]["unity"] < style["colour_spread"]["real"], style

@@ -61,7 +61,8 @@ class Generator(nn.Module):
     as DiscoGAN), then num_res_blocks residual blocks. Decoder scale s (num_scales-2..0): upsample,
     concatenate the encoder's scale-s output, 3x3 conv back to base_features*2**s, residual blocks. A last
     upsample, concatenation with the input image (the full-resolution skip) and a zero-initialised 3x3 conv
-    give a residual delta: the image is clip(x + delta, -1, 1), so an untrained generator is the identity. Height and width must be divisible by 2**num_scales.
+    give a residual delta: the image is clip(x + delta, -1, 1), so an untrained generator is the identity.
+    Height and width must be divisible by 2**num_scales.
 
     Style Attention reads stop_gradient(G1), G1 = output of the first IBN-Res block: the attention head is
     trained adversarially (see `losses.unitystyle_objective`) and must not push the generator body.
@@ -121,7 +122,11 @@ class Generator(nn.Module):
         # camera's images start as themselves, and training moves their style rather than relearning content.
         top = jnp.concatenate([upsample2x(h), x.astype(self.dtype)], axis=-1)
         delta = self.conv(
-            x.shape[-1], (3, 3), padding=((1, 1), (1, 1)), kernel_init=nn.initializers.zeros, dtype=self.dtype,
+            x.shape[-1],
+            (3, 3),
+            padding=((1, 1), (1, 1)),
+            kernel_init=nn.initializers.zeros,
+            dtype=self.dtype,
             name="to_image",
         )(top)
         image = jnp.clip(x.astype(jnp.float32) + delta.astype(jnp.float32), -1.0, 1.0)
