@@ -110,3 +110,22 @@ def write_text(root, name, lines):
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, name), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def write_market_cameras(root, cameras, spec=None):
+    """A Market-1501 folder of synthetic people (real images, Market names) whose cameras are exactly
+    `cameras` (1-based, as in file names; gaps allowed, e.g. (1, 2, 3, 5)). The synthetic generator's cameras
+    c1..cK are renamed in order; its meta.json is removed, so the folder is a plain Market-layout one."""
+    import dataclasses
+
+    from unitystyle_jax.data import synthetic
+
+    spec = dataclasses.replace(spec or synthetic.SyntheticSpec.tiny(), num_cameras=len(cameras))
+    synthetic.generate(str(root), spec)
+    os.remove(os.path.join(root, "meta.json"))
+    for folder in ("bounding_box_train", "bounding_box_test", "query"):
+        for name in os.listdir(os.path.join(root, folder)):
+            pid, rest = name.split("_c", 1)
+            renamed = f"{pid}_c{cameras[int(rest[0]) - 1]}{rest[1:]}"
+            os.rename(os.path.join(root, folder, name), os.path.join(root, folder, renamed))
+    return str(root)

@@ -40,7 +40,7 @@ def test_market_prepares_train_query_gallery_with_shared_relabelling(market_root
         "query": 2,
         "gallery": 4,
     }
-    assert dict(reloaded.info.metadata) == {"num_train_ids": 3, "num_cameras": 6}
+    assert dict(reloaded.info.metadata) == {"num_train_ids": 3, "cameras": [0, 1, 2, 5]}
 
 
 def test_custom_folders_in_one_data_dir_do_not_collide(custom_root, tmp_path):
@@ -63,7 +63,7 @@ def test_custom_folders_in_one_data_dir_do_not_collide(custom_root, tmp_path):
         ("gal/g2.jpg", 21, 1),
     ]
     assert [(n, p, c) for n, p, c, *_ in _read(second, "train")] == [("x.jpg", 0, 5)]
-    assert dict(first.info.metadata) == {"num_train_ids": 2, "num_cameras": 4}
+    assert dict(first.info.metadata) == {"num_train_ids": 2, "cameras": [0, 1, 3]}
 
 
 def test_bad_folder_fails_with_the_formats_error(tmp_path):

@@ -25,10 +25,13 @@ def fails(script: str, workdir, *flags, config: str = runs.TINY) -> str:
 
 
 def snapshot(workdir) -> dict:
-    """{relative path: (size, mtime)} of every file under workdir: any rewrite or removal shows."""
+    """{relative path: (size, mtime)} of every file under workdir: any rewrite or removal shows. The workdir's
+    lock files are left out: every run rewrites them (with its pid), and they hold no results."""
     files = {}
     for folder, _, names in os.walk(workdir):
         for name in names:
+            if name.startswith(".lock-process"):
+                continue
             stat = os.stat(os.path.join(folder, name))
             files[os.path.relpath(os.path.join(folder, name), workdir)] = (stat.st_size, stat.st_mtime_ns)
     return files

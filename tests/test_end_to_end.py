@@ -237,6 +237,8 @@ def test_demo_writes_the_table_stage_times_and_style_numbers(trained):
     with open(trained.results / "demo.md") as f:
         markdown = f.read()
     assert markdown in trained.stdout  # printed as well as written
+    assert report["dataset"] == {"name": "synthetic", "root": str(trained.dataset)}
+    assert markdown.startswith("# UnityStyle demo on the synthetic multi-camera dataset (")
     header, *rows = table_rows(markdown)[:3]
     assert header[1:] == list(TABLE_COLUMNS)
     for row, method in zip(rows, ("baseline", "unitystyle"), strict=True):

@@ -24,7 +24,9 @@ def test_market_load_relabels_train_keeps_raw_test_ids_and_drops_junk(market_roo
     assert _ids_cams(splits.train) == [(0, 0), (0, 1), (1, 5), (2, 0), (2, 2)]
     assert _ids_cams(splits.query) == [(3, 0), (4, 1)]
     assert _ids_cams(splits.gallery) == [(0, 0), (3, 0), (3, 1), (4, 2)]  # distractor 0 kept, junk -1 dropped
-    assert (splits.num_train_ids, splits.num_cameras) == (3, 6)
+    # the cameras the training split has (c1, c2, c3, c6), not the six Market allows; gaps kept
+    assert (splits.num_train_ids, splits.cameras) == (3, (0, 1, 2, 5))
+    assert (splits.cameras_of("query"), splits.cameras_of("gallery")) == ((0, 1), (0, 1, 2))
     for record in splits.train + splits.query + splits.gallery:
         assert os.path.isabs(record.path) and os.path.isfile(record.path)
         assert os.path.basename(record.path) == record.name
@@ -38,7 +40,7 @@ def test_duke_has_eight_cameras(tmp_path):
     splits = formats.load("dukemtmc", fakedata.write_duke(tmp_path))
     assert _ids_cams(splits.train) == [(0, 1), (0, 7), (1, 4)]
     assert _ids_cams(splits.gallery) == [(5, 0), (5, 6), (6, 7)]
-    assert (len(splits.query), splits.num_train_ids, splits.num_cameras) == (1, 2, 8)
+    assert (len(splits.query), splits.num_train_ids, splits.cameras) == (1, 2, (1, 4, 7))
 
 
 def test_msmt17_train_includes_val_and_cameras_come_from_the_third_field(tmp_path):
@@ -52,7 +54,7 @@ def test_msmt17_train_includes_val_and_cameras_come_from_the_third_field(tmp_pat
     assert _ids_cams(splits.query) == [(0, 1)]
     assert _ids_cams(splits.gallery) == [(0, 8), (1, 1)]
     assert splits.query[0].path == str(tmp_path / "test" / "0000" / "0000_000_02_0303morning_0020_0.jpg")
-    assert (splits.num_train_ids, splits.num_cameras) == (2, 15)
+    assert (splits.num_train_ids, splits.cameras) == (2, (0, 4, 14))
 
 
 def test_custom_csv_counts_cameras_from_the_data(custom_root):
@@ -60,7 +62,7 @@ def test_custom_csv_counts_cameras_from_the_data(custom_root):
     assert [r.name for r in splits.train] == ["imgs/a.png", "imgs/b.jpg", "imgs/c.jpeg"]
     assert _ids_cams(splits.train) == [(1, 0), (1, 3), (0, 1)]  # raw 10, 10, 4 -> 1, 1, 0
     assert _ids_cams(splits.gallery) == [(20, 2), (21, 1)]  # junk row dropped
-    assert (splits.num_train_ids, splits.num_cameras) == (2, 4)
+    assert (splits.num_train_ids, splits.cameras, splits.num_cameras) == (2, (0, 1, 3), 3)
 
 
 def test_market_file_name_round_trips_through_the_parser(tmp_path):
@@ -189,7 +191,7 @@ def test_error_unknown_dataset_and_split(market_root):
     _expect_error(r"unknown split 'val'", "market1501", market_root, "val")
 
 
-def test_synthetic_cameras_come_from_meta_json(tmp_path):
+def test_synthetic_camera_limit_comes_from_meta_json(tmp_path):
     fakedata.write_market(
         tmp_path,
         {
@@ -198,9 +200,9 @@ def test_synthetic_cameras_come_from_meta_json(tmp_path):
             "bounding_box_test": ["0002_c3s1_000001_01.jpg"],
         },
     )
-    assert formats.load("synthetic", str(tmp_path)).num_cameras == 3  # no meta.json: the most seen
+    assert formats.load("synthetic", str(tmp_path)).cameras == (1,)  # no meta.json: no limit
     fakedata.write_text(tmp_path, "meta.json", ['{"spec": {"num_cameras": 4}}'])
-    assert formats.load("synthetic", str(tmp_path)).num_cameras == 4
+    assert formats.load("synthetic", str(tmp_path)).cameras == (1,)  # the limit is not the data's cameras
     fakedata.write_text(tmp_path, "meta.json", ['{"spec": {"num_cameras": 2}}'])
     _expect_error(r"0002_c3s1_000001_01\.jpg: camera 3 out of range 1\.\.2", "synthetic", tmp_path)
     fakedata.write_text(tmp_path, "meta.json", ["{not json"])

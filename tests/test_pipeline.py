@@ -86,3 +86,31 @@ def test_ordered_batches_cover_every_record_once_with_padding(splits):
     assert all(images.shape == (3, 32, 16, 3) for images, _ in batches)
     first = pipeline.normalize_imagenet(pipeline.decode(records[0].path, 32, 16)).numpy()
     np.testing.assert_allclose(batches[0][0][0], first, atol=1e-6)
+
+
+def test_unusual_but_readable_images_are_accepted_and_decoded_as_rgb(tmp_path):
+    """What a real folder may hold besides RGB JPEGs, all accepted: grayscale JPEG, RGBA and palette PNGs, a
+    1x1 image (resized like any other), and a sub-folder inside a split folder (ignored, not read)."""
+    from PIL import Image
+
+    train = tmp_path / "bounding_box_train"
+    train.mkdir()
+    Image.new("L", (8, 16), 90).save(train / "0001_c1s1_000001_01.jpg")
+    Image.new("RGBA", (8, 16), (200, 10, 10, 0)).save(train / "0001_c2s1_000002_01.png")
+    Image.new("P", (8, 16), 3).save(train / "0002_c1s1_000003_01.png")
+    Image.new("RGB", (1, 1), (0, 255, 0)).save(train / "0002_c2s1_000004_01.jpg")
+    (train / "extra_folder").mkdir()
+    Image.new("RGB", (8, 16)).save(train / "extra_folder" / "0003_c1s1_000005_01.jpg")
+    records = formats.verify_images(formats.read_split("market1501", str(tmp_path), "train"))
+    assert [r.name for r in records] == [
+        "0001_c1s1_000001_01.jpg",
+        "0001_c2s1_000002_01.png",
+        "0002_c1s1_000003_01.png",
+        "0002_c2s1_000004_01.jpg",
+    ]
+    (images, count), *rest = pipeline.ordered_batches(records, 32, 16, 4, "gan")
+    assert (images.shape, count, rest) == ((4, 32, 16, 3), 4, [])
+    gray, rgba, _, one_pixel = images
+    np.testing.assert_allclose(gray[..., 0], gray[..., 2])  # grayscale -> equal channels
+    assert rgba[..., 0].mean() > 0.5 > rgba[..., 1].mean()  # alpha dropped, colour kept
+    np.testing.assert_allclose(one_pixel[..., 1], 1.0, atol=0.02)  # 1x1 green, upsampled

@@ -1,6 +1,7 @@
 """Sharding is exact: one device, eight simulated devices, and two processes joined by jax.distributed give the
 same per-step losses."""
 
+import os
 import subprocess
 
 import numpy as np
@@ -66,3 +67,8 @@ def test_two_processes_match_one(tmp_path, dataset, single_device_losses):
         assert p.returncode == 0, err[-4000:]
     losses = [m["loss"] for m in runs.metrics(tmp_path)]
     np.testing.assert_allclose(losses, single_device_losses, rtol=1e-5)
+    # One run's processes share the workdir: each held its own lock, so neither refused the other.
+    assert sorted(n for n in os.listdir(tmp_path) if n.startswith(".lock")) == [
+        ".lock-process0",
+        ".lock-process1",
+    ]

@@ -5,13 +5,18 @@ what the state was built from, so a checkpoint that does not fit the config is n
 error deep inside orbax).
 """
 
+import contextlib
 import logging
 import os
+import shutil
 
 import jax
 import orbax.checkpoint as ocp
 
-from unitystyle_jax.errors import CheckpointError
+from unitystyle_jax.errors import CheckpointError, WorkdirError
+
+# Room a checkpoint needs beyond its arrays' bytes: orbax's metadata and the meta item.
+_SLACK_BYTES = 1 << 20
 
 
 class Checkpoints:
@@ -25,27 +30,56 @@ class Checkpoints:
         # Handlers named up front so a step's array metadata (shapes) can be read without restoring it.
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        self._pending = None  # the step of the newest save started (async: maybe still being written)
 
     def steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, state, meta: dict, force: bool = True) -> None:
+        """Starts an async save of `step`. A folder without room for it fails here, before orbax writes a byte
+        (a half-written step is not what a full disk should leave); an orbax write error names the folder.
+        Either way the older checkpoints stay as they are."""
+        self._check_room(step, state)
         if step in self._manager.all_steps():
             # Training only comes back to a step it has saved after restore() skipped that step as unreadable.
             logging.warning("replacing unreadable checkpoint %s/%d", self.directory, step)
             self._manager.delete(step)
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-            force=force,
-        )
+        self._pending = step
+        with self._writing(step):
+            self._manager.save(
+                step,
+                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                force=force,
+            )
 
-    def restore(self, abstract_state, step: int | None = None):
+    def _check_room(self, step: int, state) -> None:
+        needed = sum(a.nbytes for a in jax.tree.leaves(state)) + _SLACK_BYTES
+        free = shutil.disk_usage(self.directory).free
+        if free < needed:
+            raise WorkdirError(
+                f"no room for checkpoint {self.directory}/{step}: {needed / 2**20:.1f} MiB needed, "
+                f"{free / 2**20:.1f} MiB free (checkpoints kept: {self.steps() or 'none'})"
+            )
+
+    @contextlib.contextmanager
+    def _writing(self, step: int):
+        """An orbax write that fails (here or, for an async save, at the next save or wait) as one WorkdirError."""
+        try:
+            yield
+        except Exception as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise WorkdirError(
+                f"cannot write checkpoint {self.directory}/{step}: {reason[:300]} "
+                f"(checkpoints kept: {self.steps() or 'none'})"
+            ) from None
+
+    def restore(self, abstract_state, step: int | None = None, meta: dict | None = None):
         """(state, meta, step) of `step`, or of the newest readable step; None when the folder has none.
 
         An unreadable newest step is skipped with a warning naming it, so a crash mid-write or a damaged file
         costs one checkpoint interval, not the run. An explicitly requested step is never substituted. A
-        readable step whose arrays do not fit `abstract_state` (another model) is an error, not damage.
+        readable step whose arrays do not fit `abstract_state`, or whose meta differs from `meta` in any of its
+        keys (what the state was built from), holds another model: an error, not damage.
         """
         steps = self.steps()
         if step is not None:
@@ -56,15 +90,7 @@ class Checkpoints:
             steps = [step]
         failures = []
         for candidate in reversed(steps):
-            try:
-                misfit = _first_misfit(self._manager.item_metadata(candidate)["state"], abstract_state)
-            except Exception:  # unreadable metadata: let the restore below name the damage
-                misfit = None
-            if misfit:
-                raise CheckpointError(
-                    f"checkpoint {self.directory}/{candidate} holds another model than the config builds "
-                    f"({misfit}): use the config it was trained with, or another workdir"
-                )
+            self._check(candidate, abstract_state, meta)
             try:
                 restored = self._manager.restore(
                     candidate,
@@ -89,8 +115,36 @@ class Checkpoints:
             )
         return None
 
+    def check(self, abstract_state, meta: dict | None = None) -> None:
+        """The start-up check of a folder a run will resume from: CheckpointError when its newest step holds
+        another model (as `restore` would raise, hours later). Reads metadata only."""
+        steps = self.steps()
+        if steps:
+            self._check(steps[-1], abstract_state, meta)
+
+    def _check(self, step: int, abstract_state, meta: dict | None) -> None:
+        """Raises when `step` is readable and holds another model; unreadable metadata is left to `restore`,
+        which names the damage and falls back."""
+        where = f"checkpoint {self.directory}/{step}"
+        try:
+            misfit = _first_misfit(self._manager.item_metadata(step)["state"], abstract_state)
+            saved = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+        except Exception:
+            return
+        if misfit:
+            raise CheckpointError(
+                f"{where} holds another model than the config builds ({misfit}): "
+                "use the config it was trained with, or another workdir"
+            )
+        for key, value in (meta or {}).items():
+            if saved.get(key) != value:
+                raise CheckpointError(
+                    f"{where} was trained with {key}={saved.get(key)}, the config asks for {value}"
+                )
+
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        with self._writing(self._pending):
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
         self._manager.close()

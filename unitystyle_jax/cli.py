@@ -11,10 +11,10 @@ import sys
 
 from absl import flags
 
-from unitystyle_jax.errors import CheckpointError, Interrupted, TrainingError
+from unitystyle_jax.errors import CheckpointError, Interrupted, TrainingError, WorkdirError
 
 # Errors that describe the user's input or environment (files, configs, checkpoints), not a bug.
-USER_ERRORS = (ValueError, OSError, CheckpointError, TrainingError)
+USER_ERRORS = (ValueError, OSError, CheckpointError, TrainingError, WorkdirError)
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 128 + 15  # as a process killed by SIGTERM, but after a clean save
 

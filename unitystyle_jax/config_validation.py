@@ -25,8 +25,20 @@ def stage_list(config) -> list[str]:
     return stages
 
 
+def gan_cameras(config) -> list[int]:
+    """config.gan.cameras as 0-based camera ids ('' = every camera with training images: an empty list)."""
+    text = str(config.gan.cameras).strip()
+    fields = [f.strip() for f in text.split(",")] if text else []
+    _require(
+        all(f.isdigit() for f in fields),
+        f"config.gan.cameras={config.gan.cameras!r}: comma-separated 0-based camera ids, or '' for all",
+    )
+    return [int(f) for f in fields]
+
+
 def validate(config) -> None:
     stage_list(config)
+    gan_cameras(config)
     d, g, r, m, e = config.data, config.gan, config.reid, config.model, config.eval
     _require(d.name in formats.DATASETS, f"config.data.name={d.name!r}: choose one of {formats.DATASETS}")
     _require(d.name == "synthetic" or bool(d.root), f"config.data.root is empty: where is {d.name}?")

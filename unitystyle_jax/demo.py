@@ -4,6 +4,7 @@ Writes RESULTS/demo.md and RESULTS/demo.json with Rank-1/5/10, mAP, mINP per met
 UnityStyle style-spread / SSIM numbers. Every stage resumes, so re-running after an interruption continues.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -14,7 +15,7 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import cli, reid_evaluation, stages, transfer
+from unitystyle_jax import cli, preflight, reid_evaluation, stages, transfer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Demo configuration.", lock_config=True)
@@ -22,6 +23,7 @@ flags.DEFINE_string("workdir", "runs/demo", "Folder for the demo's runs.")
 flags.DEFINE_string("results", "results", "Folder for demo.md and demo.json.")
 
 METHODS = {"baseline": "IDE (real images only)", "unitystyle": "IDE + UnityStyle"}
+DATASET_TITLES = {"synthetic": "the synthetic multi-camera dataset"}
 
 
 def _method_config(config, workdir: str, method: str):
@@ -42,15 +44,24 @@ def _write_atomic(path: str, text: str) -> None:
 def run(config, workdir: str, results: str) -> dict:
     began = time.perf_counter()
     report = {"methods": {}, "stage_seconds": {}}
-    for method in ("unitystyle", "baseline"):
-        c, run_dir = _method_config(config, workdir, method), os.path.join(workdir, method)
-        stages.run(c, run_dir)
-        t = time.perf_counter()
-        report["methods"][method] = reid_evaluation.run(c, run_dir)
-        with open(os.path.join(run_dir, "stage_times.json")) as f:
-            times = json.load(f)
-        times["eval"] = round(time.perf_counter() - t, 1)
-        report["stage_seconds"][method] = times
+    preflight.check_writable(results, "results folder")
+    with contextlib.ExitStack() as held:
+        # Both runs are checked (and their workdirs locked) before the first one's UnityGANs start.
+        plans = {
+            method: held.enter_context(
+                stages.prepared(_method_config(config, workdir, method), os.path.join(workdir, method))
+            )
+            for method in ("unitystyle", "baseline")
+        }
+        for method, plan in plans.items():
+            stages.execute(plan)
+            t = time.perf_counter()
+            report["methods"][method] = reid_evaluation.run(plan.config, plan.workdir)
+            with open(os.path.join(plan.workdir, "stage_times.json")) as f:
+                times = json.load(f)
+            times["eval"] = round(time.perf_counter() - t, 1)
+            report["stage_seconds"][method] = times
+    report["dataset"] = {"name": config.data.name, "root": plans["unitystyle"].config.data.root}
     with open(os.path.join(transfer.output_root(os.path.join(workdir, "unitystyle")), transfer.DONE)) as f:
         report["transfer"] = json.load(f)
     report["stage_seconds_sum"] = round(sum(sum(t.values()) for t in report["stage_seconds"].values()), 1)
@@ -79,7 +90,9 @@ def render_markdown(report: dict) -> str:
         f"| {METHODS[m]} | " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + " |"
         for m, t in report["stage_seconds"].items()
     )
-    return f"""# UnityStyle demo on the synthetic multi-camera dataset ({report["date"]}, {report["machine"]})
+    name, root = report["dataset"]["name"], report["dataset"]["root"]
+    dataset = DATASET_TITLES.get(name) or f"{name} ({root})"
+    return f"""# UnityStyle demo on {dataset} ({report["date"]}, {report["machine"]})
 
 {table}
 

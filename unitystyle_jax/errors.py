@@ -17,3 +17,7 @@ class Interrupted(Exception):
             f"stopped by signal at step {step}; checkpoint saved, run the same command to resume"
         )
         self.step = step
+
+
+class WorkdirError(RuntimeError):
+    """A workdir that cannot be used: not writable, full, or in use by another run; the message names it."""

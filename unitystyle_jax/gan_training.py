@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from unitystyle_jax import losses, parallel, training_loop
+from unitystyle_jax import config_validation, losses, parallel, training_loop
 from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models import fast_conv
@@ -181,6 +181,11 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
     return new_state, metrics
 
 
+def camera_workdir(workdir: str, camera: int) -> str:
+    """WORKDIR/gan/camC, C the dataset's 0-based camera id (Market's c5 -> cam4; gaps are not renumbered)."""
+    return os.path.join(workdir, "gan", f"cam{camera}")
+
+
 class GanSetup:
     """Models, optimizer, shardings and checkpoints of camera c's UnityGAN: shared by training and transfer."""
 
@@ -195,7 +200,7 @@ class GanSetup:
         )
         self.sharding = parallel.replicated(mesh)
         self.abstract_state = with_shardings(jax.eval_shape(self.init_fn, self.rng), self.sharding)
-        self.workdir = os.path.join(workdir, "gan", f"cam{camera}")
+        self.workdir = camera_workdir(workdir, camera)
         self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"), config.gan.keep_checkpoints)
         self.meta = {
             "camera": camera,
@@ -205,8 +210,18 @@ class GanSetup:
         }
 
     def restore(self):
-        restored = self.checkpoints.restore(self.abstract_state)
+        """(state, step) of the newest checkpoint, or None; a checkpoint of another model (or camera) is an error."""
+        restored = self.checkpoints.restore(self.abstract_state, meta=self.meta)
         return (restored[0], restored[2]) if restored else None
+
+    def check(self) -> None:
+        """Start-up: CheckpointError when the camera's checkpoint folder holds another model than the config's."""
+        self.checkpoints.check(self.abstract_state, self.meta)
+
+    def finished(self) -> int | None:
+        """The newest checkpoint's step when it has reached config.gan.num_steps (nothing left to train)."""
+        steps = self.checkpoints.steps()
+        return steps[-1] if steps and steps[-1] >= self.config.gan.num_steps else None
 
     def translate_fn(self):
         """jit'd G: camera c's images -> UnityStyle, both in [-1, 1]."""
@@ -217,10 +232,19 @@ class GanSetup:
         return jax.jit(translate, out_shardings=self.sharding)
 
 
-def camera_ids(config, num_cameras: int) -> list[int]:
+def modelled_cameras(config, splits) -> list[int]:
+    """The cameras whose UnityGANs the gan stage trains: config.gan.cameras, or every camera with training
+    images. A chosen camera without training images is a ConfigError, raised at start-up."""
     if not config.gan.cameras:
-        return list(range(num_cameras))
-    return [int(c) for c in str(config.gan.cameras).split(",")]
+        return list(splits.cameras)
+    chosen = config_validation.gan_cameras(config)
+    missing = [c for c in chosen if c not in splits.cameras]
+    if missing:
+        raise config_validation.ConfigError(
+            f"config.gan.cameras={config.gan.cameras!r}: camera(s) {missing} have no training images in "
+            f"{config.data.name} (its training cameras: {', '.join(map(str, splits.cameras))})"
+        )
+    return chosen
 
 
 def _sample_row(setup, translate, state, sample_x) -> np.ndarray:
@@ -235,18 +259,20 @@ def to_uint8(images_in_gan_range) -> np.ndarray:
 
 
 def train_camera(config, workdir: str, splits, camera: int, mesh):
-    """Trains (or resumes) camera c's UnityGAN; returns its final state."""
+    """Trains (or resumes) camera c's UnityGAN; a camera whose training has finished is skipped."""
     from PIL import Image
 
     setup = GanSetup(config, workdir, camera, mesh)
+    done = setup.finished()
+    if done is not None:
+        logging.info("UnityGAN camera %d: finished (step %d in %s), skipping", camera, done, setup.workdir)
+        return
     restored = setup.restore()
     state, start_step = (
         restored if restored else (jax.jit(setup.init_fn, out_shardings=setup.sharding)(setup.rng), 0)
     )
     gan = config.gan
     x_records = [r for r in splits.train if r.camid == camera]
-    if not x_records:
-        raise ValueError(f"camera {camera} has no training images in {config.data.name}")
     batches = pipeline.gan_train_batches(
         x_records,
         splits.train,
@@ -282,7 +308,7 @@ def train_camera(config, workdir: str, splits, camera: int, mesh):
             Image.fromarray(row).save(os.path.join(samples_dir, f"step_{step:07d}.png"))
 
     logging.info("UnityGAN camera %d: %d images in X, %d in Y", camera, len(x_records), len(splits.train))
-    return training_loop.run(
+    training_loop.run(
         name=f"gan[cam{camera}]",
         state=state,
         start_step=start_step,

@@ -15,7 +15,6 @@ import optax
 
 from unitystyle_jax import losses, parallel, training_loop
 from unitystyle_jax.checkpoints import Checkpoints
-from unitystyle_jax.errors import CheckpointError
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.ide import IDE
@@ -149,20 +148,16 @@ class ReidSetup:
             "method": config.reid.method,
             "dataset": config.data.name,
         }
+        self.fingerprint = {k: self.meta[k] for k in ("num_classes", "model")}  # what a restore must match
 
     def restore(self, step: int | None = None):
         """(state, step) of the newest checkpoint (or `step`), or None; a checkpoint of another model is an error."""
-        restored = self.checkpoints.restore(self.abstract_state, step)
-        if restored is None:
-            return None
-        state, meta, step = restored
-        for key in ("num_classes", "model"):
-            if meta.get(key) != self.meta[key]:
-                raise CheckpointError(
-                    f"checkpoint {self.checkpoints.directory}/{step} was trained with {key}="
-                    f"{meta.get(key)}, the config asks for {self.meta[key]}"
-                )
-        return state, step
+        restored = self.checkpoints.restore(self.abstract_state, step, self.fingerprint)
+        return (restored[0], restored[2]) if restored else None
+
+    def check(self) -> None:
+        """Start-up: CheckpointError when the checkpoint folder holds another model than the config builds."""
+        self.checkpoints.check(self.abstract_state, self.fingerprint)
 
     def fresh_state(self):
         state = jax.jit(self.init_fn, out_shardings=self.state_sharding)(self.rng)

@@ -4,6 +4,7 @@ Also the start-up every run shares: config check, persistent compilation cache, 
 and the dataset (generated first when it is the built-in synthetic one).
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -13,7 +14,15 @@ import time
 import jax
 import numpy as np
 
-from unitystyle_jax import config_validation, gan_training, parallel, reid_training, transfer
+from unitystyle_jax import (
+    config_validation,
+    gan_training,
+    parallel,
+    preflight,
+    reid_training,
+    transfer,
+    workdir_lock,
+)
 from unitystyle_jax.data import formats, pipeline, synthetic
 
 
@@ -50,6 +59,7 @@ def load_dataset(config, workdir: str) -> formats.Splits:
     if config.data.name == "synthetic":
         synthetic.ensure(root, synthetic_spec(config))
     splits = formats.load(config.data.name, root)
+    preflight.check_evaluation_split(splits, config.data.name)
     if config.data.verify:
         kept = {
             s: tuple(formats.verify_images(getattr(splits, s), config.data.skip_bad_files))
@@ -65,14 +75,14 @@ def load_dataset(config, workdir: str) -> formats.Splits:
     return splits
 
 
-def _write_grid(config, workdir, splits, mesh) -> None:
+def _write_grid(config, workdir, splits, cameras, mesh) -> None:
     """The grid rows = cameras, columns = a few real images then their UnityStyle versions: as
     WORKDIR/gan/unitystyle_grid.png and as image `unitystyle_grid` in WORKDIR/gan/tensorboard."""
     from clu import metric_writers
     from PIL import Image
 
     rows = []
-    for camera in gan_training.camera_ids(config, splits.num_cameras):
+    for camera in cameras:
         setup = gan_training.GanSetup(config, workdir, camera, mesh)
         state, _ = setup.restore()
         records = [r for r in splits.train if r.camid == camera][:4]
@@ -104,25 +114,54 @@ def _record_time(workdir: str, stage: str, seconds: float) -> None:
     os.replace(path + ".tmp", path)
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A checked run: its config, workdir, stages, device mesh, dataset, and the cameras its gan stage trains."""
+
+    config: object
+    workdir: str
+    stages: list
+    mesh: object
+    splits: formats.Splits
+    gan_cameras: list
+
+
+@contextlib.contextmanager
+def prepared(config, workdir: str):
+    """Start-up and every check that can fail (preflight), then the Plan, with the workdir's lock held while
+    the block runs: nothing expensive starts before the whole run is known to be possible."""
+    stages = config_validation.stage_list(config)
+    preflight.check_writable(workdir)
+    mesh = start(config, workdir)
+    with workdir_lock.hold(workdir, jax.process_index()):
+        splits = load_dataset(config, workdir)
+        cameras = preflight.check_run(config, workdir, splits, stages, mesh)
+        yield Plan(config, workdir, stages, mesh, splits, cameras)
+
+
 def run(config, workdir: str) -> None:
     """train.py's work: the config's stages, in order."""
-    os.makedirs(workdir, exist_ok=True)
-    stages = config_validation.stage_list(config)
-    mesh = start(config, workdir)
-    splits = load_dataset(config, workdir)
-    for stage in stages:
+    with prepared(config, workdir) as plan:
+        execute(plan)
+
+
+def execute(plan: Plan) -> None:
+    """The stages of a prepared run, in order, each resuming where an earlier run of it stopped."""
+    config, workdir, mesh, splits = plan.config, plan.workdir, plan.mesh, plan.splits
+    for stage in plan.stages:
         began = time.perf_counter()
         if stage == "gan":
-            cameras = gan_training.camera_ids(config, splits.num_cameras)
             logging.info(
-                "UnityGAN: %d generator models for %d cameras (CamStyle would train C(C-1)/2 = %d)",
-                len(cameras),
-                splits.num_cameras,
+                "UnityGAN: %d generator models for cameras %s (CamStyle would train C(C-1)/2 = %d for the %d "
+                "training cameras)",
+                len(plan.gan_cameras),
+                ", ".join(map(str, plan.gan_cameras)),
                 splits.num_cameras * (splits.num_cameras - 1) // 2,
+                splits.num_cameras,
             )
-            for camera in cameras:
+            for camera in plan.gan_cameras:
                 gan_training.train_camera(config, workdir, splits, camera, mesh)
-            _write_grid(config, workdir, splits, mesh)
+            _write_grid(config, workdir, splits, plan.gan_cameras, mesh)
         elif stage == "transfer":
             summary = transfer.run(config, workdir, splits, mesh)
             logging.info("transfer: style spread and structure on query+gallery: %s", summary["style"])

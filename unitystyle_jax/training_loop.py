@@ -18,7 +18,7 @@ from clu import metric_writers, periodic_actions
 
 from unitystyle_jax import parallel
 from unitystyle_jax.checkpoints import Checkpoints
-from unitystyle_jax.errors import Interrupted, TrainingError
+from unitystyle_jax.errors import Interrupted, TrainingError, WorkdirError
 
 
 @contextlib.contextmanager
@@ -53,8 +53,11 @@ class MetricsLog:
 
     def write(self, record: dict) -> None:
         if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            try:
+                with open(self.path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as error:
+                raise WorkdirError(f"cannot write {self.path} ({error.strerror or error})") from None
 
 
 def _format_eta(seconds: float) -> str:

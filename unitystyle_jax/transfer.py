@@ -30,6 +30,11 @@ def output_root(workdir: str) -> str:
     return os.path.join(workdir, OUTPUT)
 
 
+def needed_cameras(splits: formats.Splits) -> list[int]:
+    """Every camera of every split: each needs its UnityGAN, query and gallery ones too (test-time transfer)."""
+    return sorted(set().union(*(splits.cameras_of(s) for s in formats.SPLITS)))
+
+
 def _restore_generator(config, workdir, camera, mesh):
     setup = GanSetup(config, workdir, camera, mesh)
     restored = setup.restore()
@@ -44,7 +49,7 @@ def _restore_generator(config, workdir, camera, mesh):
 def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary."""
     root = output_root(workdir)
-    generators = {c: _restore_generator(config, workdir, c, mesh) for c in range(splits.num_cameras)}
+    generators = {c: _restore_generator(config, workdir, c, mesh) for c in needed_cameras(splits)}
     gan_steps = {str(c): step for c, (_, _, step) in generators.items()}
     done_path = os.path.join(root, DONE)
     if os.path.exists(done_path):
@@ -68,6 +73,8 @@ def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
         for camera, (setup, generator, _) in generators.items():
             translate = setup.translate_fn()
             indices = [i for i, r in enumerate(records) if r.camid == camera]
+            if not indices:  # a camera need not appear in every split
+                continue
             chunks = pipeline.ordered_batches(
                 [records[i] for i in indices], config.gan.height, config.gan.width, batch, "gan"
             )

@@ -51,7 +51,7 @@ class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     "file_name": tfds.features.Text(),
                 }
             ),
-            metadata=tfds.core.MetadataDict(),  # num_train_ids, num_cameras: filled in when preparing
+            metadata=tfds.core.MetadataDict(),  # num_train_ids and the train cameras: set when preparing
             supervised_keys=("image", "pid"),
         )
 
@@ -64,7 +64,7 @@ class ReidBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         splits = formats.load(self.name, os.fspath(dl_manager.manual_dir))
-        self.info.metadata.update(num_train_ids=splits.num_train_ids, num_cameras=splits.num_cameras)
+        self.info.metadata.update(num_train_ids=splits.num_train_ids, cameras=list(splits.cameras))
         return {split: self._generate_examples(getattr(splits, split)) for split in formats.SPLITS}
 
     def _generate_examples(self, records):

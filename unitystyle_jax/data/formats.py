@@ -60,13 +60,24 @@ class Record:
 
 @dataclasses.dataclass(frozen=True)
 class Splits:
-    """A whole dataset: train identities relabelled 0..num_train_ids-1; query/gallery keep raw identities."""
+    """A whole dataset: train identities relabelled 0..num_train_ids-1; query/gallery keep raw identities.
+
+    `cameras` are the 0-based cameras the training split really has, sorted, gaps kept (c1, c2, c5 -> 0, 1, 4):
+    a folder may hold fewer cameras than its format allows, and each camera's UnityGAN needs training images.
+    """
 
     train: tuple[Record, ...]
     query: tuple[Record, ...]
     gallery: tuple[Record, ...]
     num_train_ids: int
-    num_cameras: int
+    cameras: tuple[int, ...]
+
+    @property
+    def num_cameras(self) -> int:
+        return len(self.cameras)
+
+    def cameras_of(self, split: str) -> tuple[int, ...]:
+        return tuple(sorted({r.camid for r in getattr(self, split)}))
 
 
 def market_file_name(pid: int, camid: int, sequence: int, frame: int, box: int = 1) -> str:
@@ -91,7 +102,7 @@ def read_meta(root: str) -> dict | None:
 
 
 def _camera_limit(name: str, root: str) -> int | None:
-    """How many cameras the dataset has by definition; None when only the data can tell (custom)."""
+    """The highest camera number the format allows (file names are checked against it); None for custom."""
     if name == "msmt17":
         return _MSMT_CAMERAS
     if name == "synthetic":
@@ -282,7 +293,7 @@ def load(name: str, root: str) -> Splits:
         query=tuple(query),
         gallery=tuple(gallery),
         num_train_ids=len(labels),
-        num_cameras=_camera_limit(name, root) or max(r.camid for r in train + query + gallery) + 1,
+        cameras=tuple(sorted({r.camid for r in train})),
     )
 
 

@@ -730,13 +730,13 @@ def render_grid(root: str, out_png: str, num_ids: int = 6) -> None:
         (255, 255, 255),
     )
     draw = ImageDraw.Draw(grid)
-    for camid in range(splits.num_cameras):
-        draw.text((label_w + camid * (cell_w + pad) + pad, 2), f"cam {camid + 1}", fill=(0, 0, 0), font=font)
+    for column, camid in enumerate(splits.cameras):
+        draw.text((label_w + column * (cell_w + pad) + pad, 2), f"cam {camid + 1}", fill=(0, 0, 0), font=font)
     for row, pid in enumerate(rows):
         y = label_h + row * (cell_h + pad) + pad
         draw.text((2, y + cell_h // 2 - 6), f"id {pid}", fill=(0, 0, 0), font=font)
-        for camid in range(splits.num_cameras):
-            x = label_w + camid * (cell_w + pad) + pad
+        for column, camid in enumerate(splits.cameras):
+            x = label_w + column * (cell_w + pad) + pad
             record = first.get((pid, camid))
             if record is None:
                 draw.rectangle((x, y, x + cell_w - 1, y + cell_h - 1), fill=(220, 220, 220))

@@ -1,0 +1,142 @@
+"""Every stage survives kill -9, on a Market-layout folder of 4 cameras with a gap in their numbers (c1, c2, c3,
+c5), as a user's own data would be.
+
+One run is killed during camera 1's UnityGAN training, its rerun is killed during the transfer stage, and a
+third run of the same command finishes. Each camera's final GAN losses and the final IDE metrics must equal
+an uninterrupted run's; two uninterrupted runs of the same seed must write byte-identical eval/metrics.json.
+"""
+
+import json
+import os
+import re
+import signal
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import fakedata
+import runs
+from test_end_to_end import METRIC_KEYS, finish, read_json, start
+from test_reliability import checkpoint_steps, interrupt_when
+
+CAMERAS = (1, 2, 3, 5)  # as in the file names; 0-based camera ids 0, 1, 2, 4
+GAN_STEPS = 40
+FLAGS = (
+    "--config.data.name=market1501",
+    f"--config.gan.num_steps={GAN_STEPS}",
+    "--config.gan.checkpoint_every=10",
+    "--config.gan.log_every=10",
+)
+
+
+def gan_checkpoints(workdir, camera: int) -> list[int]:
+    return checkpoint_steps(os.path.join(workdir, "gan", f"cam{camera}"))
+
+
+def transfer_under_way(workdir) -> bool:
+    folder = os.path.join(workdir, "unitystyle.partial", "train")
+    return os.path.isdir(folder) and any(n.endswith(".jpg") for n in os.listdir(folder))
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    data = fakedata.write_market_cameras(tmp_path_factory.mktemp("market4"), CAMERAS)
+    w = {name: tmp_path_factory.mktemp(name) for name in ("reference", "twin", "killed")}
+
+    def train(name):
+        return start("train.py", w[name], f"--config.data.root={data}", *FLAGS)
+
+    def evaluate(name):
+        return start("evaluate.py", w[name], f"--config.data.root={data}", *FLAGS)
+
+    first = [train("reference"), train("twin"), train("killed")]
+    try:
+        # Mid-camera: camera 1 has saved a checkpoint but not its last one.
+        mid_gan = lambda: gan_checkpoints(w["killed"], 1) and GAN_STEPS not in gan_checkpoints(w["killed"], 1)
+        interrupt_when((first[2], mid_gan, signal.SIGKILL))
+    except BaseException:
+        for process in first:
+            process.kill()
+        raise
+    reference, twin, killed = finish(*first, check=False)
+    after_gan_kill = {c: gan_checkpoints(w["killed"], c) for c in (0, 1, 2, 4)}
+    second = train("killed")
+    interrupt_when((second, lambda: transfer_under_way(w["killed"]), signal.SIGKILL))
+    (second,) = finish(second, check=False)
+    after_transfer_kill = sorted(os.listdir(w["killed"]))
+    third, reference_eval, twin_eval = finish(train("killed"), evaluate("reference"), evaluate("twin"))
+    (killed_eval,) = finish(evaluate("killed"))
+    return SimpleNamespace(
+        workdirs=w,
+        runs=(reference, twin, killed, second, third),
+        evaluations=(reference_eval, twin_eval, killed_eval),
+        after_gan_kill=after_gan_kill,
+        after_transfer_kill=after_transfer_kill,
+    )
+
+
+def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
+    reference = resumed.runs[0]
+    assert reference.returncode == 0, reference.stderr[-4000:]
+    assert "UnityGAN: 4 generator models for cameras 0, 1, 2, 4 (CamStyle would train C(C-1)/2 = 6" in (
+        reference.stderr
+    )
+    workdir = resumed.workdirs["reference"]
+    assert sorted(os.listdir(workdir / "gan")) == [
+        "cam0",
+        "cam1",
+        "cam2",
+        "cam4",
+        "tensorboard",
+        "unitystyle_grid.png",
+    ]
+    summary = read_json(workdir / "unitystyle" / "transfer.json")
+    assert (summary["num_generators"], summary["camstyle_generators"]) == (4, 6)
+    assert summary["gan_steps"] == {str(c): GAN_STEPS for c in (0, 1, 2, 4)}
+    metrics = read_json(workdir / "eval" / "metrics.json")
+    assert metrics["dataset"] == "market1501" and metrics["num_valid_queries"] > 0
+
+
+def test_kill_9_during_a_camera_gan_resumes_it_and_skips_finished_cameras(resumed):
+    _, _, killed, second, _ = resumed.runs
+    assert killed.returncode == -signal.SIGKILL
+    kept = resumed.after_gan_kill
+    assert kept[0] == [30, 40] and kept[1] and GAN_STEPS not in kept[1] and not kept[2] and not kept[4]
+    assert "UnityGAN camera 0: finished (step 40 in " in second.stderr
+    resumed_at = re.findall(r"gan\[cam1\]: resuming from step (\d+)", second.stderr)
+    assert resumed_at == [str(kept[1][-1])], second.stderr[-4000:]
+
+
+def test_kill_9_during_transfer_leaves_no_dataset_and_the_rerun_writes_it_anew(resumed):
+    second, third = resumed.runs[3:]
+    assert second.returncode == -signal.SIGKILL
+    assert (
+        "unitystyle.partial" in resumed.after_transfer_kill
+        and "unitystyle" not in resumed.after_transfer_kill
+    )
+    assert third.returncode == 0, third.stderr[-4000:]
+    assert all(f"UnityGAN camera {c}: finished" in third.stderr for c in (0, 1, 2, 4))
+    workdir = resumed.workdirs["killed"]
+    assert not os.path.exists(workdir / "unitystyle.partial")
+    ref_summary = read_json(resumed.workdirs["reference"] / "unitystyle" / "transfer.json")
+    assert read_json(workdir / "unitystyle" / "transfer.json") == ref_summary
+
+
+def test_resumed_stages_end_where_an_uninterrupted_run_does(resumed):
+    reference, killed = resumed.workdirs["reference"], resumed.workdirs["killed"]
+    for camera in (0, 1, 2, 4):
+        got, want = (runs.metrics(w / "gan" / f"cam{camera}") for w in (killed, reference))
+        assert [m["step"] for m in got] == [m["step"] for m in want] == [10, 20, 30, 40]
+        keys = [k for k in want[-1] if k.startswith("loss") or k.startswith("attention")]
+        np.testing.assert_allclose([got[-1][k] for k in keys], [want[-1][k] for k in keys], rtol=1e-5)
+    got, want = (read_json(w / "eval" / "metrics.json") for w in (killed, reference))
+    np.testing.assert_allclose([got[k] for k in METRIC_KEYS], [want[k] for k in METRIC_KEYS], rtol=1e-5)
+    for evaluation in resumed.evaluations:
+        assert evaluation.returncode == 0, evaluation.stderr[-4000:]
+
+
+def test_the_same_seed_twice_writes_the_same_metrics_bit_for_bit(resumed):
+    reference, twin = (resumed.workdirs[n] / "eval" / "metrics.json" for n in ("reference", "twin"))
+    assert reference.read_bytes() == twin.read_bytes()
+    assert json.loads(reference.read_bytes())["step"] == 4
