@@ -110,6 +110,7 @@ def jax_gan(args):
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
     rng = np.random.default_rng(0)
     batch = {k: rng.uniform(-1, 1, (args.gan_batch, *IMAGE_SIZE, 3)).astype(np.float32) for k in ("x", "y")}
+    batch["y_own"] = (np.arange(args.gan_batch) % 2).astype(np.float32)  # half the Y samples from X's camera
     step = functools.partial(
         gan_training.train_step,
         generator=generator,
@@ -312,7 +313,7 @@ def torch_unitygan_nets(gan_config):
 
 def torch_generator(layers, x, generator_config):
     """(image, style attention) as `models.unitygan.Generator`: encoder, residual blocks, skips, resize-convs,
-    the residual output clip(x + delta)."""
+    the residual output tanh(atanh(x) + delta)."""
     import torch
     import torch.nn.functional as F
 
@@ -330,7 +331,8 @@ def torch_generator(layers, x, generator_config):
         for index in range(generator_config.num_res_blocks):
             h = h + layers[f"decode{scale}_res{index}"](h)
     delta = layers["to_image"](torch.cat([upsample(h), x], 1))
-    return (x + delta).clamp(-1.0, 1.0), attention
+    edge = 1.0 - generator_config.output_epsilon
+    return torch.tanh(torch.atanh(x.clamp(-edge, edge)) + delta), attention
 
 
 def torch_discriminator(layers, x):
@@ -366,9 +368,10 @@ def torch_ssim(x, y, filter_size=11, sigma=1.5, max_val=2.0):
 
 
 def torch_gan_step(nets, gan_config):
-    """One call = `gan_training.train_step` in PyTorch: the same batched network calls, the four per-sample
-    terms (LSGAN, feature matching, identity L1, cycle SSIM + L1) with Style Attention weighting on the Y half,
-    SLN, generator gradients (not the discriminators'), discriminator loss on detached fakes, two Adam updates."""
+    """One call = `gan_training.train_step` in PyTorch: the same batched network calls, the four terms (LSGAN,
+    batch-statistics feature matching, identity L1, cycle SSIM + L1) with bounded, gradient-reversed Style
+    Attention weights on the Y expectation (D_Y's real side and the FM target included), bias-corrected SLN,
+    generator gradients (not the discriminators'), the discriminator loss on detached fakes, two Adam updates."""
     import torch
 
     c = gan_config
@@ -380,49 +383,55 @@ def torch_gan_step(nets, gan_config):
     disc_params = [p for n in ("D_X", "D_Y") for p in nets[n].parameters()]
     adam = lambda params: torch.optim.Adam(params, lr=c.learning_rate, betas=(c.b1, c.b2))
     gen_opt, disc_opt = adam(gen_params), adam(disc_params)
-    sln = {"ema": dict.fromkeys(lambdas, 1.0), "snapshot": dict.fromkeys(lambdas, 1.0), "step": 0}
+    sln = {"ema": dict.fromkeys(lambdas, 0.0), "snapshot": dict.fromkeys(lambdas, 1.0), "step": 0}
 
-    def unitystyle_objective(loss, attention):
-        weights = attention / attention.mean()
-        adversarial = (weights * loss.detach()).mean()
-        return (weights.detach() * loss).mean() - adversarial + adversarial.detach()
+    class Reverse(torch.autograd.Function):
+        forward = staticmethod(lambda ctx, a: a.view_as(a))
+        backward = staticmethod(lambda ctx, g: -g)
 
-    def terms_of(fake_logits, real_features, fake_features, identity, same, original, reconstruction):
-        feature_matching = torch.stack(
-            [l1(r.detach(), f) for r, f in zip(real_features, fake_features)]
-        ).mean(0)
-        return {
-            "gan": per_sample((fake_logits - 1) ** 2),
-            "fm": feature_matching,
-            "id": l1(identity, same),
-            "cyc": cycle(original, reconstruction),
-        }
+    def mean(values, weights=None):
+        return values.mean() if weights is None else (weights * values).sum() / weights.sum().clamp_min(1e-12)
 
-    def step(x, y):
+    def statistics(features, weights=None):
+        ones = lambda f: torch.ones(f.shape[0], device=f.device)
+        return [mean(f.mean(dim=(2, 3)).T, ones(f) if weights is None else weights) for f in features]
+
+    def feature_matching(real, fake, real_weights=None, fake_weights=None):
+        pairs = zip(statistics([r.detach() for r in real], real_weights), statistics(fake, fake_weights))
+        return torch.stack([(r - f).abs().mean() for r, f in pairs]).mean()
+
+    def step(x, y, y_own):
         b = x.shape[0]
         f_out, _ = torch_generator(nets["F"], torch.cat([y, x]), c.generator)
         fake_x, identity_x = f_out[:b], f_out[b:]
         g_out, g_attention = torch_generator(nets["G"], torch.cat([x, y, fake_x]), c.generator)
         fake_y, identity_y, cycle_y = g_out[:b], g_out[b : 2 * b], g_out[2 * b :]
-        attention = g_attention[b : 2 * b]
+        bounded = c.attention_floor + (1 - c.attention_floor) * Reverse.apply(g_attention[b : 2 * b])
+        weights = bounded / bounded.mean()
+        id_weights = weights * (1 - y_own) if c.identity_other_cameras else weights
         cycle_x, _ = torch_generator(nets["F"], fake_y, c.generator)
         logits_y, features_y = torch_discriminator(nets["D_Y"], torch.cat([fake_y, y]))
         logits_x, features_x = torch_discriminator(nets["D_X"], torch.cat([fake_x, x]))
-        x_terms = terms_of(
-            logits_y[:b], [f[b:] for f in features_y], [f[:b] for f in features_y], identity_x, x, x, cycle_x
-        )
-        y_terms = terms_of(
-            logits_x[:b], [f[b:] for f in features_x], [f[:b] for f in features_x], identity_y, y, y, cycle_y
-        )
-        terms = {k: x_terms[k].mean() + unitystyle_objective(y_terms[k], attention) for k in lambdas}
+        real_y, fake_y_features = [f[b:] for f in features_y], [f[:b] for f in features_y]
+        real_x, fake_x_features = [f[b:] for f in features_x], [f[:b] for f in features_x]
+        terms = {
+            "gan": mean(per_sample((logits_y[:b] - 1) ** 2))
+            + mean(per_sample((logits_x[:b] - 1) ** 2), weights),
+            "fm": feature_matching(real_y, fake_y_features, real_weights=weights)
+            + feature_matching(real_x, fake_x_features, fake_weights=weights),
+            "id": mean(l1(identity_y, y), id_weights) + mean(l1(identity_x, x)),
+            "cyc": mean(cycle(x, cycle_x)) + mean(cycle(y, cycle_y), weights),
+        }
         total = sum(lambdas[k] * terms[k] / sln["snapshot"][k] for k in lambdas)
         # F's Style Attention head feeds no loss (only G's weights the Y terms): its gradient is zero, as in JAX.
         gen_grads = torch.autograd.grad(total, gen_params, allow_unused=True, materialize_grads=True)
 
-        disc_total = 0.0
-        for name, fake, real in (("D_Y", fake_y, y), ("D_X", fake_x, x)):
+        disc_total, w = 0.0, weights.detach()
+        for name, fake, real, real_w, fake_w in (("D_Y", fake_y, y, w, None), ("D_X", fake_x, x, None, w)):
             logits, _ = torch_discriminator(nets[name], torch.cat([fake.detach(), real]))
-            disc_total = disc_total + (0.5 * per_sample((logits[b:] - 1) ** 2 + logits[:b] ** 2)).mean()
+            disc_total = disc_total + 0.5 * (
+                mean(per_sample((logits[b:] - 1) ** 2), real_w) + mean(per_sample(logits[:b] ** 2), fake_w)
+            )
         disc_grads = torch.autograd.grad(disc_total, disc_params)
         for params, grads, optimizer in (
             (gen_params, gen_grads, gen_opt),
@@ -439,7 +448,7 @@ def torch_gan_step(nets, gan_config):
         for k, term in terms.items():
             sln["ema"][k] = c.sln_decay * sln["ema"][k] + (1 - c.sln_decay) * float(term.detach())
             if refresh:
-                sln["snapshot"][k] = sln["ema"][k]
+                sln["snapshot"][k] = sln["ema"][k] / (1 - c.sln_decay ** sln["step"])
 
     return step
 
@@ -458,9 +467,12 @@ def torch_gan(args):
         )
         for _ in range(2)
     )
+    y_own = torch.from_numpy((np.arange(args.gan_batch) % 2).astype(np.float32))  # as the JAX side's batch
     step = torch_gan_step(nets, config.gan)
     counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
-    return run_torch_step(lambda: step(x, y), args, images_per_step=2 * args.gan_batch, parameters=counts)
+    return run_torch_step(
+        lambda: step(x, y, y_own), args, images_per_step=2 * args.gan_batch, parameters=counts
+    )
 
 
 WORKERS = {

@@ -35,17 +35,21 @@ def get_config():
     c.gan.b2 = 0.999
     c.gan.gan_loss = "lsgan"  # lsgan | bce: the paper does not say
     c.gan.style_attention = True  # weight Y samples by Style Attention (the UnityStyle loss); False: uniform
+    c.gan.attention_floor = 0.5  # weights in (floor, 1) / their mean: no sample weighs > 1/floor x another
+    c.gan.identity_other_cameras = True  # L_ID's |G(y) - y| over Y samples of the other cameras only
     c.gan.lambda_gan = 0.4
     c.gan.lambda_fm = 0.2
     c.gan.lambda_id = 0.1
     c.gan.lambda_cyc = 0.3
     c.gan.lambda_ss = 0.7
     c.gan.lambda_l1 = 0.3
+    c.gan.sln = True  # divide each term by its SLN snapshot; False: the lambdas weight the raw terms
     c.gan.sln_decay = 0.9999
     c.gan.sln_first = 36
     c.gan.sln_every = 90
     c.gan.generator = ml_collections.ConfigDict(
-        dict(base_features=64, num_res_blocks=3, num_scales=4, ibn_scales=1)
+        # output_epsilon: the residual output is tanh(atanh(x) + delta), x clipped to +-(1 - eps) first
+        dict(base_features=64, num_res_blocks=3, num_scales=4, ibn_scales=1, output_epsilon=1e-3)
     )
     c.gan.discriminator = ml_collections.ConfigDict(dict(base_features=64))
     c.gan.conv = "auto"  # convolution: auto (per-shape fast conv on CPU, XLA's elsewhere) | fast | xla

@@ -22,18 +22,20 @@ def test_gan_losses_per_sample():
     np.testing.assert_allclose(
         losses.gan_generator_loss(fake, "bce"), [(softplus(0) + softplus(-2)) / 2, softplus(-1)], rtol=1e-6
     )
-    # LSGAN: 0.5 * mean((D(y) - 1)^2 + D(G(x))^2) per sample.
+    # LSGAN: 0.5 * (E[(D(y) - 1)^2] + E[D(G(x))^2]); per-sample means 0 and 1 (real), 2 and 1 (fake).
+    np.testing.assert_allclose(losses.gan_discriminator_loss(real, fake, "lsgan"), 0.5 * (0.5 + 1.5))
+    per_sample_bce = [
+        (2 * softplus(-1) + softplus(0) + softplus(2)) / 2,
+        (2 * softplus(0) + 2 * softplus(1)) / 2,
+    ]
     np.testing.assert_allclose(
-        losses.gan_discriminator_loss(real, fake, "lsgan"), [0.5 * (0 + 4) / 2, 0.5 * (2 + 2) / 2]
+        losses.gan_discriminator_loss(real, fake, "bce"), 0.5 * np.mean(per_sample_bce), rtol=1e-6
     )
-    np.testing.assert_allclose(
-        losses.gan_discriminator_loss(real, fake, "bce"),
-        [
-            0.5 * (2 * softplus(-1) + softplus(0) + softplus(2)) / 2,
-            0.5 * (2 * softplus(0) + 2 * softplus(1)) / 2,
-        ],
-        rtol=1e-6,
-    )
+    # Weighted real side (the UnityStyle loss's D_Y): sample 1's real term (1.0) counts 3x sample 0's (0.0).
+    weighted = losses.gan_discriminator_loss(real, fake, "lsgan", real_weights=jnp.array([0.5, 1.5]))
+    np.testing.assert_allclose(weighted, 0.5 * ((0.5 * 0 + 1.5 * 1) / 2 + 1.5))
+    fake_weighted = losses.gan_discriminator_loss(real, fake, "lsgan", fake_weights=jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(fake_weighted, 0.5 * (0.5 + 1.0))
 
 
 def test_gan_loss_rejects_unknown_kind_and_mismatched_shapes():
@@ -43,22 +45,39 @@ def test_gan_loss_rejects_unknown_kind_and_mismatched_shapes():
         losses.gan_discriminator_loss(jnp.zeros((2, 4, 4, 1)), jnp.zeros((3, 4, 4, 1)), "lsgan")
 
 
-def test_l1_and_feature_matching():
+def test_l1_and_feature_matching_of_batch_statistics():
     x = jnp.zeros((2, 2, 2, 1))
     y = jnp.stack([jnp.full((2, 2, 1), 1.0), jnp.full((2, 2, 1), -3.0)])
     np.testing.assert_allclose(losses.l1(x, y), [1.0, 3.0])
 
+    # Channel means over batch and space: layer 1 real 1 vs fake 0 (L1 1); layer 2 real 0 vs fake 3 (L1 3).
     real = (jnp.ones((2, 4, 4, 3)), jnp.zeros((2, 2, 2, 5)))
     fake = (jnp.zeros((2, 4, 4, 3)), jnp.full((2, 2, 2, 5), 3.0))
-    np.testing.assert_allclose(losses.feature_matching(real, fake), [2.0, 2.0])  # mean of layer L1s 1 and 3
+    np.testing.assert_allclose(losses.feature_matching(real, fake), 2.0)  # mean of the layers' 1 and 3
 
-    grad_real, grad_fake = jax.jit(
-        jax.grad(lambda r, f: losses.feature_matching(r, f).sum(), argnums=(0, 1))
-    )(real, fake)
+    grad_real, grad_fake = jax.jit(jax.grad(losses.feature_matching, argnums=(0, 1)))(real, fake)
     assert all(float(jnp.abs(g).max()) == 0 for g in grad_real)  # real features are constants
     assert all(float(jnp.abs(g).max()) > 0 for g in grad_fake)
     with pytest.raises(LossError, match="same non-zero number of layers, got 2 and 1"):
         losses.feature_matching(real, fake[:1])
+
+
+def test_feature_matching_vanishes_for_equal_statistics_in_any_order():
+    rng = np.random.default_rng(0)
+    features = [jnp.asarray(rng.normal(size=(6, 4, 2, c)), jnp.float32) for c in (3, 5)]
+    shuffled = [f[jnp.array([3, 0, 5, 1, 4, 2])] for f in features]
+    np.testing.assert_allclose(losses.feature_matching(features, shuffled), 0.0, atol=1e-6)
+    # Negative control: another batch from the same distribution does not match exactly.
+    other = [jnp.asarray(rng.normal(size=f.shape), jnp.float32) for f in features]
+    assert float(losses.feature_matching(features, other)) > 0.05
+    # Weighted real side: the weighted mean of the real features is the target. Real samples 0 and 1 with
+    # weights 3 : 1 match a fake batch of three copies of sample 0 and one of sample 1.
+    weights = jnp.array([1.5, 0.5])
+    target = [jnp.concatenate([f[:1], f[:1], f[:1], f[1:2]]) for f in features]
+    np.testing.assert_allclose(
+        losses.feature_matching([f[:2] for f in features], target, real_weights=weights), 0.0, atol=1e-6
+    )
+    assert float(losses.feature_matching([f[:2] for f in features], target)) > 0.05  # unweighted: no match
 
 
 def astronaut_pairs():
@@ -118,12 +137,12 @@ def test_sln_normalises_by_the_snapshot_without_gradient():
         losses.sln_normalize({"fm": jnp.float32(1.0)}, state)
 
 
-def test_sln_schedule_refreshes_at_step_36_then_every_90():
+def test_sln_schedule_refreshes_at_step_36_then_every_90_with_bias_correction():
     update = jax.jit(losses.sln_update, static_argnames=("decay", "first", "every"))
     state = losses.sln_init(["gan", "cyc"])
-    assert float(state.ema["gan"]) == 1.0 and float(state.snapshot["cyc"]) == 1.0
-    decay, ema, refreshed = 0.9, 1.0, []
-    for step in range(400):
+    assert float(state.ema["gan"]) == 0.0 and float(state.snapshot["cyc"]) == 1.0
+    decay, ema, refreshed = 0.9, 0.0, []
+    for step in range(1, 400):
         term = 0.5 + 0.01 * step
         previous = float(state.snapshot["gan"])
         state = update({"gan": jnp.float32(term), "cyc": jnp.full((3,), term)}, state, step, decay=decay)
@@ -132,28 +151,52 @@ def test_sln_schedule_refreshes_at_step_36_then_every_90():
         np.testing.assert_allclose(float(state.ema["cyc"]), ema, rtol=1e-5)  # per-sample terms: their mean
         if float(state.snapshot["gan"]) != previous:
             refreshed.append(step)
-            np.testing.assert_allclose(float(state.snapshot["gan"]), ema, rtol=1e-5)
+            np.testing.assert_allclose(float(state.snapshot["gan"]), ema / (1 - decay**step), rtol=1e-5)
     assert refreshed == [36, 126, 216, 306, 396]
 
 
-def test_unitystyle_objective_value_and_adversarial_gradients():
+def test_sln_snapshot_is_the_terms_size_at_paper_decay_not_its_start_value():
+    """Decay 0.9999, a term of constant size 5: at the first refresh (step 36) and at step 2,016 the snapshot
+    is 5. Without bias correction (an EMA started at 1.0) it would be 1.014 at step 36 and 2.31 at step 2,016:
+    the lambdas would weight raw losses, not terms on an equal footing."""
+    state = losses.sln_init(["gan"])
+    update = jax.jit(losses.sln_update, static_argnames=("decay", "first", "every"))
+    snapshots, uncorrected = {}, 1.0
+    for step in range(1, 2017):
+        state = update({"gan": jnp.float32(5.0)}, state, step, decay=0.9999)
+        uncorrected = 0.9999 * uncorrected + 0.0001 * 5.0
+        if step in (36, 2016):
+            snapshots[step] = (float(state.snapshot["gan"]), uncorrected)
+    np.testing.assert_allclose(snapshots[36][0], 5.0, rtol=1e-3)
+    np.testing.assert_allclose(snapshots[2016][0], 5.0, rtol=1e-3)
+    assert snapshots[36][1] < 1.02 and snapshots[2016][1] < 2.4  # what the uncorrected EMA would divide by
+
+
+def test_unitystyle_weights_are_bounded_and_average_to_one():
+    extreme = jnp.array([1.0, 0.0, 0.0, 0.0])  # all attention on one sample
+    weights = losses.unitystyle_weights(extreme, floor=0.5)
+    np.testing.assert_allclose(weights.mean(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(weights, [1.6, 0.8, 0.8, 0.8], rtol=1e-6)  # (1, .5, .5, .5) / .625
+    assert float(weights.max() / weights.min()) <= 1 / 0.5 + 1e-6
+    # floor 1 switches the attention off: equal weights whatever it says.
+    np.testing.assert_allclose(losses.unitystyle_weights(extreme, floor=1.0), jnp.ones(4))
+
+
+def test_adversarial_weights_reverse_the_attention_gradient_only():
     loss = jnp.array([1.0, 3.0])
     attention = jnp.array([0.25, 0.75])
-    np.testing.assert_allclose(losses.unitystyle_weights(attention), [0.5, 1.5])
-    # Value: mean(w L) = (0.5 * 1 + 1.5 * 3) / 2.
-    np.testing.assert_allclose(losses.unitystyle_objective(loss, attention), 2.5)
-    grad_loss, grad_attention = jax.jit(jax.grad(losses.unitystyle_objective, argnums=(0, 1)))(
-        loss, attention
-    )
-    # Generator side minimises mean(sg(w) L): d/dL = w / B.
-    np.testing.assert_allclose(grad_loss, [0.25, 0.75])
-    # Attention side maximises mean(w sg(L)) = sum(a L) / sum(a): d/da_j = (L_j - 2.5) / sum(a), negated.
-    np.testing.assert_allclose(grad_attention, [1.5, -0.5])
-    # A descent step therefore moves attention towards the worse-served sample.
-    stepped = attention - 0.1 * grad_attention
+
+    def objective(loss, attention, adversarial):
+        weigh = losses.adversarial_weights if adversarial else losses.unitystyle_weights
+        return losses.weighted_mean(loss, weigh(attention, 0.5))
+
+    np.testing.assert_allclose(objective(loss, attention, True), objective(loss, attention, False))
+    grads = {a: jax.grad(objective, argnums=(0, 1))(loss, attention, a) for a in (True, False)}
+    np.testing.assert_allclose(grads[True][0], grads[False][0])  # the losses' side: plain minimisation
+    np.testing.assert_allclose(grads[True][1], -grads[False][1])  # the attention's side: reversed
+    # So a descent step moves the attention towards the worse-served sample (loss 3).
+    stepped = attention - 0.1 * grads[True][1]
     assert float(stepped[1]) > float(attention[1]) and float(stepped[0]) < float(attention[0])
-    with pytest.raises(LossError, match=r"\(2,\) and \(3,\)"):
-        losses.unitystyle_objective(loss, jnp.ones(3))
 
 
 GOOD_WEIGHTS = {"gan": 0.4, "fm": 0.2, "id": 0.1, "cyc": 0.3, "ss": 0.7, "l1": 0.3}

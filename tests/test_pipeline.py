@@ -77,6 +77,13 @@ def test_gan_batches_draw_x_from_one_camera_in_gan_range(splits):
             np.abs(camera_1[:, :, ::-1] - image).max(axis=(1, 2, 3)),
         )
         assert distance.min() < 1e-5
+    # y_own marks the Y samples from X's camera: check it against the Y images themselves.
+    nearest = lambda image: min(  # noqa: E731
+        np.abs(camera_1 - image).max(axis=(1, 2, 3)).min(),
+        np.abs(camera_1[:, :, ::-1] - image).max(axis=(1, 2, 3)).min(),
+    )
+    y_own = [nearest(image) < 1e-5 for image in batch["y"]]
+    np.testing.assert_array_equal(batch["y_own"], np.array(y_own, np.float32))
 
 
 def test_ordered_batches_cover_every_record_once_with_padding(splits):

@@ -16,12 +16,16 @@ def test_spread_is_the_std_of_per_camera_means_and_ssim_of_identical_pairs_is_on
     tints = [(-0.4, 0.0, 0.4), (0.4, 0.0, -0.4), (0.0, 0.0, 0.0)]
     for camera, tint in enumerate(tints):
         real = camera_images(rng, tint, contrast=1.0 + camera)
-        stats.add(camera, real, real - np.asarray(tint, np.float32) * 0.9)  # "UnityStyle": most of the tint gone
+        stats.add(
+            camera, real, real - np.asarray(tint, np.float32) * 0.9
+        )  # "UnityStyle": most of the tint gone
     summary = stats.summary()
     assert summary["images"] == 12
     assert summary["colour_spread"]["unity"] < 0.2 * summary["colour_spread"]["real"]
     expected_red = np.std([m * 127.5 + 127.5 for m in (-0.4, 0.4, 0.0)])
-    assert abs(summary["colour_spread"]["real"] - expected_red * 2 / 3) < 3.0  # red and blue move, green does not
+    assert (
+        abs(summary["colour_spread"]["real"] - expected_red * 2 / 3) < 3.0
+    )  # red and blue move, green does not
     assert summary["contrast_spread"]["real"] > 1.0
     assert 0.0 < summary["ssim"] <= 1.0 and summary["ssim_unrelated"] < summary["ssim"]
 
@@ -35,3 +39,44 @@ def test_identical_images_have_ssim_one_and_no_style_change():
     summary = stats.summary()
     assert abs(summary["ssim"] - 1.0) < 1e-5
     assert abs(summary["colour_spread"]["real"] - summary["colour_spread"]["unity"]) < 1e-4
+
+
+def people_under_cameras(rng, transfer=None):
+    """4 cameras x 5 identities x 2 images: each identity its own clothing colour, each camera a colour cast
+    and a gain; `transfer(camera, images)` may then change each camera's images."""
+    clothes = rng.uniform(-0.5, 0.5, size=(5, 3)).astype(np.float32)
+    casts = rng.uniform(-0.3, 0.3, size=(4, 3)).astype(np.float32)
+    stats = StyleStats()
+    for camera in range(4):
+        images, pids = [], []
+        for pid in range(1, 6):
+            for _ in range(2):
+                texture = rng.uniform(-0.2, 0.2, size=(24, 16, 1)).astype(np.float32)
+                images.append(
+                    np.clip((clothes[pid - 1] + texture) * (0.6 + 0.2 * camera) + casts[camera], -1, 1)
+                )
+                pids.append(pid)
+        real = np.stack(images)
+        unity = transfer(camera, real, casts[camera]) if transfer else real
+        stats.add(camera, real, unity, pids)
+    return stats.summary()
+
+
+def test_style_ratio_ignores_global_colour_maps_and_falls_when_cameras_are_made_alike():
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    global_maps = {
+        "desaturate": lambda c, x, cast: 0.5 * x + 0.5 * (x @ luma)[..., None],
+        "toward grey": lambda c, x, cast: 0.5 * x,
+    }
+    for name, transform in global_maps.items():
+        summary = people_under_cameras(np.random.default_rng(2), transform)
+        ratio = summary["style_ratio"]
+        assert ratio["real"] > 0.5, name  # the casts and gains really separate the cameras here
+        np.testing.assert_allclose(ratio["unity"], ratio["real"], rtol=0.05, err_msg=name)  # R unchanged
+    grey = people_under_cameras(np.random.default_rng(2), global_maps["toward grey"])
+    assert grey["colour_spread"]["unity"] < 0.6 * grey["colour_spread"]["real"]  # the spread alone: fooled
+    undone = people_under_cameras(
+        np.random.default_rng(2), lambda c, x, cast: np.clip((x - cast) / (0.6 + 0.2 * c) * 0.7, -1, 1)
+    )
+    assert undone["style_ratio"]["unity"] < 0.5 * undone["style_ratio"]["real"]  # each camera's style undone
+    assert StyleStats().summary() == {}

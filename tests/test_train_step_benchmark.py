@@ -50,7 +50,7 @@ def test_torch_twin_step_updates_both_sides_with_finite_weights():
     }
     step = train_step.torch_gan_step(nets, config.gan)
     x, y = (torch.rand(2, 3, config.gan.height, config.gan.width) * 2 - 1 for _ in range(2))
-    step(x, y)
+    step(x, y, torch.tensor([1.0, 0.0]))
     for name, old in before.items():
         new = list(nets[name].parameters())
         assert all(torch.isfinite(p).all() for p in new), name

@@ -39,8 +39,10 @@ def generator_run():
 def test_generator_maps_images_to_images_and_attention(generator_run):
     images, (fake, attention, updates), _ = generator_run
     assert fake.shape == images.shape and fake.dtype == jnp.float32
-    assert float(fake.min()) >= -1.0 and float(fake.max()) <= 1.0
-    assert float(fake.std()) > 1e-3  # not a constant image
+    assert float(fake.min()) > -1.0 and float(fake.max()) < 1.0  # tanh output: never saturated
+    # Untrained, the generator is the identity: its output is the input image, not some other image.
+    np.testing.assert_allclose(fake, images, atol=1e-3)
+    assert float(jnp.abs(fake - images[::-1]).max()) > 0.5  # negative control: the other image differs
     assert attention.shape == (2,)
     assert np.all((np.asarray(attention) > 0) & (np.asarray(attention) < 1))
     assert set(updates["batch_stats"]) == {"encode0_res0"}  # only the IBN-Res block keeps batch statistics
@@ -67,22 +69,49 @@ def test_generator_layout_follows_scales_and_ibn_scales():
     assert set(params["encode1_res1"]["norm1"]) == {"IN", "BN"}  # IBN in the two shallowest scales
     assert "IN" not in params["encode2_res0"]["norm1"] and "IN" not in params["decode0_res0"]["norm1"]
     assert "norm" not in params["encode0"]  # DiscoGAN: no norm on the first conv
+    no_ibn = abstract_variables(
+        Generator(base_features=4, num_res_blocks=2, num_scales=3, ibn_scales=0), TALL
+    )
+    assert not any("IN" in no_ibn["params"][f"encode{s}_res0"]["norm1"] for s in range(3))  # the IBN ablation
+    assert "style_attention" in no_ibn["params"]  # reading the first residual block instead
     assert params["to_image"]["kernel"].shape == (3, 3, 4 + 3, 3)  # decoder features + the input image
 
 
 def test_untrained_generator_is_the_identity():
     generator = Generator(base_features=4, num_res_blocks=1, num_scales=2)
     x = jax.random.uniform(jax.random.key(1), (2, 16, 8, 3), minval=-1.0, maxval=1.0)
+    x = x.at[0, 0, 0].set(1.0).at[0, 0, 1].set(-1.0)  # saturated pixels, as white and black JPEG pixels are
     variables = generator.init(jax.random.key(0, impl="rbg"), x, train=False)
     image, _ = generator.apply(variables, x, train=False)
-    np.testing.assert_allclose(image, x, atol=1e-6)
+    inside = np.abs(np.asarray(x)) <= 0.99
+    np.testing.assert_allclose(np.asarray(image)[inside], np.asarray(x)[inside], atol=1e-5)
+    np.testing.assert_allclose(image, x, atol=1.001e-3)  # saturated: within output_epsilon
+    np.testing.assert_allclose(image[0, 0, :2], [[0.999] * 3, [-0.999] * 3], atol=1e-6)
+
+
+def test_saturated_pixels_still_pass_a_gradient():
+    """tanh(atanh(x) + delta), not clip(x + delta): a pixel at the range's edge can still be moved. With clip,
+    a white pixel pushed up (delta > 0) gets no gradient at all; here it does."""
+    generator = Generator(base_features=4, num_res_blocks=1, num_scales=2)
+    white = jnp.ones((1, 16, 8, 3))
+    variables = generator.init(jax.random.key(0, impl="rbg"), white, train=False)
+    bias = variables["params"]["to_image"]["bias"]
+
+    def brightness(bias):
+        params = {**variables["params"], "to_image": {**variables["params"]["to_image"], "bias": bias}}
+        return generator.apply({**variables, "params": params}, white, train=False)[0].sum()
+
+    assert float(jnp.abs(jax.grad(brightness)(bias + 0.5)).min()) > 0  # delta = +0.5 on white pixels
+    clipped = jax.grad(lambda b: jnp.clip(white + b, -1.0, 1.0).sum())(bias + 0.5)
+    assert float(jnp.abs(clipped).max()) == 0  # what clip(x + delta) would give: nothing to learn from
 
 
 @pytest.mark.parametrize(
     "generator, height, match",
     [
         (Generator(num_scales=4), 40, "Generator input 40x32 \\(HxW\\) must have both sides divisible by 16"),
-        (Generator(ibn_scales=0), 32, "ibn_scales=0 must lie in 1..num_scales=4"),
+        (Generator(ibn_scales=5), 32, "ibn_scales=5 must lie in 0..num_scales=4"),
+        (Generator(output_epsilon=0.0), 32, r"output_epsilon=0.0 must lie in \(0, 1\)"),
         (Generator(num_res_blocks=0), 32, "num_res_blocks >= 1"),
         (Generator(norm="group"), 32, "unknown norm 'group'"),
     ],

@@ -25,6 +25,11 @@ def stage_list(config) -> list[str]:
     return stages
 
 
+def loss_weights(gan_config, names=losses.UNITYGAN_WEIGHT_NAMES) -> dict:
+    """{name: config.gan.lambda_<name>}: the lambdas of L_UnityGAN's terms (the only place they are read)."""
+    return {name: gan_config[f"lambda_{name}"] for name in names}
+
+
 def gan_cameras(config) -> list[int]:
     """config.gan.cameras as 0-based camera ids ('' = every camera with training images: an empty list)."""
     text = str(config.gan.cameras).strip()
@@ -68,9 +73,15 @@ def validate(config) -> None:
         g.height % multiple == 0 and g.width % multiple == 0,
         f"config.gan.height/width={g.height}x{g.width} must be multiples of 2**num_scales={multiple}",
     )
-    _require(g.gan_loss in ("lsgan", "bce"), f"config.gan.gan_loss={g.gan_loss!r}: choose lsgan or bce")
-    lambdas = {k: g[f"lambda_{k}"] for k in ("gan", "fm", "id", "cyc", "ss", "l1")}
-    error = losses.loss_weights_error(lambdas)
+    _require(
+        g.gan_loss in losses.GAN_KINDS, f"config.gan.gan_loss={g.gan_loss!r}: choose from {losses.GAN_KINDS}"
+    )
+    _require(
+        0.0 < g.attention_floor <= 1.0, f"config.gan.attention_floor={g.attention_floor!r} must be in (0, 1]"
+    )
+    error = losses.loss_weights_error(
+        loss_weights(g, losses.UNITYGAN_WEIGHT_NAMES + losses.CYCLE_WEIGHT_NAMES)
+    )
     _require(error is None, f"config.gan lambdas: {error}")
     _require(
         r.method in ("unitystyle", "baseline"), f"config.reid.method={r.method!r}: unitystyle or baseline"

@@ -21,8 +21,10 @@ from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.unitygan import Discriminator, Generator
 from unitystyle_jax.reid_training import INIT_PRNG, with_shardings
 
-TERMS = ("gan", "fm", "id", "cyc")
 GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
+# The UnityGAN objective's version, kept in each checkpoint's meta: a model trained under another objective
+# (2: batch-statistics feature matching, weighted real side, bias-corrected SLN, tanh output) is not resumed.
+OBJECTIVE_VERSION = 2
 
 
 def create_models(gan_config):
@@ -33,6 +35,7 @@ def create_models(gan_config):
         num_res_blocks=g.num_res_blocks,
         num_scales=g.num_scales,
         ibn_scales=g.ibn_scales,
+        output_epsilon=g.output_epsilon,
         conv=conv,
     )
     return generator, Discriminator(base_features=gan_config.discriminator.base_features, conv=conv)
@@ -56,7 +59,7 @@ def initial_state(generator, discriminator, tx, image_shape, rng):
         "nets": nets,
         "gen_opt": tx.init(params(GENERATORS)),
         "disc_opt": tx.init(params(DISCRIMINATORS)),
-        "sln": losses.sln_init(TERMS),
+        "sln": losses.sln_init(losses.UNITYGAN_WEIGHT_NAMES),
     }
 
 
@@ -78,12 +81,18 @@ def _scored(discriminator, variables, fake, real):
     return _halves(logits, fake.shape[0]), _halves(features, fake.shape[0])
 
 
-def generator_terms(nets, x, y, *, generator, discriminator, gan_config):
-    """Per-term losses for G and F, each split into the X-indexed and the Y-indexed half.
+def generator_terms(nets, batch, *, generator, discriminator, gan_config):
+    """The four UnityGAN terms for G and F, each split into its G half (X-indexed: x -> G(x)) and its F half
+    (Y-indexed: y -> F(y)), all scalars; and the Y samples' weights.
 
-    Calls are batched (F on [y, x], G on [x, y, F(y)], each discriminator on [fake, real]) so the step compiles
-    to a third fewer network copies; the discriminators' instance norm makes their batching exact.
+    The UnityStyle loss weights the expectation over y (paper: sum_c A(y^(c)) L_UnityGAN(x, y^(c))): every
+    Y-indexed term, and the real side of what G(x) is compared with (the feature-matching target here, D_Y's
+    real samples in `discriminator_loss`). Only the real side decides which style G must produce. The weights
+    carry `losses.adversarial_weights`' reversed gradient, so minimising the total trains the attention head to
+    maximise it. Calls are batched (F on [y, x], G on [x, y, F(y)], each discriminator on [fake, real]) so the
+    step compiles to a third fewer network copies; the discriminators' instance norm makes their batching exact.
     """
+    x, y, c = batch["x"], batch["y"], gan_config
     b = x.shape[0]
     g, f = nets["G"], nets["F"]
     (f_out, _), f = _apply(generator, f, jnp.concatenate([y, x]))
@@ -91,63 +100,76 @@ def generator_terms(nets, x, y, *, generator, discriminator, gan_config):
     (g_out, g_attention), g = _apply(generator, g, jnp.concatenate([x, y, fake_x]))
     fake_y, identity_y, cycle_y = g_out[:b], g_out[b : 2 * b], g_out[2 * b :]
     attention = g_attention[b : 2 * b]  # Style Attention of the Y samples
+    if c.style_attention:
+        weights = losses.adversarial_weights(attention, c.attention_floor)
+    else:
+        weights = jnp.ones_like(attention)
+    # L_ID's G half: |G(y) - y| over Y samples from other cameras only, when configured (X is part of Y, and
+    # camera c's own images would pull G(x) back to x).
+    id_weights = weights * (1.0 - batch["y_own"]) if c.identity_other_cameras else weights
     (cycle_x, _), f = _apply(generator, f, fake_y)
     (fake_y_logits, _), (fake_y_features, real_y_features) = _scored(discriminator, nets["D_Y"], fake_y, y)
     (fake_x_logits, _), (fake_x_features, real_x_features) = _scored(discriminator, nets["D_X"], fake_x, x)
-    kind, c = gan_config.gan_loss, gan_config
+    kind, mean = c.gan_loss, losses.weighted_mean
     cycle = functools.partial(losses.cycle_loss, lambda_ss=c.lambda_ss, lambda_l1=c.lambda_l1)
-    x_terms = {
-        "gan": losses.gan_generator_loss(fake_y_logits, kind),
-        "fm": losses.feature_matching(real_y_features, fake_y_features),
-        "id": losses.l1(identity_x, x),
-        "cyc": cycle(x, cycle_x),
+    g_terms = {
+        "gan": mean(losses.gan_generator_loss(fake_y_logits, kind)),
+        "fm": losses.feature_matching(real_y_features, fake_y_features, real_weights=weights),
+        "id": mean(losses.l1(identity_y, y), id_weights),
+        "cyc": mean(cycle(x, cycle_x)),
     }
-    y_terms = {
-        "gan": losses.gan_generator_loss(fake_x_logits, kind),
-        "fm": losses.feature_matching(real_x_features, fake_x_features),
-        "id": losses.l1(identity_y, y),
-        "cyc": cycle(y, cycle_y),
+    f_terms = {
+        "gan": mean(losses.gan_generator_loss(fake_x_logits, kind), weights),
+        "fm": losses.feature_matching(real_x_features, fake_x_features, fake_weights=weights),
+        "id": mean(losses.l1(identity_x, x)),
+        "cyc": mean(cycle(y, cycle_y), weights),
     }
-    aux = {"fake_x": fake_x, "fake_y": fake_y, "attention": attention, "batch_stats": {"G": g, "F": f}}
-    return x_terms, y_terms, aux
+    aux = {
+        "fake_x": fake_x,
+        "fake_y": fake_y,
+        "attention": attention,
+        "weights": weights,
+        "batch_stats": {"G": g, "F": f},
+    }
+    return g_terms, f_terms, aux
+
+
+def discriminator_loss(disc_params, nets, batch, aux, *, discriminator, gan_config):
+    """D_Y scores real y (weighted as the UnityStyle loss weights them) against G(x); D_X real x against F(y)
+    (F(y) weighted like its y). Fakes and weights are constants here."""
+    sg, weights = jax.lax.stop_gradient, jax.lax.stop_gradient(aux["weights"])
+    pairs = {
+        "D_Y": (sg(aux["fake_y"]), batch["y"], dict(real_weights=weights)),
+        "D_X": (sg(aux["fake_x"]), batch["x"], dict(fake_weights=weights)),
+    }
+    total = 0.0
+    for name, (fake, real, weighting) in pairs.items():
+        variables = {**nets[name], "params": disc_params[name]}
+        (fake_logits, real_logits), _ = _scored(discriminator, variables, fake, real)
+        total += losses.gan_discriminator_loss(real_logits, fake_logits, gan_config.gan_loss, **weighting)
+    return total
 
 
 def train_step(state, batch, *, generator, discriminator, tx, gan_config):
-    x, y = batch["x"], batch["y"]
     nets, c = state["nets"], gan_config
-    lambdas = {"gan": c.lambda_gan, "fm": c.lambda_fm, "id": c.lambda_id, "cyc": c.lambda_cyc}
+    lambdas = config_validation.loss_weights(c)
 
     def generator_loss(gen_params):
         with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in GENERATORS}}
-        x_terms, y_terms, aux = generator_terms(
-            with_params, x, y, generator=generator, discriminator=discriminator, gan_config=c
+        g_terms, f_terms, aux = generator_terms(
+            with_params, batch, generator=generator, discriminator=discriminator, gan_config=c
         )
-        if c.style_attention:
-            y_mean = {k: losses.unitystyle_objective(v, aux["attention"]) for k, v in y_terms.items()}
-        else:
-            y_mean = {k: v.mean() for k, v in y_terms.items()}
-        terms = {k: x_terms[k].mean() + y_mean[k] for k in TERMS}
-        normalized = losses.sln_normalize(terms, state["sln"])
-        total = sum(lambdas[k] * normalized[k] for k in TERMS)
+        terms = {k: g_terms[k] + f_terms[k] for k in losses.UNITYGAN_WEIGHT_NAMES}
+        normalized = losses.sln_normalize(terms, state["sln"]) if c.sln else terms
+        total = sum(lambdas[k] * normalized[k] for k in losses.UNITYGAN_WEIGHT_NAMES)
         return total, (terms, aux)
 
     gen_params = {n: nets[n]["params"] for n in GENERATORS}
     (gen_total, (terms, aux)), gen_grads = jax.value_and_grad(generator_loss, has_aux=True)(gen_params)
-    pairs = {
-        "D_Y": (jax.lax.stop_gradient(aux["fake_y"]), y),
-        "D_X": (jax.lax.stop_gradient(aux["fake_x"]), x),
-    }
-
-    def discriminator_loss(disc_params):
-        total = 0.0
-        for name, (fake, real) in pairs.items():
-            variables = {**nets[name], "params": disc_params[name]}
-            (fake_logits, real_logits), _ = _scored(discriminator, variables, fake, real)
-            total += losses.gan_discriminator_loss(real_logits, fake_logits, c.gan_loss).mean()
-        return total
-
     disc_params = {n: nets[n]["params"] for n in DISCRIMINATORS}
-    disc_total, disc_grads = jax.value_and_grad(discriminator_loss)(disc_params)
+    disc_total, disc_grads = jax.value_and_grad(discriminator_loss)(
+        disc_params, nets, batch, aux, discriminator=discriminator, gan_config=c
+    )
     gen_updates, gen_opt = tx.update(gen_grads, state["gen_opt"], gen_params)
     disc_updates, disc_opt = tx.update(disc_grads, state["disc_opt"], disc_params)
     gen_params, disc_params = (
@@ -177,6 +199,7 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
         **{f"loss_{k}": v for k, v in terms.items()},
         "attention_mean": aux["attention"].mean(),
         "attention_std": aux["attention"].std(),
+        "weight_max": aux["weights"].max(),
     }
     return new_state, metrics
 
@@ -203,6 +226,7 @@ class GanSetup:
         self.workdir = camera_workdir(workdir, camera)
         self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"), config.gan.keep_checkpoints)
         self.meta = {
+            "objective": OBJECTIVE_VERSION,
             "camera": camera,
             "generator": config.gan.generator.to_dict(),
             "discriminator": config.gan.discriminator.to_dict(),

@@ -1,8 +1,9 @@
 """UnityGAN and re-ID losses as pure jax functions of arrays.
 
-Every loss returns one value per sample, shape (B,): callers choose the reduction, and the UnityStyle loss
-needs per-sample values to weight each camera's samples by their style attention. All arithmetic is float32
-whatever dtype the models computed in.
+Per-image losses (GAN, L1, SSIM, cycle, cross-entropy) return one value per sample, shape (B,): callers
+reduce them, with `weighted_mean` where the UnityStyle loss weights each Y sample by its Style Attention.
+Batch-level losses (feature matching, the discriminator's) take those weights themselves. All arithmetic is
+float32 whatever dtype the models computed in.
 """
 
 from typing import NamedTuple
@@ -50,19 +51,22 @@ def gan_generator_loss(fake_logits, kind: str):
     return _per_sample_mean(jax.nn.softplus(-fake_logits))
 
 
-def gan_discriminator_loss(real_logits, fake_logits, kind: str):
-    """Discriminator's loss per sample, halved as in CycleGAN so D learns no faster than G.
+def gan_discriminator_loss(real_logits, fake_logits, kind: str, real_weights=None, fake_weights=None):
+    """Discriminator's loss (a scalar), halved as in CycleGAN so D learns no faster than G.
 
-    LSGAN: ((D(y) - 1)^2 + D(G(x))^2) / 2.  BCE: (-log sigmoid(D(y)) - log(1 - sigmoid(D(G(x))))) / 2.
+    LSGAN: (E[(D(y) - 1)^2] + E[D(G(x))^2]) / 2.  BCE: (E[-log sigmoid(D(y))] + E[-log(1 - sigmoid(D(G(x))))]) / 2.
+    Each expectation is over its own batch, weighted per sample when weights are given: the UnityStyle loss
+    weights the Y samples, so D_Y learns the attention-weighted mixture of camera styles as "real".
     """
     _check_kind(kind)
     _check_same_shape(real_logits, fake_logits, "gan_discriminator_loss")
     real_logits, fake_logits = _float32(real_logits), _float32(fake_logits)
     if kind == "lsgan":
-        per_patch = jnp.square(real_logits - 1.0) + jnp.square(fake_logits)
+        real, fake = jnp.square(real_logits - 1.0), jnp.square(fake_logits)
     else:
-        per_patch = jax.nn.softplus(-real_logits) + jax.nn.softplus(fake_logits)
-    return 0.5 * _per_sample_mean(per_patch)
+        real, fake = jax.nn.softplus(-real_logits), jax.nn.softplus(fake_logits)
+    real = weighted_mean(_per_sample_mean(real), real_weights)
+    return 0.5 * (real + weighted_mean(_per_sample_mean(fake), fake_weights))
 
 
 def l1(x, y):
@@ -71,20 +75,44 @@ def l1(x, y):
     return _per_sample_mean(jnp.abs(_float32(x) - _float32(y)))
 
 
-def feature_matching(real_features, fake_features):
-    """Mean L1 between discriminator features of real and generated images, averaged over layers, per sample.
+def weighted_mean(per_sample, weights=None):
+    """mean(w * L) / mean(w) over the batch; plain mean without weights. Weights need not sum to anything."""
+    per_sample = _float32(per_sample)
+    if weights is None:
+        return jnp.mean(per_sample)
+    weights = _float32(weights)
+    return jnp.sum(weights * per_sample) / jnp.maximum(jnp.sum(weights), 1e-12)
 
-    Real features are treated as constants: only the generator is pulled towards them.
+
+def feature_statistics(features, weights=None):
+    """Per-layer channel means over batch and space of NHWC discriminator features, each sample weighted by
+    `weights` (B,) when given: what feature matching compares."""
+    stats = []
+    for f in features:
+        per_sample = jnp.mean(_float32(f), axis=(1, 2))  # (B, C)
+        w = jnp.ones(per_sample.shape[:1], jnp.float32) if weights is None else _float32(weights)
+        stats.append(w @ per_sample / jnp.maximum(jnp.sum(w), 1e-12))
+    return stats
+
+
+def feature_matching(real_features, fake_features, real_weights=None, fake_weights=None):
+    """Feature matching as Salimans et al. (2016) and GANimorph define it: per layer, the L1 distance (mean over
+    channels) between the batch statistics (channel means over batch and space) of real and generated features,
+    averaged over layers. A scalar.
+
+    Batch statistics, not per-sample distances: the real and generated batches are drawn independently, so
+    sample i of one has nothing to do with sample i of the other, and the loss must vanish when the two
+    distributions agree, in any order. `real_weights` make the real side the weighted distribution (the
+    UnityStyle loss weights the Y samples); real features are constants, only the generator is pulled.
     """
     if len(real_features) != len(fake_features) or not real_features:
         raise LossError(
             "feature_matching needs the same non-zero number of layers, got "
             f"{len(real_features)} and {len(fake_features)}"
         )
-    per_layer = [
-        l1(jax.lax.stop_gradient(real), fake) for real, fake in zip(real_features, fake_features, strict=True)
-    ]
-    return jnp.mean(jnp.stack(per_layer), axis=0)
+    real = feature_statistics([jax.lax.stop_gradient(f) for f in real_features], real_weights)
+    fake = feature_statistics(fake_features, fake_weights)
+    return jnp.mean(jnp.stack([jnp.mean(jnp.abs(r - f)) for r, f in zip(real, fake, strict=True)]))
 
 
 def _gaussian_filter_valid(images, filter_size: int, sigma: float):
@@ -138,9 +166,12 @@ class SLNState(NamedTuple):
 
 
 def sln_init(names) -> SLNState:
-    """EMA and snapshot start at 1.0 for every term, so terms are used unscaled until the first refresh."""
-    ones = {name: jnp.ones((), jnp.float32) for name in names}
-    return SLNState(ema=dict(ones), snapshot=dict(ones))
+    """The EMA starts at 0 (bias-corrected when read, as Adam's moments are); the snapshot at 1.0, so terms
+    are used unscaled until the first refresh."""
+    return SLNState(
+        ema={name: jnp.zeros((), jnp.float32) for name in names},
+        snapshot={name: jnp.ones((), jnp.float32) for name in names},
+    )
 
 
 def _check_terms(terms: dict, state: SLNState) -> None:
@@ -155,8 +186,12 @@ def sln_normalize(terms: dict, state: SLNState) -> dict:
 
 
 def sln_update(terms: dict, state: SLNState, step, decay: float = 0.9999, first: int = 36, every: int = 90):
-    """Fold this step's terms into the EMA; copy the EMA to the snapshot at step `first`, then every `every`.
+    """Fold step `step`'s terms (step counts from 1) into the EMA; at step `first`, then every `every`, the
+    snapshot becomes the bias-corrected EMA, ema / (1 - decay**step).
 
+    Why corrected: an EMA of decay 0.9999 started at 1.0 is still 82 % that start value after 2,000 steps, so
+    the snapshot would divide by 1.0, not by the term's size, for most of a 40,000-step run. Corrected, the
+    snapshot is the decay-weighted mean of the term's own history from the first refresh on.
     Terms may be scalars or per-sample arrays (their mean is tracked). Jit-safe: `step` may be traced.
     """
     _check_terms(terms, state)
@@ -165,36 +200,43 @@ def sln_update(terms: dict, state: SLNState, step, decay: float = 0.9999, first:
         name: decay * state.ema[name] + (1.0 - decay) * jnp.mean(jax.lax.stop_gradient(_float32(term)))
         for name, term in terms.items()
     }
-    snapshot = {name: jnp.where(refresh, ema[name], state.snapshot[name]) for name in terms}
+    correction = 1.0 - jnp.power(jnp.float32(decay), jnp.asarray(step, jnp.float32))
+    snapshot = {
+        name: jnp.where(refresh, ema[name] / jnp.maximum(correction, 1e-12), state.snapshot[name])
+        for name in terms
+    }
     return SLNState(ema=ema, snapshot=snapshot)
 
 
-def unitystyle_weights(attention):
-    """Per-sample weights attention / mean(attention): they average to 1, only their relative size matters."""
-    attention = _float32(attention)
-    return attention / jnp.mean(attention)
+def unitystyle_weights(attention, floor: float = 0.5):
+    """Per-sample Style Attention weights, bounded so that they cannot collapse onto one sample.
 
-
-def unitystyle_objective(per_sample_loss, attention):
-    """UnityStyle loss mean(w * L), w = unitystyle_weights(attention), with adversarial attention gradients.
-
-    Trick: mean(sg(w) L) - mean(w sg(L)) + sg(mean(w sg(L))), sg = stop_gradient. Its value is mean(w L);
-    its gradient w.r.t. the losses is that of mean(sg(w) L), so the generator minimises the weighted loss;
-    its gradient w.r.t. the attention is minus that of mean(w L), so one optimiser step that minimises this
-    objective makes the attention head MAXIMISE the weighted loss. The head thus up-weights the camera styles
-    currently served worst, which keeps the unity style in the middle of all camera styles; minimised, the
-    head would instead collapse onto the easiest samples.
+    The attention a in (0, 1) is mapped to floor + (1 - floor) * a, in (floor, 1), then divided by its batch
+    mean: the weights average to 1, and no sample weighs more than 1/floor times another. Unbounded (a / mean(a)),
+    an adversarial head could put the whole weight on a single sample.
     """
-    per_sample_loss, attention = _float32(per_sample_loss), _float32(attention)
-    if per_sample_loss.ndim != 1 or per_sample_loss.shape != attention.shape:
-        raise LossError(
-            "unitystyle_objective needs per-sample loss and attention of one shape (B,), got "
-            f"{tuple(per_sample_loss.shape)} and {tuple(attention.shape)}"
-        )
-    weights = unitystyle_weights(attention)
-    sg = jax.lax.stop_gradient
-    adversarial = jnp.mean(weights * sg(per_sample_loss))
-    return jnp.mean(sg(weights) * per_sample_loss) - adversarial + sg(adversarial)
+    bounded = floor + (1.0 - floor) * _float32(attention)
+    return bounded / jnp.mean(bounded)
+
+
+@jax.custom_vjp
+def reverse_gradient(x):
+    """The identity, with the gradient negated: what follows is minimised, what precedes maximises it."""
+    return x
+
+
+reverse_gradient.defvjp(lambda x: (x, None), lambda _, g: (-g,))
+
+
+def adversarial_weights(attention, floor: float = 0.5):
+    """The UnityStyle loss's weights, placed so that one optimiser step over the whole objective makes the
+    generators minimise the weighted loss while the attention head maximises it.
+
+    Why the head maximises: it then up-weights the camera styles the generators currently serve worst, so the
+    unity style settles in the middle of all camera styles (a minimax centre); a head that minimised would
+    collapse onto the easiest camera. `unitystyle_weights` bounds how far it can go.
+    """
+    return unitystyle_weights(reverse_gradient(_float32(attention)), floor)
 
 
 def loss_weights_error(lambdas: dict) -> str | None:

@@ -83,9 +83,9 @@ def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
                 real = parallel.to_global(local_images, mesh)
                 fake = np.asarray(translate(generator, real))[:count]
                 if split != "train":
-                    test_stats.add(
-                        camera, np.asarray(multihost_utils.process_allgather(real, tiled=True))[:count], fake
-                    )
+                    real_images = np.asarray(multihost_utils.process_allgather(real, tiled=True))[:count]
+                    pids = [records[i].pid for i in indices[done : done + count]]
+                    test_stats.add(camera, real_images, fake, pids)
                 if writer:
                     for i, image in zip(indices[done : done + count], to_uint8(fake)):
                         Image.fromarray(image).save(

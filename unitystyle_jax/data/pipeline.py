@@ -163,12 +163,15 @@ def gan_train_batches(
     num_steps: int,
     prefetch: int = 2,
 ) -> Iterator[dict]:
-    """Process-local batches {'x': camera c's images, 'y': images of all cameras} in [-1, 1], drawn independently."""
+    """Process-local batches {'x': domain X's images, 'y': domain Y's images} in [-1, 1], drawn independently,
+    and 'y_own' (1.0 where a Y sample comes from one of X's cameras: UnityStyle's Y holds X)."""
     x_order = sample_order(len(x_records), batch_size, seed, start_step, num_steps)
     y_order = sample_order(len(y_records), batch_size, seed + 1, start_step, num_steps)
     x_indices, positions = _local_columns(x_order, start_step)
     y_indices, _ = _local_columns(y_order, start_step)
     x_paths, y_paths = _paths(x_records), _paths(y_records)
+    x_cameras = {r.camid for r in x_records}
+    y_own = tf.constant([float(r.camid in x_cameras) for r in y_records], tf.float32)
 
     def load(x_index, y_index, position):
         seeds = tf.random.experimental.stateless_split(
@@ -176,7 +179,7 @@ def gan_train_batches(
         )
         x = augment(decode(tf.gather(x_paths, x_index), height, width), seeds[0], flip, 0, 0.0)
         y = augment(decode(tf.gather(y_paths, y_index), height, width), seeds[1], flip, 0, 0.0)
-        return {"x": to_gan_range(x), "y": to_gan_range(y)}
+        return {"x": to_gan_range(x), "y": to_gan_range(y), "y_own": tf.gather(y_own, y_index)}
 
     dataset = tf.data.Dataset.from_tensor_slices((x_indices, y_indices, positions.astype(np.int64)))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

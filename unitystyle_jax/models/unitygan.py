@@ -61,11 +61,14 @@ class Generator(nn.Module):
     as DiscoGAN), then num_res_blocks residual blocks. Decoder scale s (num_scales-2..0): upsample,
     concatenate the encoder's scale-s output, 3x3 conv back to base_features*2**s, residual blocks. A last
     upsample, concatenation with the input image (the full-resolution skip) and a zero-initialised 3x3 conv
-    give a residual delta: the image is clip(x + delta, -1, 1), so an untrained generator is the identity.
-    Height and width must be divisible by 2**num_scales.
+    give a residual delta added in tanh's input space: the image is tanh(atanh(x') + delta), x' = x clipped to
+    +-(1 - output_epsilon), so an untrained generator is the identity (to within output_epsilon). Why not
+    clip(x + delta, -1, 1): a clipped pixel passes no gradient, so a delta that overshoots is never pulled back;
+    tanh passes a gradient everywhere. Height and width must be divisible by 2**num_scales.
 
-    Style Attention reads stop_gradient(G1), G1 = output of the first IBN-Res block: the attention head is
-    trained adversarially (see `losses.unitystyle_objective`) and must not push the generator body.
+    Style Attention reads stop_gradient(G1), G1 = output of the first IBN-Res block (of the first residual
+    block when ibn_scales = 0, the IBN ablation): the attention head is trained adversarially (see
+    `losses.adversarial_weights`) and must not push the generator body.
 
     Returns `(image in [-1, 1] with the input's shape, attention (B,) in (0, 1))`, both float32.
     """
@@ -74,6 +77,7 @@ class Generator(nn.Module):
     num_res_blocks: int = 3
     num_scales: int = 4
     ibn_scales: int = 1
+    output_epsilon: float = 1e-3
     norm: str = "instance"
     conv: ModuleDef = nn.Conv
     dtype: Dtype = jnp.float32
@@ -84,10 +88,12 @@ class Generator(nn.Module):
                 f"Generator needs base_features >= 1, num_res_blocks >= 1 and num_scales >= 2, got "
                 f"{self.base_features}, {self.num_res_blocks} and {self.num_scales}"
             )
-        if not 1 <= self.ibn_scales <= self.num_scales:
+        if not 0 <= self.ibn_scales <= self.num_scales:
             raise ModelError(
-                f"Generator ibn_scales={self.ibn_scales} must lie in 1..num_scales={self.num_scales}"
+                f"Generator ibn_scales={self.ibn_scales} must lie in 0..num_scales={self.num_scales}"
             )
+        if not 0.0 < self.output_epsilon < 1.0:
+            raise ModelError(f"Generator output_epsilon={self.output_epsilon} must lie in (0, 1)")
 
     @nn.compact
     def __call__(self, x, train: bool):
@@ -129,8 +135,9 @@ class Generator(nn.Module):
             dtype=self.dtype,
             name="to_image",
         )(top)
-        image = jnp.clip(x.astype(jnp.float32) + delta.astype(jnp.float32), -1.0, 1.0)
-        return image, attention
+        edge = 1.0 - self.output_epsilon
+        start = jnp.arctanh(jnp.clip(x.astype(jnp.float32), -edge, edge))
+        return jnp.tanh(start + delta.astype(jnp.float32)), attention
 
 
 class Discriminator(nn.Module):

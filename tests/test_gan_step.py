@@ -1,0 +1,179 @@
+"""The UnityGAN step in-process, with tiny models: every term pairs what it should, the Style Attention reaches
+exactly the terms the UnityStyle loss weights, the discriminator sees the weighted real side, the identity knob
+leaves camera c out, and SLN refreshes on schedule with bias correction.
+
+Pairing tests use a generator without IBN (ibn_scales = 0): batch norm would let the Y images change the
+statistics G normalises X with, and no term could then be "X only".
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import synthetic
+from unitystyle_jax import gan_training, losses
+from unitystyle_jax.reid_training import INIT_PRNG
+
+X_TERMS = (("g", "gan"), ("g", "cyc"), ("f", "id"))  # depend on x alone
+Y_TERMS = (("g", "fm"), ("g", "id"), ("f", "gan"), ("f", "fm"), ("f", "cyc"))  # depend on y: weighted
+
+
+def gan_config(**overrides):
+    c = synthetic.get_config("tiny").gan
+    c.conv = "xla"
+    c.generator.ibn_scales = 0
+    c.update(overrides)
+    return c
+
+
+class Harness:
+    """Models, a state, and jitted generator_terms / discriminator_loss / train_step for one GAN config."""
+
+    def __init__(self, config):
+        self.config = config
+        self.generator, self.discriminator = gan_training.create_models(config)
+        self.tx = gan_training.create_optimizer(config)
+        init = functools.partial(
+            gan_training.initial_state,
+            self.generator,
+            self.discriminator,
+            self.tx,
+            (config.height, config.width, 3),
+        )
+        self.state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
+        models = dict(generator=self.generator, discriminator=self.discriminator, gan_config=config)
+        self.terms = jax.jit(functools.partial(gan_training.generator_terms, **models))
+        self.disc_loss = jax.jit(
+            functools.partial(
+                gan_training.discriminator_loss, discriminator=self.discriminator, gan_config=config
+            )
+        )
+        self.step = jax.jit(functools.partial(gan_training.train_step, tx=self.tx, **models))
+
+    def parts(self, nets, batch) -> dict:
+        g_terms, f_terms, _ = self.terms(nets, batch)
+        return {
+            **{("g", k): float(v) for k, v in g_terms.items()},
+            **{("f", k): float(v) for k, v in f_terms.items()},
+        }
+
+    def trained(self, batch, steps: int = 3):
+        state = self.state
+        for _ in range(steps):
+            state, _ = self.step(state, batch)
+        return state
+
+
+def images(seed: int, n: int = 4):
+    return jnp.asarray(np.random.default_rng(seed).uniform(-0.9, 0.9, (n, 32, 16, 3)), jnp.float32)
+
+
+def batch_of(x, y, y_own=(1.0, 0.0, 0.0, 1.0)):
+    return {"x": x, "y": y, "y_own": jnp.asarray(y_own, jnp.float32)}
+
+
+@pytest.fixture(scope="module")
+def uniform():
+    return Harness(gan_config(style_attention=False))
+
+
+@pytest.fixture(scope="module")
+def attended():
+    return Harness(gan_config(style_attention=True))
+
+
+def test_identity_generators_zero_the_identity_and_cycle_terms_and_fm_matches_batch_statistics(uniform):
+    x = images(0)
+    parts = uniform.parts(uniform.state["nets"], batch_of(x, x[::-1]))  # untrained G, F: the identity
+    for part in (("g", "id"), ("f", "id"), ("g", "cyc"), ("f", "cyc")):
+        assert abs(parts[part]) < 1e-3, (part, parts[part])
+    # y holds x's images in another order: same batch statistics, so both FM terms vanish...
+    assert abs(parts[("g", "fm")]) < 1e-5 and abs(parts[("f", "fm")]) < 1e-5
+    assert parts[("g", "gan")] > 0.1 and parts[("f", "gan")] > 0.1  # ...but the adversarial terms do not
+    # Negative control: other images in y, and FM no longer vanishes.
+    other = uniform.parts(uniform.state["nets"], batch_of(x, images(1)))
+    assert other[("g", "fm")] > 1e-3 and other[("f", "fm")] > 1e-3
+
+
+def test_each_term_pairs_the_images_it_should(uniform):
+    x, y = images(0), images(1)
+    nets = uniform.trained(batch_of(x, y))["nets"]
+    before, after = uniform.parts(nets, batch_of(x, y)), uniform.parts(nets, batch_of(x, images(2)))
+    for part in X_TERMS:  # G(x) and its cycle, F's identity on x: y plays no part
+        np.testing.assert_allclose(after[part], before[part], rtol=1e-6, err_msg=str(part))
+    for part in Y_TERMS:
+        assert abs(after[part] - before[part]) > 1e-4 * abs(before[part]), part
+
+
+def test_style_attention_reaches_exactly_the_weighted_terms(attended):
+    x, y = images(0), images(1)
+    batch = batch_of(x, y)
+    nets = attended.trained(batch)["nets"]
+
+    def part(gen_params, side, term):
+        with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in ("G", "F")}}
+        g_terms, f_terms, _ = attended.terms(with_params, batch)
+        return (g_terms if side == "g" else f_terms)[term]
+
+    params = {n: nets[n]["params"] for n in ("G", "F")}
+    grad = jax.jit(jax.grad(part), static_argnums=(1, 2))
+    for side, term in X_TERMS + Y_TERMS:
+        grads = grad(params, side, term)
+        head = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads["G"]["style_attention"]))
+        assert (head > 0) == ((side, term) in Y_TERMS), (side, term, head)
+        assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads["F"]["style_attention"]))
+
+
+def test_the_discriminator_loss_weights_the_real_y_side(attended):
+    x, y = images(0), images(1)
+    batch = batch_of(x, y)
+    nets = attended.trained(batch)["nets"]
+    _, _, aux = attended.terms(nets, batch)
+    disc_params = {n: nets[n]["params"] for n in ("D_X", "D_Y")}
+    weights = jnp.array([1.6, 0.8, 0.8, 0.8])  # what a head putting all attention on sample 0 gives
+    weighted = float(attended.disc_loss(disc_params, nets, batch, {**aux, "weights": weights}))
+    uniform = float(attended.disc_loss(disc_params, nets, batch, {**aux, "weights": jnp.ones(4)}))
+    # The difference is exactly that of D_Y's real half and D_X's fake (F(y)) half, reweighted.
+    real_y = losses.gan_generator_loss(attended.discriminator.apply(nets["D_Y"], y, train=True)[0], "lsgan")
+    fake_x = jnp.square(attended.discriminator.apply(nets["D_X"], aux["fake_x"], train=True)[0]).mean(
+        axis=(1, 2, 3)
+    )
+    expected = 0.5 * sum(float(losses.weighted_mean(v, weights) - v.mean()) for v in (real_y, fake_x))
+    assert abs(expected) > 1e-5  # the weights matter here
+    np.testing.assert_allclose(weighted - uniform, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_the_identity_term_can_leave_camera_c_out(uniform):
+    x, y = images(0), images(1)
+    nets = uniform.trained(batch_of(x, y))["nets"]
+    own = Harness.parts(uniform, nets, batch_of(x, y, y_own=(1.0, 1.0, 1.0, 1.0)))
+    assert own[("g", "id")] == 0.0  # every Y sample from camera c: nothing left in |G(y) - y|
+    none_own = uniform.parts(nets, batch_of(x, y, y_own=(0.0, 0.0, 0.0, 0.0)))
+    everyone = Harness(gan_config(style_attention=False, identity_other_cameras=False))
+    all_y = everyone.parts(nets, batch_of(x, y, y_own=(1.0, 1.0, 1.0, 1.0)))
+    np.testing.assert_allclose(none_own[("g", "id")], all_y[("g", "id")], rtol=1e-6)
+    assert all_y[("g", "id")] > 0
+
+
+def test_train_step_counts_steps_and_refreshes_sln_on_schedule_with_bias_correction():
+    decay = 0.5
+    h = Harness(gan_config(sln_first=2, sln_every=2, sln_decay=decay))
+    state, batch, snapshots, terms = h.state, batch_of(images(0), images(1)), [], []
+    for _ in range(5):
+        state, metrics = h.step(state, batch)
+        snapshots.append(float(state["sln"].snapshot["cyc"]))
+        terms.append(float(metrics["loss_cyc"]))
+        assert {"loss", "loss_disc", "loss_gan", "loss_fm", "loss_id", "loss_cyc", "weight_max"} <= set(
+            metrics
+        )
+        assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert int(state["step"]) == 5
+    ema = lambda n: sum((1 - decay) * decay ** (n - 1 - i) * terms[i] for i in range(n))  # noqa: E731
+    np.testing.assert_allclose(snapshots[0], 1.0)  # before the first refresh: unscaled
+    np.testing.assert_allclose(snapshots[1], ema(2) / (1 - decay**2), rtol=1e-5)  # step 2
+    np.testing.assert_allclose(snapshots[2], snapshots[1])  # step 3: frozen
+    np.testing.assert_allclose(snapshots[3], ema(4) / (1 - decay**4), rtol=1e-5)  # step 4
+    np.testing.assert_allclose(snapshots[4], snapshots[3])

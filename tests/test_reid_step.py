@@ -1,0 +1,65 @@
+"""The IDE step in-process, with a tiny model: its loss is what the README says, (1/N) * sum over the N real and
+N UnityStyle images of the cross-entropy (the paper's formula), and the real-only baseline's is the mean."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import synthetic
+from unitystyle_jax import losses, reid_training
+from unitystyle_jax.reid_training import INIT_PRNG
+
+N, CLASSES, SEED = 4, 5, 3
+
+
+@pytest.fixture(scope="module")
+def harness():
+    config = synthetic.get_config("tiny")
+    config.model.conv = "xla"
+    model = reid_training.create_model(config.model, CLASSES)
+    tx, schedule = reid_training.create_optimizer(config.reid)
+    init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
+    state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
+    step = jax.jit(
+        functools.partial(reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=SEED)
+    )
+    rng = np.random.default_rng(0)
+    batch = {
+        "image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
+        "unity_image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
+        "label": jnp.asarray([0, 1, 2, 4], jnp.int32),
+    }
+    return model, state, step, batch
+
+
+def cross_entropies(model, state, images, labels):
+    """Per-image cross-entropy of one training-mode forward pass, with the step's dropout key."""
+    outputs, _ = model.apply(
+        {"params": state["params"], "batch_stats": state["batch_stats"]},
+        images,
+        train=True,
+        mutable=["batch_stats"],
+        rngs={"dropout": jax.random.fold_in(jax.random.key(SEED), state["step"])},
+    )
+    return losses.softmax_cross_entropy(outputs["logits"], labels)
+
+
+def test_unitystyle_loss_is_the_sum_over_2n_images_divided_by_n(harness):
+    model, state, step, batch = harness
+    _, metrics = step(state, batch)
+    both = jnp.concatenate([batch["image"], batch["unity_image"]])
+    ce = cross_entropies(model, state, both, jnp.concatenate([batch["label"]] * 2))
+    np.testing.assert_allclose(float(metrics["loss"]), float(ce.sum()) / N, rtol=1e-5)
+    assert abs(float(metrics["loss"]) - float(ce.mean())) > 0.1  # not the mean over 2N: twice that
+
+
+def test_baseline_loss_is_the_mean_cross_entropy_and_the_step_counts(harness):
+    model, state, step, batch = harness
+    real_only = {k: batch[k] for k in ("image", "label")}
+    new_state, metrics = step(state, real_only)
+    ce = cross_entropies(model, state, batch["image"], batch["label"])
+    np.testing.assert_allclose(float(metrics["loss"]), float(ce.mean()), rtol=1e-5)
+    assert int(new_state["step"]) == 1 and set(metrics) == {"loss", "accuracy", "learning_rate"}
