@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo compare test venv clean
 
 $(STAMP): requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m unitystyle_jax.demo --workdir=runs/demo --results=results
+
+compare: $(STAMP)
+	$(PY) -m unitystyle_jax.compare --config=configs/synthetic.py --workdir=runs/compare --results=results
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests

@@ -24,7 +24,8 @@ from unitystyle_jax.data import formats, pipeline, synthetic  # noqa: E402
 
 
 def pipeline_images_per_sec(splits, config, batch: int, batches: int) -> float:
-    it = pipeline.reid_train_batches(splits.train, splits.train, config.data, batch, 0, 0, batches + 5)
+    twin = pipeline.Extra(splits.train)  # the UnityStyle part's shape: an aligned second image per row
+    it = pipeline.reid_train_batches(splits.train, twin, config.data, batch, 0, 0, batches + 5)
     for _ in range(5):  # warm-up: thread pools, first files
         next(it)
     start = time.perf_counter()

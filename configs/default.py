@@ -73,8 +73,15 @@ def get_config():
     c.model.pretrained = ""  # folder written by `python -m unitystyle_jax.convert_torch`
 
     c.reid = ml_collections.ConfigDict()
-    c.reid.method = "unitystyle"  # unitystyle: N real + N UnityStyle per batch; baseline: real only
+    # unitystyle: N real + N UnityStyle per batch; baseline: real only; real_twin: N real + the same N again with
+    # another augmentation (a control); camstyle and colour_norm: rows of `python -m unitystyle_jax.compare`.
+    c.reid.method = "unitystyle"
     c.reid.batch_size = 64  # N real images per batch (UnityStyle adds N more): 128 images as CamStyle
+    # per_part: mean CE of the real part + mean CE of the second part (the paper's (1/N) sum over 2N, and
+    # CamStyle's); all: one mean over every image of the batch.
+    c.reid.loss_normalization = "per_part"
+    c.reid.generated_batch_size = 24  # CamStyle: generated images per batch (its 46 per 128 real, rounded)
+    c.reid.generated_label_smoothing = 0.1  # CamStyle's LSR epsilon, on generated images only
     c.reid.num_steps = 10_000  # ~50 epochs of Market-1501 at N = 64
     c.reid.learning_rate = 0.1  # new layers (two-FC head)
     c.reid.backbone_learning_rate = 0.01
@@ -98,6 +105,12 @@ def get_config():
     c.eval.max_rank = 50
     c.eval.export_features = False  # write WORKDIR/eval/features.npz
     c.eval.ranked_queries = 6
+
+    # `python -m unitystyle_jax.compare`: the paper's comparison with controls, an ablation and seeds.
+    c.compare = ml_collections.ConfigDict()
+    c.compare.seeds = 3  # IDE trainings per row (seed, seed + 1, ...): initialisation, data order, augmentation
+    c.compare.rows = ""  # '' = every row; else comma-separated keys of unitystyle_jax.compare.ROWS
+    c.compare.retrain_generators = False  # True: every seed trains its own GANs (slower; GAN seeds vary too)
 
     # Several hosts: set enabled and the three fields, or leave them empty to let JAX detect the cluster.
     c.distributed = ml_collections.ConfigDict()

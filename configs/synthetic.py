@@ -33,6 +33,7 @@ def get_config(variant: str | None = None):
     c.model.last_stride = 1
     c.model.bottleneck_dim = 256
     c.reid.batch_size = 32
+    c.reid.generated_batch_size = 12  # CamStyle's 46 generated per 128 real, at N = 32
     c.reid.num_steps = 300
     c.reid.learning_rate, c.reid.backbone_learning_rate = 0.1, 0.1
     c.reid.warmup_steps = 30
@@ -53,6 +54,7 @@ def get_config(variant: str | None = None):
         c.model.depth, c.model.width = 18, 8
         c.model.bottleneck_dim = 32
         c.reid.batch_size = 8
+        c.reid.generated_batch_size = 4
         c.reid.num_steps = 4
         c.reid.warmup_steps = 0
         c.reid.decay_steps = (3,)

@@ -233,3 +233,20 @@ def test_cross_entropy_and_accuracy():
     np.testing.assert_allclose(losses.accuracy(logits, labels), 2 / 3)  # argmax of a tie is the first class
     with pytest.raises(LossError, match=r"logits \(B, classes\) and labels \(B,\)"):
         losses.softmax_cross_entropy(logits, labels[:2])
+
+
+def test_label_smoothed_cross_entropy_is_camstyles_lsr():
+    """CamStyle's target: 0.9 on the label plus 0.1 / K on every class; epsilon 0 is the plain cross-entropy."""
+    logits = jnp.array([[1.0, 0.0, -1.0], [0.0, 3.0, 0.5]])
+    labels = jnp.array([0, 2])
+    log_probs = np.asarray(jax.nn.log_softmax(logits))
+    target = np.full((2, 3), 0.1 / 3)
+    target[[0, 1], [0, 2]] += 0.9
+    np.testing.assert_allclose(
+        losses.softmax_cross_entropy(logits, labels, 0.1), -(target * log_probs).sum(axis=1), rtol=1e-6
+    )
+    np.testing.assert_array_equal(
+        losses.softmax_cross_entropy(logits, labels, 0.0), losses.softmax_cross_entropy(logits, labels)
+    )
+    with pytest.raises(LossError, match="label smoothing 1.0"):
+        losses.softmax_cross_entropy(logits, labels, 1.0)

@@ -1,5 +1,6 @@
 """The IDE step in-process, with a tiny model: its loss is what the README says, (1/N) * sum over the N real and
-N UnityStyle images of the cross-entropy (the paper's formula), and the real-only baseline's is the mean."""
+N UnityStyle images of the cross-entropy (the paper's formula), the real-only baseline's is the mean, CamStyle's
+label smoothing touches its generated images only, and `loss_normalization=all` is one mean over the batch."""
 
 import functools
 
@@ -23,20 +24,30 @@ def harness():
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
-    step = jax.jit(
-        functools.partial(reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=SEED)
-    )
+
+    def step(**options):
+        return jax.jit(
+            functools.partial(
+                reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=SEED, **options
+            )
+        )
+
     rng = np.random.default_rng(0)
     batch = {
         "image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
-        "unity_image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
+        "extra_image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
         "label": jnp.asarray([0, 1, 2, 4], jnp.int32),
+        "extra_label": jnp.asarray([0, 1, 2, 4], jnp.int32),
     }
     return model, state, step, batch
 
 
 def cross_entropies(model, state, images, labels):
     """Per-image cross-entropy of one training-mode forward pass, with the step's dropout key."""
+    return losses.softmax_cross_entropy(logits_of(model, state, images), labels)
+
+
+def logits_of(model, state, images):
     outputs, _ = model.apply(
         {"params": state["params"], "batch_stats": state["batch_stats"]},
         images,
@@ -44,13 +55,13 @@ def cross_entropies(model, state, images, labels):
         mutable=["batch_stats"],
         rngs={"dropout": jax.random.fold_in(jax.random.key(SEED), state["step"])},
     )
-    return losses.softmax_cross_entropy(outputs["logits"], labels)
+    return outputs["logits"]
 
 
 def test_unitystyle_loss_is_the_sum_over_2n_images_divided_by_n(harness):
     model, state, step, batch = harness
-    _, metrics = step(state, batch)
-    both = jnp.concatenate([batch["image"], batch["unity_image"]])
+    _, metrics = step()(state, batch)
+    both = jnp.concatenate([batch["image"], batch["extra_image"]])
     ce = cross_entropies(model, state, both, jnp.concatenate([batch["label"]] * 2))
     np.testing.assert_allclose(float(metrics["loss"]), float(ce.sum()) / N, rtol=1e-5)
     assert abs(float(metrics["loss"]) - float(ce.mean())) > 0.1  # not the mean over 2N: twice that
@@ -59,7 +70,39 @@ def test_unitystyle_loss_is_the_sum_over_2n_images_divided_by_n(harness):
 def test_baseline_loss_is_the_mean_cross_entropy_and_the_step_counts(harness):
     model, state, step, batch = harness
     real_only = {k: batch[k] for k in ("image", "label")}
-    new_state, metrics = step(state, real_only)
+    new_state, metrics = step()(state, real_only)
     ce = cross_entropies(model, state, batch["image"], batch["label"])
     np.testing.assert_allclose(float(metrics["loss"]), float(ce.mean()), rtol=1e-5)
     assert int(new_state["step"]) == 1 and set(metrics) == {"loss", "accuracy", "learning_rate"}
+
+
+def test_label_smoothing_reaches_the_generated_part_only(harness):
+    """CamStyle: mean CE(real) + mean LSR-CE(generated), the smoothed target (1 - eps) on the label + eps / K."""
+    model, state, step, batch = harness
+    # The classifier starts at std 0.001 (near-uniform predictions, where smoothing changes little): sharpen it.
+    head = state["params"]["classifier"]
+    state = {**state, "params": {**state["params"], "classifier": {**head, "kernel": head["kernel"] * 2000}}}
+    generated = {**batch, "extra_image": batch["extra_image"][:2], "extra_label": jnp.asarray([3, 0], jnp.int32)}
+    _, metrics = step(smoothing=0.1)(state, generated)
+    logits = logits_of(model, state, jnp.concatenate([generated["image"], generated["extra_image"]]))
+    log_probs = np.asarray(jax.nn.log_softmax(logits))
+    real = -log_probs[np.arange(N), np.asarray(batch["label"])].mean()
+    target = np.full((2, CLASSES), 0.1 / CLASSES)
+    target[np.arange(2), [3, 0]] += 0.9
+    smoothed = -(target * log_probs[N:]).sum(axis=1).mean()
+    np.testing.assert_allclose(float(metrics["loss"]), real + smoothed, rtol=1e-5)
+    unsmoothed = real - log_probs[N + np.arange(2), [3, 0]].mean()
+    assert abs(float(metrics["loss"]) - unsmoothed) > 1e-3  # the smoothing did change the loss
+    real_only = {k: batch[k] for k in ("image", "label")}
+    _, plain = step(smoothing=0.1)(state, real_only)
+    # never on real images (a forward pass of its own: batch norm sees the real images alone)
+    alone = cross_entropies(model, state, batch["image"], batch["label"])
+    np.testing.assert_allclose(float(plain["loss"]), float(alone.mean()), rtol=1e-5)
+
+
+def test_loss_normalization_all_is_one_mean_over_the_batch(harness):
+    model, state, step, batch = harness
+    _, metrics = step(normalization="all")(state, batch)
+    both = jnp.concatenate([batch["image"], batch["extra_image"]])
+    ce = cross_entropies(model, state, both, jnp.concatenate([batch["label"]] * 2))
+    np.testing.assert_allclose(float(metrics["loss"]), float(ce.mean()), rtol=1e-5)

@@ -93,7 +93,7 @@ def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
     ]
     summary = read_json(workdir / "unitystyle" / "transfer.json")
     assert (summary["num_generators"], summary["camstyle_generators"]) == (4, 6)
-    assert summary["gan_steps"] == {str(c): GAN_STEPS for c in (0, 1, 2, 4)}
+    assert summary["source"]["gan_steps"] == {str(c): GAN_STEPS for c in (0, 1, 2, 4)}
     metrics = read_json(workdir / "eval" / "metrics.json")
     assert metrics["dataset"] == "market1501" and metrics["num_valid_queries"] > 0
 
@@ -103,7 +103,7 @@ def test_kill_9_during_a_camera_gan_resumes_it_and_skips_finished_cameras(resume
     assert killed.returncode == -signal.SIGKILL
     kept = resumed.after_gan_kill
     assert kept[0] == [30, 40] and kept[1] and GAN_STEPS not in kept[1] and not kept[2] and not kept[4]
-    assert "UnityGAN camera 0: finished (step 40 in " in second.stderr
+    assert "GAN cam0: finished (step 40 in " in second.stderr
     resumed_at = re.findall(r"gan\[cam1\]: resuming from step (\d+)", second.stderr)
     assert resumed_at == [str(kept[1][-1])], second.stderr[-4000:]
 
@@ -116,7 +116,7 @@ def test_kill_9_during_transfer_leaves_no_dataset_and_the_rerun_writes_it_anew(r
         and "unitystyle" not in resumed.after_transfer_kill
     )
     assert third.returncode == 0, third.stderr[-4000:]
-    assert all(f"UnityGAN camera {c}: finished" in third.stderr for c in (0, 1, 2, 4))
+    assert all(f"GAN cam{c}: finished" in third.stderr for c in (0, 1, 2, 4))
     workdir = resumed.workdirs["killed"]
     assert not os.path.exists(workdir / "unitystyle.partial")
     ref_summary = read_json(resumed.workdirs["reference"] / "unitystyle" / "transfer.json")

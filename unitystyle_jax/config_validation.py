@@ -1,6 +1,6 @@
 """Reject a bad config when it is read, with one line naming the field and value, before any work starts."""
 
-from unitystyle_jax import losses
+from unitystyle_jax import losses, reid_training
 from unitystyle_jax.data import formats
 
 STAGES = ("gan", "transfer", "reid")
@@ -57,6 +57,7 @@ def validate(config) -> None:
         "gan.log_every",
         "gan.checkpoint_every",
         "reid.batch_size",
+        "reid.generated_batch_size",
         "reid.num_steps",
         "reid.log_every",
         "reid.checkpoint_every",
@@ -84,7 +85,17 @@ def validate(config) -> None:
     )
     _require(error is None, f"config.gan lambdas: {error}")
     _require(
-        r.method in ("unitystyle", "baseline"), f"config.reid.method={r.method!r}: unitystyle or baseline"
+        r.method in reid_training.METHODS,
+        f"config.reid.method={r.method!r}: choose from {reid_training.METHODS}",
+    )
+    _require(
+        r.loss_normalization in reid_training.LOSS_NORMALIZATIONS,
+        f"config.reid.loss_normalization={r.loss_normalization!r}: choose from "
+        f"{reid_training.LOSS_NORMALIZATIONS}",
+    )
+    _require(
+        0.0 <= r.generated_label_smoothing < 1.0,
+        f"config.reid.generated_label_smoothing={r.generated_label_smoothing!r} must be in [0, 1)",
     )
     _require(m.depth in RESNET_DEPTHS, f"config.model.depth={m.depth!r}: choose one of {RESNET_DEPTHS}")
     _require(0.0 <= m.dropout < 1.0, f"config.model.dropout={m.dropout!r} must be in [0, 1)")

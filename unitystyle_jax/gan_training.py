@@ -1,10 +1,12 @@
-"""UnityGAN training: one model per camera c, X = camera c's images, Y = every camera's images.
+"""UnityGAN training: one model per pair of domains. UnityStyle: X = camera c's images, Y = every camera's
+images, one model per camera; CamStyle's pairwise models reuse it with X = camera a, Y = camera b.
 
 G: X -> Y (the UnityStyle generator used for transfer), F: Y -> X, discriminators D_X and D_Y. The four loss
 terms (GAN, feature matching, identity, cycle) are each divided by their SLN snapshot and weighted by the
 lambdas; terms indexed by Y samples are weighted by the Style Attention of those samples (the UnityStyle loss).
 """
 
+import dataclasses
 import functools
 import logging
 import os
@@ -204,30 +206,63 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
     return new_state, metrics
 
 
-def camera_workdir(workdir: str, camera: int) -> str:
-    """WORKDIR/gan/camC, C the dataset's 0-based camera id (Market's c5 -> cam4; gaps are not renumbered)."""
-    return os.path.join(workdir, "gan", f"cam{camera}")
+@dataclasses.dataclass(frozen=True)
+class Domains:
+    """What one GAN maps between: X = the training images of `x_camera`, Y = those of `y_camera`, or of every
+    camera when it is None. One trainer serves UnityStyle (camera c vs all) and CamStyle (camera a vs b)."""
+
+    x_camera: int
+    y_camera: int | None = None
+
+    @property
+    def name(self) -> str:
+        """camC (UnityStyle's, C the 0-based camera id: Market's c5 -> cam4), camA-camB (a CamStyle pair)."""
+        return f"cam{self.x_camera}" + ("" if self.y_camera is None else f"-cam{self.y_camera}")
+
+    @property
+    def seed_offset(self) -> int:
+        """Keeps every model's initialisation and data order apart: c for camera c vs all, 1000(a + 1) + b
+        for the pair (a, b)."""
+        return self.x_camera if self.y_camera is None else 1000 * (self.x_camera + 1) + self.y_camera
+
+    def records(self, train) -> tuple[list, list]:
+        """(X records, Y records) from the training split."""
+        x = [r for r in train if r.camid == self.x_camera]
+        y = list(train) if self.y_camera is None else [r for r in train if r.camid == self.y_camera]
+        return x, y
+
+
+def camstyle_pairs(cameras) -> list[Domains]:
+    """CamStyle's C(C-1)/2 models: one per camera pair a < b (G: a -> b, F: b -> a)."""
+    return [Domains(a, b) for i, a in enumerate(cameras) for b in cameras[i + 1 :]]
+
+
+def camera_workdir(workdir: str, domains: Domains) -> str:
+    """WORKDIR/gan/<domains.name>: gan/camC for UnityStyle's camera c (gaps are not renumbered)."""
+    return os.path.join(workdir, "gan", domains.name)
 
 
 class GanSetup:
-    """Models, optimizer, shardings and checkpoints of camera c's UnityGAN: shared by training and transfer."""
+    """Models, optimizer, shardings and checkpoints of one GAN (camera c vs all, or a camera pair): shared by
+    training and transfer."""
 
-    def __init__(self, config, workdir: str, camera: int, mesh):
-        self.config, self.camera, self.mesh = config, camera, mesh
+    def __init__(self, config, workdir: str, domains: Domains, mesh):
+        self.config, self.domains, self.mesh = config, domains, mesh
         self.generator, self.discriminator = create_models(config.gan)
         self.tx = create_optimizer(config.gan)
         self.image_shape = (config.gan.height, config.gan.width, 3)
-        self.rng = jax.random.key(config.seed + camera, impl=INIT_PRNG)
+        self.rng = jax.random.key(config.seed + domains.seed_offset, impl=INIT_PRNG)
         self.init_fn = functools.partial(
             initial_state, self.generator, self.discriminator, self.tx, self.image_shape
         )
         self.sharding = parallel.replicated(mesh)
         self.abstract_state = with_shardings(jax.eval_shape(self.init_fn, self.rng), self.sharding)
-        self.workdir = camera_workdir(workdir, camera)
+        self.workdir = camera_workdir(workdir, domains)
         self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"), config.gan.keep_checkpoints)
         self.meta = {
             "objective": OBJECTIVE_VERSION,
-            "camera": camera,
+            "domains": domains.name,
+            "style_attention": bool(config.gan.style_attention),
             "generator": config.gan.generator.to_dict(),
             "discriminator": config.gan.discriminator.to_dict(),
             "image_shape": list(self.image_shape),
@@ -248,7 +283,7 @@ class GanSetup:
         return steps[-1] if steps and steps[-1] >= self.config.gan.num_steps else None
 
     def translate_fn(self):
-        """jit'd G: camera c's images -> UnityStyle, both in [-1, 1]."""
+        """jit'd generator, images in [-1, 1]: G's variables map X -> Y (UnityStyle's transfer), F's Y -> X."""
 
         def translate(generator_variables, images):
             return self.generator.apply(generator_variables, images, train=False)[0]
@@ -282,29 +317,29 @@ def to_uint8(images_in_gan_range) -> np.ndarray:
     return np.clip(np.round((np.asarray(images_in_gan_range) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def train_camera(config, workdir: str, splits, camera: int, mesh):
-    """Trains (or resumes) camera c's UnityGAN; a camera whose training has finished is skipped."""
+def train(config, workdir: str, splits, domains: Domains, mesh):
+    """Trains (or resumes) the GAN of `domains`; one whose training has finished is skipped."""
     from PIL import Image
 
-    setup = GanSetup(config, workdir, camera, mesh)
+    setup = GanSetup(config, workdir, domains, mesh)
     done = setup.finished()
     if done is not None:
-        logging.info("UnityGAN camera %d: finished (step %d in %s), skipping", camera, done, setup.workdir)
+        logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, setup.workdir)
         return
     restored = setup.restore()
     state, start_step = (
         restored if restored else (jax.jit(setup.init_fn, out_shardings=setup.sharding)(setup.rng), 0)
     )
     gan = config.gan
-    x_records = [r for r in splits.train if r.camid == camera]
+    x_records, y_records = domains.records(splits.train)
     batches = pipeline.gan_train_batches(
         x_records,
-        splits.train,
+        y_records,
         gan.height,
         gan.width,
         gan.batch_size,
         config.data.flip,
-        config.seed + 7919 * camera,
+        config.seed + 7919 * domains.seed_offset,
         start_step,
         gan.num_steps,
     )
@@ -331,9 +366,9 @@ def train_camera(config, workdir: str, splits, camera: int, mesh):
             os.makedirs(samples_dir, exist_ok=True)
             Image.fromarray(row).save(os.path.join(samples_dir, f"step_{step:07d}.png"))
 
-    logging.info("UnityGAN camera %d: %d images in X, %d in Y", camera, len(x_records), len(splits.train))
+    logging.info("GAN %s: %d images in X, %d in Y", domains.name, len(x_records), len(y_records))
     training_loop.run(
-        name=f"gan[cam{camera}]",
+        name=f"gan[{domains.name}]",
         state=state,
         start_step=start_step,
         num_steps=gan.num_steps,

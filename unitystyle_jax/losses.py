@@ -263,15 +263,25 @@ def loss_weights_error(lambdas: dict) -> str | None:
     return None
 
 
-def softmax_cross_entropy(logits, labels):
-    """Identity classification loss per sample from integer labels (no label smoothing, as UnityStyle)."""
+def softmax_cross_entropy(logits, labels, smoothing: float = 0.0):
+    """Identity classification loss per sample from integer labels.
+
+    `smoothing` = epsilon of label-smoothing regularisation as CamStyle applies it to its generated images: the
+    target is (1 - epsilon) on the label plus epsilon / classes on every class. 0 (UnityStyle, real images): the
+    plain cross-entropy.
+    """
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
         raise LossError(
             "softmax_cross_entropy needs logits (B, classes) and labels (B,), got "
             f"{tuple(logits.shape)} and {tuple(labels.shape)}"
         )
+    if not 0.0 <= smoothing < 1.0:
+        raise LossError(f"label smoothing {smoothing} must lie in [0, 1)")
     log_probs = jax.nn.log_softmax(_float32(logits))
-    return -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
+    true_class = -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
+    if not smoothing:
+        return true_class
+    return (1.0 - smoothing) * true_class - smoothing * jnp.mean(log_probs, axis=1)
 
 
 def accuracy(logits, labels):

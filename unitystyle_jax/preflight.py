@@ -11,8 +11,12 @@ import tempfile
 
 from unitystyle_jax import gan_training, transfer
 from unitystyle_jax.data import formats
+from unitystyle_jax.config_validation import ConfigError
 from unitystyle_jax.errors import CheckpointError, WorkdirError
 from unitystyle_jax.reid_training import ReidSetup
+
+# reid.method values whose inputs only the comparison makes.
+COMPARE_ONLY_METHODS = ("camstyle", "colour_norm")
 
 
 def check_writable(folder: str, what: str = "workdir") -> None:
@@ -59,10 +63,16 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
             if not _check_gan_checkpoint(config, workdir, camera, mesh):
                 raise CheckpointError(
                     f"no UnityGAN checkpoint for camera {camera} in "
-                    f"{gan_training.camera_workdir(workdir, camera)}: the transfer needs one generator per "
+                    f"{gan_training.camera_workdir(workdir, gan_training.Domains(camera))}: the transfer needs one generator per "
                     "camera; run the gan stage for it first"
                 )
     if "reid" in stages:
+        if config.reid.method in COMPARE_ONLY_METHODS:
+            raise ConfigError(
+                f"config.reid.method={config.reid.method!r} needs inputs that train.py's stages do not make "
+                "(CamStyle's pairwise GANs, per-camera colour statistics): run it as a row of "
+                "`python -m unitystyle_jax.compare`"
+            )
         if config.reid.method == "unitystyle" and "transfer" not in stages:
             transfer.load(workdir, splits)
         if os.path.isdir(os.path.join(workdir, "checkpoints")):
@@ -72,9 +82,10 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
 
 def _check_gan_checkpoint(config, workdir: str, camera: int, mesh) -> bool:
     """Whether camera c has UnityGAN checkpoints; CheckpointError when they hold another model."""
-    folder = os.path.join(gan_training.camera_workdir(workdir, camera), "checkpoints")
+    domains = gan_training.Domains(camera)
+    folder = os.path.join(gan_training.camera_workdir(workdir, domains), "checkpoints")
     if not os.path.isdir(folder):  # looked at before GanSetup, which would create the folder
         return False
-    setup = gan_training.GanSetup(config, workdir, camera, mesh)
+    setup = gan_training.GanSetup(config, workdir, domains, mesh)
     setup.check()
     return bool(setup.checkpoints.steps())

@@ -56,27 +56,12 @@ def metrics_table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run(config, workdir: str) -> dict:
-    """Evaluates WORKDIR's newest (or config.eval.step's) IDE checkpoint; returns the metrics written."""
-    mesh = stages.start(config, workdir)
-    splits = stages.load_dataset(config, workdir)
-    setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
-    restored = setup.restore(None if config.eval.step < 0 else config.eval.step)
-    if restored is None:
-        raise CheckpointError(
-            f"no IDE checkpoint in {setup.checkpoints.directory}: train the reid stage first"
-        )
-    state, step = restored
-    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
-    inputs = splits
-    if config.reid.method == "unitystyle":
-        inputs = transfer.load(workdir, splits)  # test-time transfer of query and gallery
-    fn = feature_fn(setup.model, config.eval.flip, mesh)
-    query_features = extract_features(fn, variables, inputs.query, config, mesh)
-    gallery_features = extract_features(fn, variables, inputs.gallery, config, mesh)
+def score(query_features, gallery_features, splits, eval_config):
+    """(metrics, distance matrix, CMC) of query against gallery features under the Market-1501 protocol, with
+    the identities and cameras of `splits`: what every evaluated model, JAX or PyTorch, is scored by."""
     q_pids, g_pids = (np.array([r.pid for r in rs]) for rs in (splits.query, splits.gallery))
     q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))
-    e = config.eval
+    e = eval_config
     distmat = evaluation.compute_distance(query_features, gallery_features, metric=e.metric)
     if e.rerank:
         distmat = evaluation.rerank(
@@ -93,15 +78,45 @@ def run(config, workdir: str) -> dict:
         "mAP": float(result["mAP"]),
         "mINP": float(result["mINP"]),
         "num_valid_queries": int(result["num_valid_queries"]),
-        "step": int(step),
-        "dataset": config.data.name,
-        "method": config.reid.method,
         "ap": e.ap,
         "rerank": bool(e.rerank),
         "flip": bool(e.flip),
     }
+    return metrics, distmat, cmc
+
+
+def run(config, workdir: str) -> dict:
+    """evaluate.py: WORKDIR's newest (or config.eval.step's) IDE checkpoint, on the query and gallery its method
+    sees (their UnityStyle versions for unitystyle: test-time transfer); returns the metrics written."""
+    mesh = stages.start(config, workdir)
+    splits = stages.load_dataset(config, workdir)
+    return evaluate(config, workdir, splits, None, mesh)
+
+
+def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None = None) -> dict:
+    """Features of `inputs`' query and gallery (the real ones, or versions aligned row by row with `splits`';
+    None: what the run's method sees, the UnityStyle versions for unitystyle), scored with the identities and
+    cameras of `splits`; writes OUTPUT_DIR (default WORKDIR/eval)."""
+    setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
+    restored = setup.restore(None if config.eval.step < 0 else config.eval.step)
+    if restored is None:
+        raise CheckpointError(
+            f"no IDE checkpoint in {setup.checkpoints.directory}: train the reid stage first"
+        )
+    state, step = restored
+    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    if inputs is None:
+        inputs = transfer.load(workdir, splits) if config.reid.method == "unitystyle" else splits
+    fn = feature_fn(setup.model, config.eval.flip, mesh)
+    query_features = extract_features(fn, variables, inputs.query, config, mesh)
+    gallery_features = extract_features(fn, variables, inputs.gallery, config, mesh)
+    metrics, distmat, cmc = score(query_features, gallery_features, splits, config.eval)
+    metrics.update(step=int(step), dataset=config.data.name, method=config.reid.method)
+    q_pids, g_pids = (np.array([r.pid for r in rs]) for rs in (splits.query, splits.gallery))
+    q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))
+    e = config.eval
     if jax.process_index() == 0:
-        out = os.path.join(workdir, "eval")
+        out = output_dir or os.path.join(workdir, "eval")
         os.makedirs(out, exist_ok=True)
         evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
         evaluation.plot_cmc({config.reid.method: cmc}, os.path.join(out, "cmc.png"))

@@ -1,7 +1,11 @@
-"""IDE re-ID training: ResNet + two-FC head, trained on N real (+ N UnityStyle) images per batch.
+"""IDE re-ID training: ResNet + two-FC head, trained on N real images per batch plus the method's second part.
 
+Methods (`reid.method`): baseline (real only), unitystyle (+ each image's UnityStyle version), real_twin (+ the
+same N images with a second augmentation: the control for "more images" and the loss normalisation),
+camstyle (+ CamStyle's generated images, label-smoothed), colour_norm (every camera standardised; real only).
 Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with UnityStyle images the sum runs over
-2N images but is still divided by N (no label smoothing: UnityStyle images count as real).
+2N images but is still divided by N (no label smoothing: UnityStyle images count as real); `reid.loss_normalization
+= all` takes one mean over the 2N instead.
 """
 
 import functools
@@ -11,6 +15,7 @@ import os
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from unitystyle_jax import losses, parallel, training_loop
@@ -20,6 +25,8 @@ from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.ide import IDE
 
 BACKBONE = "backbone"
+METHODS = ("baseline", "unitystyle", "real_twin", "camstyle", "colour_norm")
+LOSS_NORMALIZATIONS = ("per_part", "all")
 # Parameter initialisation draws from XLA's RngBitGenerator: its init programs compile 3-4x faster on CPU than
 # threefry's (measured: 18 s -> 5 s for a tiny generator). Step-time randomness (dropout) stays threefry, whose
 # bits do not depend on how an array is sharded.
@@ -90,12 +97,20 @@ def initial_state(model, tx, image_shape, rng):
     }
 
 
-def train_step(state, batch, *, model, tx, schedule, seed: int):
+def train_step(
+    state, batch, seed, *, model, tx, schedule, smoothing: float = 0.0, normalization: str = "per_part"
+):
+    """One SGD step on N real images and, when the batch has them, a second part ('extra_image',
+    'extra_label': UnityStyle, a real twin, or CamStyle's generated images, with label smoothing `smoothing`).
+
+    normalization 'per_part': mean CE over the real part + mean CE over the second part, the paper's
+    (1/N) * sum over 2N images and CamStyle's loss; 'all': one mean over every image of the batch.
+    """
     images, labels = batch["image"], batch["label"]
     num_real = images.shape[0]
-    if "unity_image" in batch:
-        images = jnp.concatenate([images, batch["unity_image"]])
-        labels = jnp.concatenate([labels, labels])
+    extra = "extra_image" in batch
+    if extra:
+        images = jnp.concatenate([images, batch["extra_image"]])
     dropout_rng = jax.random.fold_in(jax.random.key(seed), state["step"])
 
     def loss_fn(params):
@@ -106,8 +121,17 @@ def train_step(state, batch, *, model, tx, schedule, seed: int):
             mutable=["batch_stats"],
             rngs={"dropout": dropout_rng},
         )
-        loss = losses.softmax_cross_entropy(outputs["logits"], labels).sum() / num_real
-        return loss, (outputs["logits"], updates["batch_stats"])
+        logits = outputs["logits"]
+        real = losses.softmax_cross_entropy(logits[:num_real], labels)
+        if not extra:
+            loss = real.mean()
+        else:
+            second = losses.softmax_cross_entropy(logits[num_real:], batch["extra_label"], smoothing)
+            if normalization == "per_part":
+                loss = real.mean() + second.mean()
+            else:
+                loss = jnp.concatenate([real, second]).mean()
+        return loss, (logits[:num_real], updates["batch_stats"])
 
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
@@ -186,24 +210,48 @@ class ReidSetup:
         return state
 
 
-def train(config, workdir: str, splits, unity_train, mesh):
-    """Trains (or resumes) the IDE model of `workdir`; unity_train is None for the real-only baseline."""
+def second_part(reid_config, real_train, styled_train=None) -> pipeline.Extra | None:
+    """What a method's batches hold after their N real images: nothing (baseline; colour_norm, whose real part
+    is already normalised), the UnityStyle version of each real image, the real image again (real_twin), or
+    generated_batch_size of CamStyle's generated images drawn on their own (`styled_train` = those images)."""
+    method = reid_config.method
+    if method in ("baseline", "colour_norm"):
+        return None
+    if method == "real_twin":
+        return pipeline.Extra(real_train)
+    if styled_train is None:
+        raise ValueError(f"reid.method={method!r} needs its styled training images")
+    if method == "unitystyle":
+        return pipeline.Extra(styled_train)
+    return pipeline.Extra(styled_train, aligned=False, batch_size=reid_config.generated_batch_size)
+
+
+def train(config, workdir: str, splits, extra: pipeline.Extra | None, mesh):
+    """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's `extra` part."""
     setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
     restored = setup.restore()
     state, start_step = restored if restored else (setup.fresh_state(), 0)
     reid = config.reid
     batches = pipeline.reid_train_batches(
-        splits.train, unity_train, config.data, reid.batch_size, config.seed, start_step, reid.num_steps
+        splits.train, extra, config.data, reid.batch_size, config.seed, start_step, reid.num_steps
     )
-    step_fn = jax.jit(
+    compiled = jax.jit(
         functools.partial(
-            train_step, model=setup.model, tx=setup.tx, schedule=setup.schedule, seed=config.seed
+            train_step,
+            model=setup.model,
+            tx=setup.tx,
+            schedule=setup.schedule,
+            smoothing=reid.generated_label_smoothing if reid.method == "camstyle" else 0.0,
+            normalization=reid.loss_normalization,
         ),
-        in_shardings=(setup.state_sharding, parallel.batch_sharded(mesh)),
+        in_shardings=(setup.state_sharding, parallel.batch_sharded(mesh), parallel.replicated(mesh)),
         out_shardings=(setup.state_sharding, parallel.replicated(mesh)),
         donate_argnums=(0,),
     )
-    images_per_step = reid.batch_size * (2 if unity_train is not None else 1)
+    # The seed is an argument, not a constant: every seed of a comparison runs the same compiled program.
+    seed = np.int32(config.seed)
+    step_fn = lambda state, batch: compiled(state, batch, seed)  # noqa: E731
+    second = 0 if extra is None else reid.batch_size if extra.aligned else extra.batch_size
     return training_loop.run(
         name=f"reid[{reid.method}]",
         state=state,
@@ -217,5 +265,5 @@ def train(config, workdir: str, splits, unity_train, mesh):
         logdir=workdir,
         log_every=reid.log_every,
         checkpoint_every=reid.checkpoint_every,
-        images_per_step=images_per_step,
+        images_per_step=reid.batch_size + second,
     )

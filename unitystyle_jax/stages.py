@@ -83,7 +83,7 @@ def _write_grid(config, workdir, splits, cameras, mesh) -> None:
 
     rows = []
     for camera in cameras:
-        setup = gan_training.GanSetup(config, workdir, camera, mesh)
+        setup = gan_training.GanSetup(config, workdir, gan_training.Domains(camera), mesh)
         state, _ = setup.restore()
         records = [r for r in splits.train if r.camid == camera][:4]
         real = next(
@@ -102,7 +102,7 @@ def _write_grid(config, workdir, splits, cameras, mesh) -> None:
         writer.close()
 
 
-def _record_time(workdir: str, stage: str, seconds: float) -> None:
+def record_time(workdir: str, stage: str, seconds: float) -> None:
     path = os.path.join(workdir, "stage_times.json")
     times = {}
     if os.path.exists(path):
@@ -160,13 +160,14 @@ def execute(plan: Plan) -> None:
                 splits.num_cameras,
             )
             for camera in plan.gan_cameras:
-                gan_training.train_camera(config, workdir, splits, camera, mesh)
+                gan_training.train(config, workdir, splits, gan_training.Domains(camera), mesh)
             _write_grid(config, workdir, splits, plan.gan_cameras, mesh)
         elif stage == "transfer":
             summary = transfer.run(config, workdir, splits, mesh)
             logging.info("transfer: style spread and structure on query+gallery: %s", summary["style"])
         elif stage == "reid":
             unity = transfer.load(workdir, splits).train if config.reid.method == "unitystyle" else None
-            reid_training.train(config, workdir, splits, unity, mesh)
+            extra = reid_training.second_part(config.reid, splits.train, unity)
+            reid_training.train(config, workdir, splits, extra, mesh)
         if jax.process_index() == 0:
-            _record_time(workdir, stage, time.perf_counter() - began)
+            record_time(workdir, stage, time.perf_counter() - began)

@@ -1,4 +1,5 @@
-"""The transfer stage: every image of every split into UnityStyle by its camera's generator G.
+"""The transfer stage: every image of every split into UnityStyle by its camera's generator G; and the
+comparison's other styled datasets: CamStyle's generated training images, and the per-camera colour normalisation.
 
 The output is a dataset in the `custom` format (`<split>.csv` + images) aligned one-to-one with the real splits
 (row i of each split is the UnityStyle version of real row i), so the same reader serves it, the input pipeline
@@ -7,6 +8,7 @@ renamed when complete: a killed transfer leaves nothing that could be mistaken f
 """
 
 import csv
+import functools
 import json
 import logging
 import os
@@ -17,17 +19,20 @@ import numpy as np
 from jax.experimental import multihost_utils
 from PIL import Image
 
-from unitystyle_jax import parallel
+from unitystyle_jax import gan_training, parallel
 from unitystyle_jax.data import formats, pipeline
-from unitystyle_jax.gan_training import GanSetup, to_uint8
+from unitystyle_jax.gan_training import Domains, GanSetup, to_uint8
 from unitystyle_jax.style_stats import StyleStats
 
 OUTPUT = "unitystyle"
+CAMSTYLE_OUTPUT = "camstyle"
+COLOUR_NORM_OUTPUT = "colour_norm"
 DONE = "transfer.json"
+TITLES = {OUTPUT: "UnityStyle", CAMSTYLE_OUTPUT: "CamStyle", COLOUR_NORM_OUTPUT: "colour-normalised"}
 
 
-def output_root(workdir: str) -> str:
-    return os.path.join(workdir, OUTPUT)
+def output_root(workdir: str, output: str = OUTPUT) -> str:
+    return os.path.join(workdir, output)
 
 
 def needed_cameras(splits: formats.Splits) -> list[int]:
@@ -35,89 +40,232 @@ def needed_cameras(splits: formats.Splits) -> list[int]:
     return sorted(set().union(*(splits.cameras_of(s) for s in formats.SPLITS)))
 
 
-def _restore_generator(config, workdir, camera, mesh):
-    setup = GanSetup(config, workdir, camera, mesh)
+def _restore_generators(config, workdir, domains, mesh):
+    """(translate function, the GAN's state, its step) of a trained GAN."""
+    setup = GanSetup(config, workdir, domains, mesh)
     restored = setup.restore()
     if restored is None:
         raise FileNotFoundError(
-            f"no UnityGAN checkpoint for camera {camera} in {setup.checkpoints.directory}: run the gan stage first"
+            f"no GAN checkpoint for {domains.name} in {setup.checkpoints.directory}: run the gan stage first"
         )
     state, step = restored
-    return setup, state["nets"]["G"], step
+    return setup.translate_fn(), state, step
+
+
+def _completed(root: str, source: dict) -> dict | None:
+    """The summary of a complete output made from `source` (the generators' steps, the statistics), or None."""
+    done_path = os.path.join(root, DONE)
+    if not os.path.exists(done_path):
+        return None
+    with open(done_path) as f:
+        summary = json.load(f)
+    if summary.get("source") == source:
+        logging.info("transfer: %s is complete for these inputs, skipping", root)
+        return summary
+    logging.info("transfer: inputs changed since %s was written; writing it again", root)
+    return None
+
+
+class _Writer:
+    """Writes translated images into ROOT.partial, then renames it ROOT once complete: a killed transfer leaves
+    nothing that could be mistaken for a finished one. Only process 0 writes; every process translates."""
+
+    def __init__(self, root: str, config, mesh):
+        self.root, self.partial, self.config, self.mesh = root, root + ".partial", config, mesh
+        self.writing = jax.process_index() == 0
+        if self.writing:
+            shutil.rmtree(self.partial, ignore_errors=True)
+
+    def translate(self, records, translate, names, on_batch=None) -> None:
+        """Saves translate(images) of `records` (read at the GAN's size, in [-1, 1]) as ROOT/names[i];
+        on_batch(real, fake, first, count) sees each batch (real gathered from every process)."""
+        c = self.config
+        done = 0
+        for local_images, count in pipeline.ordered_batches(
+            records, c.gan.height, c.gan.width, c.transfer.batch_size, "gan"
+        ):
+            real = parallel.to_global(local_images, self.mesh)
+            fake = np.asarray(translate(real))[:count]
+            if on_batch is not None:
+                on_batch(
+                    np.asarray(multihost_utils.process_allgather(real, tiled=True))[:count], fake, done, count
+                )
+            if self.writing:
+                for name, image in zip(names[done : done + count], to_uint8(fake)):
+                    path = os.path.join(self.partial, name)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    Image.fromarray(image).save(path, quality=c.transfer.jpeg_quality)
+            done += count
+
+    def write_list(self, split: str, rows) -> None:
+        """SPLIT.csv in the custom format: rows of (path, pid, camid)."""
+        if self.writing:
+            os.makedirs(self.partial, exist_ok=True)
+            with open(os.path.join(self.partial, f"{split}.csv"), "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["path", "pid", "camid"])
+                writer.writerows(rows)
+
+    def finish(self, summary: dict) -> dict:
+        if self.writing:
+            with open(os.path.join(self.partial, DONE), "w") as f:
+                json.dump(summary, f, indent=2)
+            shutil.rmtree(self.root, ignore_errors=True)
+            os.replace(self.partial, self.root)
+        multihost_utils.sync_global_devices(f"transfer {self.root} done")
+        return summary
+
+
+def _aligned(writer, splits, translators, stats) -> None:
+    """Every split, each image by its camera's translator, written aligned row by row with the real splits;
+    query and gallery batches are measured in `stats`."""
+    for split in formats.SPLITS:
+        records = getattr(splits, split)
+        names = [f"{split}/{i:06d}_{os.path.basename(r.name)}" for i, r in enumerate(records)]
+        for camera, translate in translators.items():
+            indices = [i for i, r in enumerate(records) if r.camid == camera]
+            if not indices:  # a camera need not appear in every split
+                continue
+
+            def measure(real, fake, first, count, camera=camera, indices=indices):
+                pids = [records[i].pid for i in indices[first : first + count]]
+                stats.add(camera, real, fake, pids)
+
+            writer.translate(
+                [records[i] for i in indices],
+                translate,
+                [names[i] for i in indices],
+                measure if split != "train" else None,
+            )
+        writer.write_list(split, ((n, r.pid, r.camid) for n, r in zip(names, records)))
 
 
 def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary."""
     root = output_root(workdir)
-    generators = {c: _restore_generator(config, workdir, c, mesh) for c in needed_cameras(splits)}
-    gan_steps = {str(c): step for c, (_, _, step) in generators.items()}
-    done_path = os.path.join(root, DONE)
-    if os.path.exists(done_path):
-        with open(done_path) as f:
-            summary = json.load(f)
-        if summary.get("gan_steps") == gan_steps:
-            logging.info("transfer: %s is complete for these generators, skipping", root)
-            return summary
-        logging.info("transfer: generators changed since %s was written; transferring again", root)
-    partial = root + ".partial"
-    writer = jax.process_index() == 0
-    if writer:
-        shutil.rmtree(partial, ignore_errors=True)
-    test_stats = StyleStats()
-    batch = config.transfer.batch_size
-    for split in formats.SPLITS:
-        records = getattr(splits, split)
-        names = [f"{split}/{i:06d}_{os.path.basename(r.name)}" for i, r in enumerate(records)]
-        if writer:
-            os.makedirs(os.path.join(partial, split), exist_ok=True)
-        for camera, (setup, generator, _) in generators.items():
-            translate = setup.translate_fn()
-            indices = [i for i, r in enumerate(records) if r.camid == camera]
-            if not indices:  # a camera need not appear in every split
-                continue
-            chunks = pipeline.ordered_batches(
-                [records[i] for i in indices], config.gan.height, config.gan.width, batch, "gan"
-            )
-            done = 0
-            for local_images, count in chunks:
-                real = parallel.to_global(local_images, mesh)
-                fake = np.asarray(translate(generator, real))[:count]
-                if split != "train":
-                    real_images = np.asarray(multihost_utils.process_allgather(real, tiled=True))[:count]
-                    pids = [records[i].pid for i in indices[done : done + count]]
-                    test_stats.add(camera, real_images, fake, pids)
-                if writer:
-                    for i, image in zip(indices[done : done + count], to_uint8(fake)):
-                        Image.fromarray(image).save(
-                            os.path.join(partial, names[i]), quality=config.transfer.jpeg_quality
-                        )
-                done += count
-        if writer:
-            with open(os.path.join(partial, f"{split}.csv"), "w", newline="") as f:
-                rows = csv.writer(f)
-                rows.writerow(["path", "pid", "camid"])
-                rows.writerows((n, r.pid, r.camid) for n, r in zip(names, records))
-    summary = {
-        "gan_steps": gan_steps,
-        "num_generators": len(generators),
-        "camstyle_generators": splits.num_cameras * (splits.num_cameras - 1) // 2,
-        "images": {s: len(getattr(splits, s)) for s in formats.SPLITS},
-        "style": test_stats.summary(),
+    generators = {c: _restore_generators(config, workdir, Domains(c), mesh) for c in needed_cameras(splits)}
+    source = {"gan_steps": {str(c): step for c, (_, _, step) in generators.items()}}
+    summary = _completed(root, source)
+    if summary is not None:
+        return summary
+    writer, stats = _Writer(root, config, mesh), StyleStats()
+    translators = {
+        c: functools.partial(translate, state["nets"]["G"]) for c, (translate, state, _) in generators.items()
     }
-    if writer:
-        with open(os.path.join(partial, DONE), "w") as f:
-            json.dump(summary, f, indent=2)
-        shutil.rmtree(root, ignore_errors=True)
-        os.replace(partial, root)
-    multihost_utils.sync_global_devices("transfer done")
-    return summary
+    _aligned(writer, splits, translators, stats)
+    return writer.finish(
+        {
+            "source": source,
+            "num_generators": len(generators),
+            "camstyle_generators": splits.num_cameras * (splits.num_cameras - 1) // 2,
+            "images": {s: len(getattr(splits, s)) for s in formats.SPLITS},
+            "style": stats.summary(),
+        }
+    )
 
 
-def load(workdir: str, splits: formats.Splits) -> formats.Splits:
-    """The UnityStyle splits, checked to be aligned row by row with the real ones."""
-    root = output_root(workdir)
+def run_camstyle(config, workdir: str, splits: formats.Splits, mesh) -> dict:
+    """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by the
+    pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b)."""
+    root = output_root(workdir, CAMSTYLE_OUTPUT)
+    pairs = gan_training.camstyle_pairs(list(splits.cameras))
+    models = {p: _restore_generators(config, workdir, p, mesh) for p in pairs}
+    source = {"gan_steps": {p.name: step for p, (_, _, step) in models.items()}}
+    summary = _completed(root, source)
+    if summary is not None:
+        return summary
+    writer, rows = _Writer(root, config, mesh), []
+    for pair, (translate, state, _) in models.items():
+        for source_camera, target, net in (
+            (pair.x_camera, pair.y_camera, "G"),
+            (pair.y_camera, pair.x_camera, "F"),
+        ):
+            records = [r for r in splits.train if r.camid == source_camera]
+            names = [
+                f"train/cam{target}/{os.path.splitext(os.path.basename(r.name))[0]}.jpg" for r in records
+            ]
+            writer.translate(records, functools.partial(translate, state["nets"][net]), names)
+            rows += [(n, r.pid, target) for n, r in zip(names, records)]
+    writer.write_list("train", sorted(rows))
+    return writer.finish({"source": source, "num_generators": len(pairs), "images": {"train": len(rows)}})
+
+
+def load_camstyle(workdir: str) -> list[formats.Record]:
+    """CamStyle's generated training images (pid = the training label of the image they were made from)."""
+    root = output_root(workdir, CAMSTYLE_OUTPUT)
     if not os.path.exists(os.path.join(root, DONE)):
-        raise FileNotFoundError(f"no complete UnityStyle dataset in {root}: run the transfer stage first")
+        raise FileNotFoundError(f"no complete {TITLES[CAMSTYLE_OUTPUT]} dataset in {root}: run its transfer first")
+    return formats.read_split("custom", root, "train")
+
+
+def camera_colour_statistics(config, splits: formats.Splits, mesh) -> dict:
+    """Per-channel mean and std of each training camera's images and of the whole training split ('all'), at the
+    GAN's size in [-1, 1]: what the colour-normalisation control standardises with."""
+    sums = {}
+    for camera in splits.cameras:
+        records = [r for r in splits.train if r.camid == camera]
+        total, total_sq, count = np.zeros(3), np.zeros(3), 0
+        for local_images, n in pipeline.ordered_batches(
+            records, config.gan.height, config.gan.width, config.transfer.batch_size, "gan"
+        ):
+            images = np.asarray(
+                multihost_utils.process_allgather(parallel.to_global(local_images, mesh), tiled=True)
+            )[:n]
+            total += images.sum(axis=(0, 1, 2))
+            total_sq += np.square(images).sum(axis=(0, 1, 2))
+            count += images.shape[0] * images.shape[1] * images.shape[2]
+        sums[camera] = (total, total_sq, count)
+
+    def stats(total, total_sq, count):
+        mean = total / count
+        return {"mean": mean.tolist(), "std": np.sqrt(np.maximum(total_sq / count - mean**2, 1e-12)).tolist()}
+
+    result = {str(c): stats(*v) for c, v in sums.items()}
+    result["all"] = stats(*(sum(v[i] for v in sums.values()) for i in range(3)))
+    return result
+
+
+def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
+    """The non-GAN control: every image standardised with its camera's training statistics, then given the
+    whole training split's (x - mean_c) / std_c * std + mean, per channel. Writes WORKDIR/colour_norm aligned
+    row by row with the real splits. A camera without training images has no statistics: a DatasetError."""
+    root = output_root(workdir, COLOUR_NORM_OUTPUT)
+    missing = sorted(set(needed_cameras(splits)) - set(splits.cameras))
+    if missing:
+        raise formats.DatasetError(
+            f"camera(s) {missing} have no training images in {config.data.name}: no colour statistics for them"
+        )
+    statistics = camera_colour_statistics(config, splits, mesh)
+    source = {"statistics": statistics}
+    summary = _completed(root, source)
+    if summary is not None:
+        return summary
+    target = statistics["all"]
+
+    def standardiser(camera):
+        own = statistics[str(camera)]
+        scale = np.asarray(target["std"], np.float32) / np.asarray(own["std"], np.float32)
+        shift = np.asarray(target["mean"], np.float32) - np.asarray(own["mean"], np.float32) * scale
+        return jax.jit(lambda images: images * scale + shift, out_shardings=parallel.replicated(mesh))
+
+    writer, stats = _Writer(root, config, mesh), StyleStats()
+    _aligned(writer, splits, {c: standardiser(c) for c in needed_cameras(splits)}, stats)
+    return writer.finish(
+        {
+            "source": source,
+            "images": {s: len(getattr(splits, s)) for s in formats.SPLITS},
+            "style": stats.summary(),
+        }
+    )
+
+
+def load(workdir: str, splits: formats.Splits, output: str = OUTPUT) -> formats.Splits:
+    """The UnityStyle (or colour-normalised) splits, checked to be aligned row by row with the real ones."""
+    root = output_root(workdir, output)
+    if not os.path.exists(os.path.join(root, DONE)):
+        raise FileNotFoundError(
+            f"no complete {TITLES[output]} dataset in {root}: run the transfer stage first"
+        )
     unity = formats.load("custom", root)
     for split in formats.SPLITS:
         real_rows = [(r.pid, r.camid) for r in getattr(splits, split)]

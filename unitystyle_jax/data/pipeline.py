@@ -1,4 +1,5 @@
-"""tf.data input pipelines: re-ID training (N real + N UnityStyle), UnityGAN training, and evaluation.
+"""tf.data input pipelines: re-ID training (N real + a second part: UnityStyle, a real twin or CamStyle's
+generated images), UnityGAN training, and evaluation.
 
 Why the sample order is computed in numpy from (seed, step): every process derives the same global batch for a
 step and reads only its own columns, and augmentation draws stateless randomness from (seed, global position).
@@ -6,6 +7,7 @@ So a run's batches do not depend on how many processes or devices share it, and 
 exactly the batches an uninterrupted one would have seen.
 """
 
+import dataclasses
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -100,6 +102,10 @@ def _paths(records: Sequence[Record]) -> tf.Tensor:
 
 
 def _finish(dataset: tf.data.Dataset, local_batch: int, prefetch: int) -> Iterator[dict]:
+    return _numpy_batches(dataset.batch(local_batch, drop_remainder=True), prefetch)
+
+
+def _numpy_batches(batched: tf.data.Dataset, prefetch: int) -> Iterator[dict]:
     options = tf.data.Options()
     options.deterministic = True
     options.threading.private_threadpool_size = 0
@@ -107,48 +113,85 @@ def _finish(dataset: tf.data.Dataset, local_batch: int, prefetch: int) -> Iterat
     # a tf.data thread) each time a UnityGAN camera finished; AUTOTUNE parallelism is then one call per core,
     # which still feeds the ResNet-50 step 100x over (benchmarks/input_pipeline.py).
     options.autotune.enabled = False
-    dataset = dataset.batch(local_batch, drop_remainder=True).prefetch(prefetch).with_options(options)
-    return dataset.as_numpy_iterator()
+    return batched.prefetch(prefetch).with_options(options).as_numpy_iterator()
+
+
+@dataclasses.dataclass(frozen=True)
+class Extra:
+    """The second part of every re-ID batch, after the N real images.
+
+    aligned: row i is a version of real row i (UnityStyle: its transferred image; the real-twin control: the
+    same file again), with its own augmentation, so the part has N rows. Not aligned (CamStyle's generated
+    images): `batch_size` rows drawn by their own seeded order, independently of the real part.
+    """
+
+    records: Sequence[Record]
+    aligned: bool = True
+    batch_size: int = 0
 
 
 def reid_train_batches(
     real: Sequence[Record],
-    unity: Sequence[Record] | None,
+    extra: Extra | None,
     data_config,
     batch_size: int,
     seed: int,
     start_step: int,
     num_steps: int,
 ) -> Iterator[dict]:
-    """Process-local batches {'image', 'label'} (+ 'unity_image' when UnityStyle images are given).
-
-    `unity[i]` is the UnityStyle version of `real[i]`: batch rows hold the same samples, each image with its own
-    augmentation. Labels are the relabelled training ids (0..N-1).
-    """
-    if unity is not None and len(unity) != len(real):
-        raise ValueError(f"UnityStyle split has {len(unity)} images, the real one {len(real)}")
-    order = sample_order(len(real), batch_size, seed, start_step, num_steps)
-    indices, positions = _local_columns(order, start_step)
-    real_paths, labels = _paths(real), tf.constant([r.pid for r in real], tf.int32)
-    unity_paths = _paths(unity) if unity is not None else None
+    """Process-local batches {'image', 'label'} of `batch_size` real images, plus {'extra_image',
+    'extra_label'} when an `Extra` part is given. Labels are the relabelled training ids (0..N-1)."""
+    if extra is not None and extra.aligned and len(extra.records) != len(real):
+        raise ValueError(f"aligned split has {len(extra.records)} images, the real one {len(real)}")
     h, w, c = data_config.height, data_config.width, data_config
 
+    def loader(records, key):
+        paths, labels = _paths(records), tf.constant([r.pid for r in records], tf.int32)
+
+        def load(index, augment_seed):
+            image = decode(tf.gather(paths, index), h, w)
+            return {
+                f"{key}image": normalize_imagenet(
+                    augment(image, augment_seed, c.flip, c.pad, c.random_erasing)
+                ),
+                f"{key}label": tf.gather(labels, index),
+            }
+
+        return load
+
+    def seeds(position, part_seed):
+        pair = tf.stack([tf.constant(part_seed, tf.int64), position])
+        return tf.unstack(tf.random.experimental.stateless_split(pair, num=2))
+
+    order = sample_order(len(real), batch_size, seed, start_step, num_steps)
+    indices, positions = _local_columns(order, start_step)
+    load_real = loader(real, "")
+    load_aligned = loader(extra.records, "extra_") if extra is not None and extra.aligned else None
+
     def load(index, position):
-        seed_pair = tf.stack([tf.constant(seed, tf.int64), position])
-        real_seed, unity_seed = tf.unstack(tf.random.experimental.stateless_split(seed_pair, num=2))
-        example = {"label": tf.gather(labels, index)}
-        image = decode(tf.gather(real_paths, index), h, w)
-        example["image"] = normalize_imagenet(augment(image, real_seed, c.flip, c.pad, c.random_erasing))
-        if unity_paths is not None:
-            image = decode(tf.gather(unity_paths, index), h, w)
-            example["unity_image"] = normalize_imagenet(
-                augment(image, unity_seed, c.flip, c.pad, c.random_erasing)
-            )
+        real_seed, aligned_seed = seeds(position, seed)
+        example = load_real(index, real_seed)
+        if load_aligned is not None:
+            example.update(load_aligned(index, aligned_seed))
         return example
 
     dataset = tf.data.Dataset.from_tensor_slices((indices, positions.astype(np.int64)))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _finish(dataset, parallel.local_batch_size(batch_size), data_config.prefetch)
+    dataset = dataset.batch(parallel.local_batch_size(batch_size), drop_remainder=True)
+    if extra is not None and not extra.aligned:
+        extra_seed = seed + 1
+        extra_order = sample_order(len(extra.records), extra.batch_size, extra_seed, start_step, num_steps)
+        extra_indices, extra_positions = _local_columns(extra_order, start_step)
+        load_extra = loader(extra.records, "extra_")
+        drawn = tf.data.Dataset.from_tensor_slices((extra_indices, extra_positions.astype(np.int64)))
+        drawn = drawn.map(
+            lambda index, position: load_extra(index, seeds(position, extra_seed)[0]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        drawn = drawn.batch(parallel.local_batch_size(extra.batch_size), drop_remainder=True)
+        dataset = tf.data.Dataset.zip(dataset, drawn).map(lambda a, b: {**a, **b})
+    return _numpy_batches(dataset, data_config.prefetch)
 
 
 def gan_train_batches(

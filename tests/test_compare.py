@@ -1,0 +1,91 @@
+"""`python -m unitystyle_jax.compare` at the tiny config: every row trained with two seeds and reported with its
+spread, CamStyle's pairwise models and UnityStyle's per-camera ones counted, a second invocation resuming to
+the same numbers without training anything, and bad settings stopped before any work."""
+
+import json
+import os
+
+import pytest
+
+from tests import runs
+from unitystyle_jax import compare
+
+SEEDS = 2
+TINY_CAMERAS = 3  # SyntheticSpec.tiny()
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    base = tmp_path_factory.mktemp("compare")
+    workdir, results = base / "runs", base / "results"
+    flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}")
+    first = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=900)
+    with open(results / "compare.json") as f:
+        report = json.load(f)
+    again = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=900)
+    with open(results / "compare.json") as f:
+        resumed = json.load(f)
+    return workdir, results, report, resumed, first, again
+
+
+def test_every_row_is_reported_with_its_seeds(compared):
+    _, results, report, _, _, _ = compared
+    assert list(report["rows"]) == list(compare.ROW_KEYS)
+    assert report["seeds"] == [0, 1]
+    markdown = (results / "compare.md").read_text()
+    for key, row in report["rows"].items():
+        assert len(row["per_seed"]) == SEEDS, key
+        for metric in ("rank1", "mAP", "mINP"):
+            values = [run[metric] for run in row["per_seed"]]
+            assert all(0.0 <= v <= 1.0 for v in values), (key, metric)
+            assert row[metric]["mean"] == pytest.approx(sum(values) / SEEDS)
+        assert row["title"] in markdown
+    # The seeds do vary the IDE training: not every row's two seeds score alike.
+    assert any(len({run["mAP"] for run in row["per_seed"]}) == SEEDS for row in report["rows"].values())
+
+
+def test_generator_counts_and_styled_sets(compared):
+    workdir, _, report, _, _, _ = compared
+    rows = report["rows"]
+    pairs = TINY_CAMERAS * (TINY_CAMERAS - 1) // 2
+    assert rows["camstyle"]["generators"] == pairs
+    assert rows["unitystyle"]["generators"] == rows["unitystyle_no_attention"]["generators"] == TINY_CAMERAS
+    assert rows["ide"]["generators"] == rows["real_twin"]["generators"] == rows["colour_norm"]["generators"] == 0
+    assert rows["camstyle"]["gan_seconds"] > 0 and rows["unitystyle"]["transfer_seconds"] > 0
+    pair_dirs = sorted(os.listdir(workdir / "styles" / "camstyle" / "gan"))
+    assert pair_dirs == ["cam0-cam1", "cam0-cam2", "cam1-cam2"]
+    with open(workdir / "styles" / "camstyle" / "camstyle" / "train.csv") as f:
+        generated = f.read().splitlines()[1:]
+    with open(workdir / "styles" / "unitystyle" / "unitystyle" / "train.csv") as f:
+        real_train = len(f.read().splitlines()) - 1
+    assert len(generated) == (TINY_CAMERAS - 1) * real_train  # every image into every other camera's style
+    assert {"unitystyle", "unitystyle_no_attention", "colour_norm"} <= set(report["style"])
+    contrasts = {(c["row"], c["against"]) for c in report["contrasts"]}
+    assert ("unitystyle", "camstyle") in contrasts and ("torch_ide", "ide") in contrasts
+
+
+def test_a_second_invocation_resumes_everything(compared):
+    _, _, report, resumed, first, again = compared
+    for key in report["rows"]:
+        assert resumed["rows"][key]["per_seed"] == report["rows"][key]["per_seed"], key
+    assert "finished" in again.stderr and "skipping" in again.stderr
+    assert " step 1/" not in again.stderr  # no training step ran the second time
+    assert " step 1/" in first.stderr
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--config.compare.rows=ide,bogus", "config.compare.rows='ide,bogus': unknown row(s) ['bogus']"),
+        ("--config.compare.seeds=0", "config.compare.seeds=0 must be a positive integer"),
+        ("--config.reid.generated_batch_size=0", "config.reid.generated_batch_size=0 must be a positive"),
+    ],
+)
+def test_bad_settings_stop_before_any_work(tmp_path, flag, message):
+    result = runs.run(
+        "unitystyle_jax.compare", tmp_path / "runs", f"--results={tmp_path / 'results'}", flag, check=False
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [f"error: {message}"] or (len(lines) == 1 and message in lines[0]), result.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "runs" / "styles")
