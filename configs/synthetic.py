@@ -14,6 +14,8 @@ from unitystyle_jax.data import synthetic
 def get_config(variant: str | None = None):
     c = default.get_config()
     c.data.name = "synthetic"
+    # Every SyntheticSpec field, so each can be set by flag (--config.data.synthetic.local_style_strength=1).
+    c.data.synthetic.update(dataclasses.asdict(synthetic.SyntheticSpec()))
     c.data.height, c.data.width = 64, 32
     c.data.pad = 4
     c.gan.height, c.gan.width = 64, 32

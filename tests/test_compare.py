@@ -1,5 +1,5 @@
-"""`python -m unitystyle_jax.compare` at the tiny config: every row trained with two seeds and reported with its
-spread, CamStyle's pairwise models and UnityStyle's per-camera ones counted, a second invocation resuming to
+"""`python -m unitystyle_jax.compare` at the tiny config: every row trained with two seeds and reported with
+its spread, CamStyle's pairwise models and UnityStyle's per-camera ones counted, a second invocation resuming to
 the same numbers without training anything, and bad settings stopped before any work."""
 
 import json
@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from tests import runs
+import runs
+from test_end_to_end import CACHE
 from unitystyle_jax import compare
 
 SEEDS = 2
@@ -18,7 +19,7 @@ TINY_CAMERAS = 3  # SyntheticSpec.tiny()
 def compared(tmp_path_factory):
     base = tmp_path_factory.mktemp("compare")
     workdir, results = base / "runs", base / "results"
-    flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}")
+    flags = (CACHE, f"--results={results}", f"--config.compare.seeds={SEEDS}")
     first = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=900)
     with open(results / "compare.json") as f:
         report = json.load(f)
@@ -50,7 +51,7 @@ def test_generator_counts_and_styled_sets(compared):
     pairs = TINY_CAMERAS * (TINY_CAMERAS - 1) // 2
     assert rows["camstyle"]["generators"] == pairs
     assert rows["unitystyle"]["generators"] == rows["unitystyle_no_attention"]["generators"] == TINY_CAMERAS
-    assert rows["ide"]["generators"] == rows["real_twin"]["generators"] == rows["colour_norm"]["generators"] == 0
+    assert all(rows[key]["generators"] == 0 for key in ("ide", "real_twin", "colour_norm", "torch_ide"))
     assert rows["camstyle"]["gan_seconds"] > 0 and rows["unitystyle"]["transfer_seconds"] > 0
     pair_dirs = sorted(os.listdir(workdir / "styles" / "camstyle" / "gan"))
     assert pair_dirs == ["cam0-cam1", "cam0-cam2", "cam1-cam2"]

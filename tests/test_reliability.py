@@ -78,7 +78,8 @@ def scenarios(tmp_path_factory):
     checkpoint steps an interrupted run left)}."""
     data = tmp_path_factory.mktemp("data")
     synthetic.generate(str(data), synthetic.SyntheticSpec.tiny())
-    w = {name: tmp_path_factory.mktemp(name) for name in ("reference", "killed", "stopped", "diverged")}
+    names = ("reference", "killed", "stopped", "diverged", "twin")
+    w = {name: tmp_path_factory.mktemp(name) for name in names}
 
     def train(name, *flags):
         return start("train.py", w[name], f"--config.data.root={data}", *(flags or FLAGS))
@@ -104,17 +105,21 @@ def scenarios(tmp_path_factory):
     # on a copy of the reference whose newest checkpoint is damaged.
     w["damaged"] = shutil.copytree(w["reference"], tmp_path_factory.mktemp("damaged") / "workdir")
     damage(w["damaged"] / "checkpoints" / "30")
+    # The twin: the reference's command once more, uninterrupted.
     second = finish(
         evaluate(w["reference"]),
         train("killed"),
         train("stopped"),
         train("diverged", *FLAGS[:2]),
         evaluate(w["damaged"]),
+        train("twin"),
         check=False,
     )
-    reference_eval, killed_resumed, stopped_resumed, diverged_resumed, damaged_eval = second
-    # Round 3: the resumed run evaluated; the damaged run resumed.
-    killed_eval, damaged_resumed = finish(evaluate(w["killed"]), train("damaged"), check=False)
+    reference_eval, killed_resumed, stopped_resumed, diverged_resumed, damaged_eval, twin = second
+    # Round 3: the resumed run and the twin evaluated; the damaged run resumed.
+    killed_eval, damaged_resumed, twin_eval = finish(
+        evaluate(w["killed"]), train("damaged"), evaluate(w["twin"]), check=False
+    )
     scenario = SimpleNamespace
     return {
         "reference": scenario(workdir=w["reference"], run=reference, evaluation=reference_eval),
@@ -124,6 +129,7 @@ def scenarios(tmp_path_factory):
             workdir=w["diverged"], run=diverged, kept=kept["diverged"], rerun=diverged_resumed
         ),
         "damaged": scenario(workdir=w["damaged"], evaluation=damaged_eval, rerun=damaged_resumed),
+        "twin": scenario(workdir=w["twin"], run=twin, evaluation=twin_eval),
     }
 
 
@@ -191,3 +197,11 @@ def test_damaged_newest_checkpoint_is_skipped_with_a_warning_then_replaced(scena
     assert re.search(rf"replacing unreadable checkpoint {newest}\b", damaged.rerun.stderr)
     assert checkpoint_steps(damaged.workdir) == [20, 25, 30]
     assert_same_training(damaged.workdir, scenarios["reference"].workdir)
+
+
+def test_the_same_seed_twice_writes_the_same_metrics_bit_for_bit(scenarios):
+    twin = scenarios["twin"]
+    assert twin.run.returncode == 0 and twin.evaluation.returncode == 0, twin.run.stderr[-4000:]
+    reference, again = (s.workdir / "eval" / "metrics.json" for s in (scenarios["reference"], twin))
+    assert reference.read_bytes() == again.read_bytes()
+    assert read_json(reference)["step"] == 30

@@ -3,10 +3,10 @@ c5), as a user's own data would be.
 
 One run is killed during camera 1's UnityGAN training, its rerun is killed during the transfer stage, and a
 third run of the same command finishes. Each camera's final GAN losses and the final IDE metrics must equal
-an uninterrupted run's; two uninterrupted runs of the same seed must write byte-identical eval/metrics.json.
+an uninterrupted run's. (Two uninterrupted runs of one seed writing byte-identical eval/metrics.json is
+checked on cheaper, real-only runs in test_reliability.py.)
 """
 
-import json
 import os
 import re
 import signal
@@ -42,7 +42,7 @@ def transfer_under_way(workdir) -> bool:
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory):
     data = fakedata.write_market_cameras(tmp_path_factory.mktemp("market4"), CAMERAS)
-    w = {name: tmp_path_factory.mktemp(name) for name in ("reference", "twin", "killed")}
+    w = {name: tmp_path_factory.mktemp(name) for name in ("reference", "killed")}
 
     def train(name):
         return start("train.py", w[name], f"--config.data.root={data}", *FLAGS)
@@ -50,27 +50,27 @@ def resumed(tmp_path_factory):
     def evaluate(name):
         return start("evaluate.py", w[name], f"--config.data.root={data}", *FLAGS)
 
-    first = [train("reference"), train("twin"), train("killed")]
+    first = [train("reference"), train("killed")]
     try:
         # Mid-camera: camera 1 has saved a checkpoint but not its last one.
         mid_gan = lambda: gan_checkpoints(w["killed"], 1) and GAN_STEPS not in gan_checkpoints(w["killed"], 1)
-        interrupt_when((first[2], mid_gan, signal.SIGKILL))
+        interrupt_when((first[1], mid_gan, signal.SIGKILL))
     except BaseException:
         for process in first:
             process.kill()
         raise
-    reference, twin, killed = finish(*first, check=False)
+    reference, killed = finish(*first, check=False)
     after_gan_kill = {c: gan_checkpoints(w["killed"], c) for c in (0, 1, 2, 4)}
     second = train("killed")
     interrupt_when((second, lambda: transfer_under_way(w["killed"]), signal.SIGKILL))
     (second,) = finish(second, check=False)
     after_transfer_kill = sorted(os.listdir(w["killed"]))
-    third, reference_eval, twin_eval = finish(train("killed"), evaluate("reference"), evaluate("twin"))
+    third, reference_eval = finish(train("killed"), evaluate("reference"))
     (killed_eval,) = finish(evaluate("killed"))
     return SimpleNamespace(
         workdirs=w,
-        runs=(reference, twin, killed, second, third),
-        evaluations=(reference_eval, twin_eval, killed_eval),
+        runs=(reference, killed, second, third),
+        evaluations=(reference_eval, killed_eval),
         after_gan_kill=after_gan_kill,
         after_transfer_kill=after_transfer_kill,
     )
@@ -99,7 +99,7 @@ def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
 
 
 def test_kill_9_during_a_camera_gan_resumes_it_and_skips_finished_cameras(resumed):
-    _, _, killed, second, _ = resumed.runs
+    _, killed, second, _ = resumed.runs
     assert killed.returncode == -signal.SIGKILL
     kept = resumed.after_gan_kill
     assert kept[0] == [30, 40] and kept[1] and GAN_STEPS not in kept[1] and not kept[2] and not kept[4]
@@ -109,7 +109,7 @@ def test_kill_9_during_a_camera_gan_resumes_it_and_skips_finished_cameras(resume
 
 
 def test_kill_9_during_transfer_leaves_no_dataset_and_the_rerun_writes_it_anew(resumed):
-    second, third = resumed.runs[3:]
+    second, third = resumed.runs[2:]
     assert second.returncode == -signal.SIGKILL
     assert (
         "unitystyle.partial" in resumed.after_transfer_kill
@@ -134,9 +134,3 @@ def test_resumed_stages_end_where_an_uninterrupted_run_does(resumed):
     np.testing.assert_allclose([got[k] for k in METRIC_KEYS], [want[k] for k in METRIC_KEYS], rtol=1e-5)
     for evaluation in resumed.evaluations:
         assert evaluation.returncode == 0, evaluation.stderr[-4000:]
-
-
-def test_the_same_seed_twice_writes_the_same_metrics_bit_for_bit(resumed):
-    reference, twin = (resumed.workdirs[n] / "eval" / "metrics.json" for n in ("reference", "twin"))
-    assert reference.read_bytes() == twin.read_bytes()
-    assert json.loads(reference.read_bytes())["step"] == 4

@@ -166,6 +166,30 @@ def test_style_hides_identity_but_identity_is_recoverable(style_roots):
     assert normalised >= 2 * chance and normalised > raw, (raw, normalised)
 
 
+def _light_pattern(style) -> float:
+    """How much a camera's rendering of a flat grey wall varies across the frame, after 8x8 block averaging (so
+    sensor noise drops out). A per-channel colour map is the same at every pixel: it cannot remove this."""
+    flat = Image.new("RGB", (32, 64), (128, 128, 128))
+    pixels = np.asarray(synthetic._apply_style(flat, style, 1, np.random.default_rng(0)), np.float32)
+    blocks = pixels.reshape(8, 8, 4, 8, 3).mean(axis=(1, 3))
+    return float((blocks.std(axis=(0, 1)) / (blocks.mean(axis=(0, 1)) + 1.0)).mean())
+
+
+def test_local_styles_vary_across_the_frame_where_global_ones_do_not():
+    """Local light (a gradient, vignetting, a colour cast) leaves every camera a spatial pattern that a global
+    per-channel normalisation cannot undo; strength 0 draws nothing, leaves the global styles' draws and the
+    spec's metadata (so older folders) as they were."""
+    spec = STYLE_PROBE
+    local = dataclasses.replace(spec, local_style_strength=1.0)
+    flat = [_light_pattern(s) for s in synthetic.camera_styles(spec)]
+    lit = [_light_pattern(s) for s in synthetic.camera_styles(local)]
+    assert max(flat) < 0.02 and min(lit) > 3 * max(flat), (flat, lit)
+    assert "local_style_strength" not in spec.meta()["spec"] and local.meta()["spec"]["local_style_strength"] == 1
+    styles = synthetic.camera_styles(spec)
+    assert all(s.light_gradient == s.vignetting == 0 and s.cast == (0.0, 0.0, 0.0) for s in styles)
+    assert [s.gains for s in synthetic.camera_styles(local)] == [s.gains for s in styles]
+
+
 def test_ensure_reuses_a_matching_folder_and_refuses_anything_else(tiny_root, tmp_path):
     meta = os.path.join(tiny_root, "meta.json")
     before = os.stat(meta).st_mtime_ns
@@ -197,6 +221,7 @@ def test_ensure_fills_an_empty_folder_and_leaves_no_partial_copy(tmp_path):
         ("height", 4, r"height must be an integer >= 16, got 4"),
         ("min_cameras_per_id", 4, r"min_cameras_per_id 4 exceeds num_cameras 3"),
         ("style_strength", 1.5, r"style_strength must be a number in \[0, 1\], got 1\.5"),
+        ("local_style_strength", -0.5, r"local_style_strength must be a number in \[0, 1\], got -0\.5"),
     ],
 )
 def test_spec_validation_names_the_field(tmp_path, field, value, pattern):

@@ -1,11 +1,11 @@
 """`make compare`: the paper's comparison on one data split, with controls, an ablation, seeds and spread.
 
 Rows (`ROWS`): the IDE baseline; two controls (the same real images again with another augmentation, which
-carries the loss formula and the 2N images per step of UnityStyle; and a per-camera colour normalisation, with
-no GAN); IDE + CamStyle (C(C-1)/2 pairwise GANs of this project's trainer, label smoothing on generated images);
-IDE + UnityStyle with and without test-time transfer; UnityStyle without Style Attention; and the PyTorch IDE
-trained on the same batches. Every row is trained with each of `compare.seeds` seeds (the IDE's initialisation,
-data order and augmentation); each set of generators is trained once and shared by the seeds and rows that use
+carries the loss formula and the 2N images per step of UnityStyle; and a per-camera colour normalisation,
+with no GAN); IDE + CamStyle (C(C-1)/2 pairwise GANs of this project's trainer, label smoothing on generated
+images); IDE + UnityStyle with and without test-time transfer; UnityStyle without Style Attention; and the
+PyTorch IDE trained on the same batches. Every row is trained with each of `compare.seeds` seeds (the IDE's
+initialisation, data order and augmentation); each set of generators is trained once and shared by the seeds and rows that use
 it, unless `compare.retrain_generators`. Everything resumes: finished GANs, transfers, IDE models and
 evaluations are kept and skipped.
 
@@ -14,11 +14,9 @@ generator count and GAN / transfer time per method, and which differences exceed
 """
 
 import dataclasses
-import datetime
 import json
 import logging
 import os
-import platform
 import time
 
 import jax
@@ -37,6 +35,7 @@ from unitystyle_jax import (
     transfer,
     workdir_lock,
 )
+from unitystyle_jax import results as results_files
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -48,7 +47,7 @@ flags.DEFINE_string("results", "results", "Folder for compare.md and compare.jso
 
 @dataclasses.dataclass(frozen=True)
 class StyleSet:
-    """Styled images a row needs: made by GANs (`domains` of `gan_overrides`' config) or by statistics."""
+    """Styled images rows need: made by a set of GANs (`_gan_domains`, `_style_config`) or by statistics."""
 
     name: str
     title: str
@@ -124,7 +123,8 @@ CONTRASTS = (
 
 
 def selected_rows(config) -> list[Row]:
-    """config.compare.rows ('' = all) as Rows, with the rows they evaluate the models of; ConfigError if unknown."""
+    """config.compare.rows ('' = all) as Rows, in the table's order; ConfigError naming an unknown one. A row
+    that evaluates another row's model (train only) trains that model itself when it is not there yet."""
     text = str(config.compare.rows).strip()
     keys = [k.strip() for k in text.split(",") if k.strip()] if text else list(ROW_KEYS)
     unknown = [k for k in keys if k not in ROW_KEYS]
@@ -304,16 +304,8 @@ def run(config, workdir: str, results: str) -> dict:
         _check(config, workdir, rows, splits, mesh)
         report = _run_rows(config, workdir, rows, splits, mesh)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)
-    report["date"] = datetime.date.today().isoformat()
-    report["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}"
-    )
-    if jax.process_index() == 0:
-        os.makedirs(results, exist_ok=True)
-        _write_atomic(os.path.join(results, "compare.json"), json.dumps(report, indent=2) + "\n")
-        markdown = render_markdown(report)
-        _write_atomic(os.path.join(results, "compare.md"), markdown)
-        print(markdown)
+    results_files.stamp(report)
+    results_files.write(results, "compare", report, render_markdown(report))
     return report
 
 
@@ -351,8 +343,8 @@ def _mean_std(values) -> dict:
 
 
 def summarise(config, rows, seeds, per_seed: dict, style_report: dict, splits) -> dict:
-    """Mean ± std (sample std over seeds) per row and metric; each contrast's difference and whether it exceeds
-    the spread (|difference of means| > std_a + std_b)."""
+    """Mean ± std (sample std over seeds) per row and metric; each contrast's difference and whether it
+    exceeds the spread (|difference of means| > std_a + std_b)."""
     table = {}
     for row in rows:
         runs = per_seed[row.key]
@@ -389,12 +381,6 @@ def summarise(config, rows, seeds, per_seed: dict, style_report: dict, splits) -
         "contrasts": contrasts,
         "style": style_summaries,
     }
-
-
-def _write_atomic(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def _cell(stat: dict) -> str:
@@ -442,8 +428,8 @@ def render_markdown(report: dict) -> str:
     d = report["dataset"]
     return f"""# UnityStyle comparison on {d["name"]} ({report["date"]}, {report["machine"]})
 
-{len(seeds)} seeds ({", ".join(map(str, seeds))}) vary the IDE training (initialisation, data order, augmentation);
-the generators are {generators}. Cells: mean ± sample std over the seeds, in %. Loss normalisation:
+{len(seeds)} seeds ({", ".join(map(str, seeds))}) vary the IDE training (initialisation, data order,
+augmentation); the generators are {generators}. Cells: mean ± sample std over the seeds, in %. Loss normalisation:
 `{report["loss_normalization"]}`.
 
 {chr(10).join(lines)}

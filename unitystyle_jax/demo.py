@@ -5,17 +5,15 @@ UnityStyle style-spread / SSIM numbers. Every stage resumes, so re-running after
 """
 
 import contextlib
-import datetime
 import json
 import os
-import platform
 import time
 
-import jax
 from absl import app, flags
 from ml_collections import config_flags
 
 from unitystyle_jax import cli, preflight, reid_evaluation, stages, transfer
+from unitystyle_jax import results as results_files
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Demo configuration.", lock_config=True)
@@ -33,12 +31,6 @@ def _method_config(config, workdir: str, method: str):
     c.data.root = c.data.root or os.path.join(workdir, "dataset")
     c.compilation_cache_dir = c.compilation_cache_dir or os.path.join(workdir, ".jax_cache")
     return c
-
-
-def _write_atomic(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def run(config, workdir: str, results: str) -> dict:
@@ -66,18 +58,10 @@ def run(config, workdir: str, results: str) -> dict:
         report["transfer"] = json.load(f)
     report["stage_seconds_sum"] = round(sum(sum(t.values()) for t in report["stage_seconds"].values()), 1)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)
-    report["date"] = datetime.date.today().isoformat()
-    report["machine"] = (
-        f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}"
-    )
+    results_files.stamp(report)
     gain = 100 * (report["methods"]["unitystyle"]["mAP"] - report["methods"]["baseline"]["mAP"])
     report["unitystyle_map_gain_points"] = round(gain, 2)
-    if jax.process_index() == 0:
-        os.makedirs(results, exist_ok=True)
-        _write_atomic(os.path.join(results, "demo.json"), json.dumps(report, indent=2) + "\n")
-        markdown = render_markdown(report)
-        _write_atomic(os.path.join(results, "demo.md"), markdown)
-        print(markdown)
+    results_files.write(results, "demo", report, render_markdown(report))
     return report
 
 

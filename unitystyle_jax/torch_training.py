@@ -24,7 +24,7 @@ CHECKPOINT = "torch_ide.pt"
 
 
 def learning_rate_factor(step: int, reid_config) -> float:
-    """The JAX schedule's factor at 0-based `step`: x decay_factor at each decay step reached, linear warm-up."""
+    """The JAX schedule's factor at 0-based `step`: x decay_factor per decay step reached, linear warm-up."""
     factor = reid_config.decay_factor ** sum(step >= int(s) for s in reid_config.decay_steps)
     if reid_config.warmup_steps:
         factor *= min(1.0, (step + 1) / reid_config.warmup_steps)
@@ -57,8 +57,8 @@ def _nchw(images: np.ndarray) -> torch.Tensor:
 
 
 def train(config, workdir: str, splits) -> IDE:
-    """Trains the real-image IDE of config for config.reid.num_steps, or loads it when WORKDIR holds the finished
-    model (an interrupted run starts again: it is the cheapest row)."""
+    """Trains the real-image IDE of config for config.reid.num_steps, or loads it when WORKDIR holds the
+    finished model (an interrupted run starts again: it is the cheapest row)."""
     model, optimizer = create(config, splits.num_train_ids)
     path = os.path.join(workdir, CHECKPOINT)
     r = config.reid
@@ -96,7 +96,7 @@ def train(config, workdir: str, splits) -> IDE:
 
 @torch.no_grad()
 def features(model: IDE, records, config) -> np.ndarray:
-    """L2-normalised pooled features (mirror-averaged with config.eval.flip), as the JAX evaluation takes them."""
+    """L2-normalised pooled features (mirror-averaged with config.eval.flip), as the JAX evaluation's."""
     model.eval()
     chunks = []
     for images, count in pipeline.ordered_batches(

@@ -1,5 +1,6 @@
 """The transfer stage: every image of every split into UnityStyle by its camera's generator G; and the
-comparison's other styled datasets: CamStyle's generated training images, and the per-camera colour normalisation.
+comparison's other styled datasets: CamStyle's generated training images, and the per-camera colour
+normalisation.
 
 The output is a dataset in the `custom` format (`<split>.csv` + images) aligned one-to-one with the real splits
 (row i of each split is the UnityStyle version of real row i), so the same reader serves it, the input pipeline
@@ -53,7 +54,7 @@ def _restore_generators(config, workdir, domains, mesh):
 
 
 def _completed(root: str, source: dict) -> dict | None:
-    """The summary of a complete output made from `source` (the generators' steps, the statistics), or None."""
+    """The summary of a complete output made from `source` (generators' steps, statistics), or None."""
     done_path = os.path.join(root, DONE)
     if not os.path.exists(done_path):
         return None
@@ -67,8 +68,8 @@ def _completed(root: str, source: dict) -> dict | None:
 
 
 class _Writer:
-    """Writes translated images into ROOT.partial, then renames it ROOT once complete: a killed transfer leaves
-    nothing that could be mistaken for a finished one. Only process 0 writes; every process translates."""
+    """Writes translated images into ROOT.partial, then renames it ROOT once complete: a killed transfer
+    leaves nothing that could be mistaken for a finished one. Only process 0 writes; every process translates."""
 
     def __init__(self, root: str, config, mesh):
         self.root, self.partial, self.config, self.mesh = root, root + ".partial", config, mesh
@@ -165,8 +166,8 @@ def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
 
 
 def run_camstyle(config, workdir: str, splits: formats.Splits, mesh) -> dict:
-    """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by the
-    pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b)."""
+    """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by
+    the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b)."""
     root = output_root(workdir, CAMSTYLE_OUTPUT)
     pairs = gan_training.camstyle_pairs(list(splits.cameras))
     models = {p: _restore_generators(config, workdir, p, mesh) for p in pairs}
@@ -194,13 +195,15 @@ def load_camstyle(workdir: str) -> list[formats.Record]:
     """CamStyle's generated training images (pid = the training label of the image they were made from)."""
     root = output_root(workdir, CAMSTYLE_OUTPUT)
     if not os.path.exists(os.path.join(root, DONE)):
-        raise FileNotFoundError(f"no complete {TITLES[CAMSTYLE_OUTPUT]} dataset in {root}: run its transfer first")
+        raise FileNotFoundError(
+            f"no complete {TITLES[CAMSTYLE_OUTPUT]} dataset in {root}: run its transfer first"
+        )
     return formats.read_split("custom", root, "train")
 
 
 def camera_colour_statistics(config, splits: formats.Splits, mesh) -> dict:
-    """Per-channel mean and std of each training camera's images and of the whole training split ('all'), at the
-    GAN's size in [-1, 1]: what the colour-normalisation control standardises with."""
+    """Per-channel mean and std of each training camera's images and of the whole training split ('all'), at
+    the GAN's size in [-1, 1]: what the colour-normalisation control standardises with."""
     sums = {}
     for camera in splits.cameras:
         records = [r for r in splits.train if r.camid == camera]
@@ -233,7 +236,8 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     missing = sorted(set(needed_cameras(splits)) - set(splits.cameras))
     if missing:
         raise formats.DatasetError(
-            f"camera(s) {missing} have no training images in {config.data.name}: no colour statistics for them"
+            f"camera(s) {missing} have no training images in {config.data.name}: "
+            "no colour statistics for them"
         )
     statistics = camera_colour_statistics(config, splits, mesh)
     source = {"statistics": statistics}

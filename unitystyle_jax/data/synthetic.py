@@ -32,7 +32,7 @@ RENDER_VERSION = 1
 _SUPERSAMPLE = 2  # Draw at 2x and downsample: anti-aliased edges without an anti-aliasing rasteriser.
 
 # Independent random streams: changing how many images one purpose draws never shifts another purpose's draws.
-_LAYOUT, _CAMERA, _IDENTITY, _IMAGE, _DISTRACTOR = range(5)
+_LAYOUT, _CAMERA, _IDENTITY, _IMAGE, _DISTRACTOR, _LOCAL_LIGHT = range(6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,9 @@ class SyntheticSpec:
     queries_per_id: int = 2  # query images per test identity, each from a different camera
     sequences_per_camera: int = 3  # recording sessions per camera, each with its own time-of-day lighting
     style_strength: float = 1.0  # 0 = all cameras neutral (an ablation), 1 = the full camera styles
+    # Camera light that varies across the frame (a light gradient, vignetting, a local colour cast): a style
+    # a global per-channel colour normalisation cannot undo. 0 (default) = the global styles alone.
+    local_style_strength: float = 0.0
     occlusion_probability: float = 0.2
 
     @classmethod
@@ -97,14 +100,18 @@ class SyntheticSpec:
             raise DatasetError(
                 f"synthetic spec: num_cameras {self.num_cameras} > 9 does not fit Market names (c1..c9)"
             )
-        for field in ("style_strength", "occlusion_probability"):
+        for field in ("style_strength", "local_style_strength", "occlusion_probability"):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise DatasetError(f"synthetic spec: {field} must be a number in [0, 1], got {value!r}")
 
     def meta(self) -> dict:
-        """What `meta.json` holds: enough to tell whether a folder is exactly this spec's output."""
-        return {"generator": __name__, "render_version": RENDER_VERSION, "spec": dataclasses.asdict(self)}
+        """What `meta.json` holds: enough to tell whether a folder is exactly this spec's output. Without local
+        styles the images are those of specs that predate the field, so it is left out and their folders match."""
+        spec = dataclasses.asdict(self)
+        if not self.local_style_strength:
+            del spec["local_style_strength"]
+        return {"generator": __name__, "render_version": RENDER_VERSION, "spec": spec}
 
 
 def _rng(seed: int, purpose: int, *index: int) -> np.random.Generator:
@@ -144,6 +151,15 @@ class CameraStyle:
     horizon: float  # where the ground starts, as a fraction of the height
     texture: str  # background structure: bricks, windows, fence, foliage or plain
     sessions: tuple[tuple[float, float, float, float], ...]  # per sequence: brightness, r/g/b tint
+    # Light across the frame (spec.local_style_strength; all zero without it): a linear gradient along
+    # `light_angle` of amplitude `light_gradient`, vignetting, and a Gaussian colour cast (r, g, b amplitudes)
+    # centred at `cast_centre` (fractions of width, height) with radius `cast_radius` (fraction of the height).
+    light_angle: float = 0.0
+    light_gradient: float = 0.0
+    vignetting: float = 0.0
+    cast: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    cast_centre: tuple[float, float] = (0.5, 0.5)
+    cast_radius: float = 0.3
 
 
 _TEXTURES = ("bricks", "windows", "fence", "foliage", "plain")
@@ -188,19 +204,51 @@ def camera_styles(spec: SyntheticSpec) -> list[CameraStyle]:
                 horizon=float(rng.uniform(0.55, 0.78)),
                 texture=_TEXTURES[textures[c % len(_TEXTURES)]],
                 sessions=sessions,
+                **_local_light(spec, c),
             )
         )
     return styles
 
 
+def _local_light(spec: SyntheticSpec, camera: int) -> dict:
+    """Camera c's light across the frame, from a stream of its own (the global styles' draws do not move)."""
+    strength = spec.local_style_strength
+    if not strength:
+        return {}
+    rng = _rng(spec.seed, _LOCAL_LIGHT, camera)
+    return {
+        "light_angle": float(rng.uniform(0.0, 2.0 * np.pi)),
+        "light_gradient": strength * float(rng.uniform(0.25, 0.5)),
+        "vignetting": strength * float(rng.uniform(0.1, 0.4)),
+        "cast": tuple(strength * float(v) for v in rng.choice([-1.0, 1.0], 3) * rng.uniform(0.08, 0.2, 3)),
+        "cast_centre": (float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.1, 0.9))),
+        "cast_radius": float(rng.uniform(0.2, 0.45)),
+    }
+
+
+def _light_field(style: CameraStyle, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(gain (H, W, 1), additive colour cast (H, W, 3)) of the camera's light across the frame."""
+    v, u = np.meshgrid(np.linspace(-1.0, 1.0, height), np.linspace(-1.0, 1.0, width), indexing="ij")
+    along = u * np.cos(style.light_angle) + v * np.sin(style.light_angle)
+    gain = 1.0 + style.light_gradient * along - style.vignetting * (u**2 + v**2) / 2.0
+    cx, cy = style.cast_centre
+    distance = ((u + 1.0) / 2.0 - cx) ** 2 * (width / height) ** 2 + ((v + 1.0) / 2.0 - cy) ** 2
+    blob = np.exp(-distance / (2.0 * style.cast_radius**2))
+    cast = blob[..., None] * np.asarray(style.cast, np.float32)
+    return gain[..., None].astype(np.float32), cast.astype(np.float32)
+
+
 def _apply_style(
     image: Image.Image, style: CameraStyle, sequence: int, rng: np.random.Generator
 ) -> Image.Image:
-    """Camera optics and processing: blur, then colour (session light, saturation, white balance, contrast,
-    brightness, gamma), then sensor noise."""
+    """Camera optics and processing: blur, then light across the frame (local styles), colour (session light,
+    saturation, white balance, contrast, brightness, gamma), then sensor noise."""
     if style.blur > 0.05:
         image = image.filter(ImageFilter.GaussianBlur(style.blur))
     pixels = np.asarray(image, dtype=np.float32) / 255.0
+    if style.light_gradient or style.vignetting or any(style.cast):
+        gain, cast = _light_field(style, *pixels.shape[:2])
+        pixels = pixels * gain + cast
     light, *tint = style.sessions[sequence - 1]
     pixels = pixels * (1.0 + light + rng.uniform(-0.03, 0.03)) + np.asarray(tint, np.float32)
     luminance = pixels @ np.asarray([0.299, 0.587, 0.114], np.float32)

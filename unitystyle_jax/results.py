@@ -1,0 +1,34 @@
+"""The reports `make demo` and `make compare` write: stamped with the date and machine they come from, as
+JSON (for scripts) and Markdown (for people), each written atomically: an interrupted write leaves the old one."""
+
+import datetime
+import json
+import os
+import platform
+
+import jax
+
+
+def stamp(report: dict) -> dict:
+    """Adds the date and the machine (architecture, cores, jax version and platform) to `report`."""
+    report["date"] = datetime.date.today().isoformat()
+    report["machine"] = (
+        f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.devices()[0].platform}"
+    )
+    return report
+
+
+def write_atomic(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def write(results: str, name: str, report: dict, markdown: str) -> None:
+    """RESULTS/NAME.json and RESULTS/NAME.md (process 0 only), and the Markdown on stdout."""
+    if jax.process_index() != 0:
+        return
+    os.makedirs(results, exist_ok=True)
+    write_atomic(os.path.join(results, f"{name}.json"), json.dumps(report, indent=2) + "\n")
+    write_atomic(os.path.join(results, f"{name}.md"), markdown)
+    print(markdown)
