@@ -20,10 +20,10 @@ def compared(tmp_path_factory):
     base = tmp_path_factory.mktemp("compare")
     workdir, results = base / "runs", base / "results"
     flags = (CACHE, f"--results={results}", f"--config.compare.seeds={SEEDS}")
-    first = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=900)
+    first = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=2400)
     with open(results / "compare.json") as f:
         report = json.load(f)
-    again = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=900)
+    again = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=1200)
     with open(results / "compare.json") as f:
         resumed = json.load(f)
     return workdir, results, report, resumed, first, again
