@@ -253,7 +253,7 @@ def _torch_available() -> bool:
 
 def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
     """Start-up: what would stop the comparison later fails now, with one line."""
-    needed = {r.styles for r in rows if r.styles} | {r.test for r in rows if r.test}
+    needed = _style_sets(rows)
     missing = sorted(set(transfer.needed_cameras(splits)) - set(splits.cameras))
     if missing and needed - {"camstyle"}:
         raise config_validation.ConfigError(
@@ -270,11 +270,12 @@ def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
     for style_set in needed:
         style_config = _style_config(config, style_set, config.seed)
         for d in _gan_domains(style_set, splits):
-            folder = os.path.join(
-                gan_training.camera_workdir(_styles_dir(workdir, style_set), d), "checkpoints"
-            )
-            if os.path.isdir(folder):
-                gan_training.GanSetup(style_config, _styles_dir(workdir, style_set), d, mesh).check()
+            preflight.check_gan_checkpoint(style_config, _styles_dir(workdir, style_set), d, mesh)
+
+
+def _style_sets(rows: list[Row]) -> list[str]:
+    """The style sets the rows train or test on, sorted."""
+    return sorted({r.styles for r in rows if r.styles} | {r.test for r in rows if r.test})
 
 
 def _styles_dir(workdir: str, style_set: str, seed: int | None = None) -> str:
@@ -311,20 +312,19 @@ def run(config, workdir: str, results: str) -> dict:
 
 def _run_rows(config, workdir: str, rows: list[Row], splits, mesh) -> dict:
     seeds = [config.seed + s for s in range(config.compare.seeds)]
-    needed = sorted({r.styles for r in rows if r.styles} | {r.test for r in rows if r.test})
+    needed = _style_sets(rows)
     per_seed = {key: [] for key in (r.key for r in rows)}
     style_report = {}
+    retrain = bool(config.compare.retrain_generators)
     for seed in seeds:
-        retrain = bool(config.compare.retrain_generators)
         styled = {}
         for style_set in needed:
+            directory = _styles_dir(workdir, style_set, seed if retrain else None)
             if retrain or seed == seeds[0]:
-                directory = _styles_dir(workdir, style_set, seed if retrain else None)
                 made = _make_styles(
                     _style_config(config, style_set, seed), directory, style_set, splits, mesh
                 )
                 style_report.setdefault(style_set, []).append(made)
-            directory = _styles_dir(workdir, style_set, seed if retrain else None)
             styled[style_set] = _load_styled(style_set, directory, splits)
         seed_dir = os.path.join(workdir, f"seed{seed}")
         for row in rows:

@@ -48,7 +48,7 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
     """Every check of a train.py run's stages against the data and the workdir; returns the gan stage's cameras."""
     trained = gan_training.modelled_cameras(config, splits) if "gan" in stages else []
     for camera in trained:
-        _check_gan_checkpoint(config, workdir, camera, mesh)
+        check_gan_checkpoint(config, workdir, gan_training.Domains(camera), mesh)
     if "transfer" in stages:
         for camera in transfer.needed_cameras(splits):
             if camera in trained:
@@ -60,7 +60,7 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
                     "UnityGAN can transfer its images: remove them, or train the real-image baseline "
                     "(--config.reid.method=baseline --config.stages=reid)"
                 )
-            if not _check_gan_checkpoint(config, workdir, camera, mesh):
+            if not check_gan_checkpoint(config, workdir, gan_training.Domains(camera), mesh):
                 raise CheckpointError(
                     f"no UnityGAN checkpoint for camera {camera} in "
                     f"{gan_training.camera_workdir(workdir, gan_training.Domains(camera))}: the transfer needs one generator per "
@@ -80,9 +80,8 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
     return trained
 
 
-def _check_gan_checkpoint(config, workdir: str, camera: int, mesh) -> bool:
-    """Whether camera c has UnityGAN checkpoints; CheckpointError when they hold another model."""
-    domains = gan_training.Domains(camera)
+def check_gan_checkpoint(config, workdir: str, domains, mesh) -> bool:
+    """Whether the GAN of `domains` has checkpoints; CheckpointError when they hold another model."""
     folder = os.path.join(gan_training.camera_workdir(workdir, domains), "checkpoints")
     if not os.path.isdir(folder):  # looked at before GanSetup, which would create the folder
         return False
