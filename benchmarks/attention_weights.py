@@ -35,7 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True, help="a run (or a comparison style set) holding gan/camC")
     parser.add_argument("--config", default="configs/synthetic.py")
-    parser.add_argument("--data-root", default="", help="the dataset (default: the comparison's, ../../dataset)")
+    parser.add_argument(
+        "--data-root", default="", help="the dataset (default: the comparison's, ../../dataset)"
+    )
     args = parser.parse_args()
     config = load_config(args.config)
     config.data.root = args.data_root or os.path.join(args.workdir, "..", "..", "dataset")
@@ -51,7 +53,11 @@ def main() -> None:
     colour = {c: images[c].mean(axis=(0, 1, 2)) for c in cameras}
     floor = config.gan.attention_floor
     print("mean Style Attention weight of each Y camera's images (1 = average), per camera's UnityGAN\n")
-    print("| model \\ Y camera | " + " | ".join(f"cam{c}" for c in cameras) + " | corr(weight, colour distance) |")
+    print(
+        "| model \\ Y camera | "
+        + " | ".join(f"cam{c}" for c in cameras)
+        + " | corr(weight, colour distance) |"
+    )
     print("|---" * (len(cameras) + 2) + "|")
     correlations = []
     for model in cameras:
@@ -60,7 +66,9 @@ def main() -> None:
         g = state["nets"]["G"]
         bounded = {}
         for camera in cameras:
-            _, attention = setup.generator.apply(g, parallel.to_global(images[camera], mesh), train=False)
+            _, attention = setup.programs.generator.apply(
+                g, parallel.to_global(images[camera], mesh), train=False
+            )
             bounded[camera] = floor + (1.0 - floor) * np.asarray(attention)
         overall = np.concatenate(list(bounded.values())).mean()
         weights = np.array([bounded[c].mean() / overall for c in cameras])

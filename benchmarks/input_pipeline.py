@@ -40,7 +40,11 @@ def model_images_per_sec(config, num_classes: int, batch: int, steps: int = 3) -
     state = setup.fresh_state()
     step = jax.jit(
         functools.partial(
-            reid_training.train_step, model=setup.model, tx=setup.tx, schedule=setup.schedule, seed=0
+            reid_training.train_step,
+            model=setup.model,
+            tx=setup.programs.tx,
+            schedule=setup.programs.schedule,
+            seed=0,
         ),
         donate_argnums=(0,),
     )

@@ -78,13 +78,13 @@ def jax_ide(args):
     import jax
     import numpy as np
 
-    from unitystyle_jax import reid_training
+    from unitystyle_jax import parallel, reid_training
 
     config = jax_config(args)
     model = reid_training.create_model(config.model, IDE_CLASSES)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (*IMAGE_SIZE, 3))
-    state = jax.jit(init)(jax.random.key(0, impl=reid_training.INIT_PRNG))
+    state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))
     rng = np.random.default_rng(0)
     batch = {
         "image": rng.standard_normal((args.batch, *IMAGE_SIZE, 3), np.float32),
@@ -101,7 +101,7 @@ def jax_gan(args):
     import numpy as np
 
     from unitystyle_jax import gan_training
-    from unitystyle_jax.reid_training import INIT_PRNG
+    from unitystyle_jax.parallel import INIT_PRNG
 
     config = jax_config(args)
     generator, discriminator = gan_training.create_models(config.gan)

@@ -20,7 +20,7 @@ CHILD = textwrap.dedent(
     import functools, json, sys, time
     import jax, numpy as np
     from configs import default
-    from unitystyle_jax import reid_training, stages
+    from unitystyle_jax import parallel, reid_training, stages
 
     events = []
     jax.monitoring.register_event_listener(lambda event, **_: events.append(event))
@@ -32,7 +32,7 @@ CHILD = textwrap.dedent(
     model = reid_training.create_model(config.model, 3)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
-    state = jax.jit(init)(jax.random.key(0, impl=reid_training.INIT_PRNG))
+    state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))
     step = functools.partial(reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=0)
     batch = {"image": np.linspace(-1, 1, 2 * 32 * 16 * 3, dtype=np.float32).reshape(2, 32, 16, 3),
              "label": np.array([0, 2], np.int32)}

@@ -15,7 +15,7 @@ import pytest
 
 from configs import synthetic
 from unitystyle_jax import gan_training, losses
-from unitystyle_jax.reid_training import INIT_PRNG
+from unitystyle_jax.parallel import INIT_PRNG
 
 X_TERMS = (("g", "gan"), ("g", "cyc"), ("f", "id"))  # depend on x alone
 Y_TERMS = (("g", "fm"), ("g", "id"), ("f", "gan"), ("f", "fm"), ("f", "cyc"))  # depend on y: weighted

@@ -11,7 +11,7 @@ import pytest
 
 from configs import synthetic
 from unitystyle_jax import losses, reid_training
-from unitystyle_jax.reid_training import INIT_PRNG
+from unitystyle_jax.parallel import INIT_PRNG
 
 N, CLASSES, SEED = 4, 5, 3
 
@@ -82,7 +82,11 @@ def test_label_smoothing_reaches_the_generated_part_only(harness):
     # The classifier starts at std 0.001 (near-uniform predictions, where smoothing changes little): sharpen it.
     head = state["params"]["classifier"]
     state = {**state, "params": {**state["params"], "classifier": {**head, "kernel": head["kernel"] * 2000}}}
-    generated = {**batch, "extra_image": batch["extra_image"][:2], "extra_label": jnp.asarray([3, 0], jnp.int32)}
+    generated = {
+        **batch,
+        "extra_image": batch["extra_image"][:2],
+        "extra_label": jnp.asarray([3, 0], jnp.int32),
+    }
     _, metrics = step(smoothing=0.1)(state, generated)
     logits = logits_of(model, state, jnp.concatenate([generated["image"], generated["extra_image"]]))
     log_probs = np.asarray(jax.nn.log_softmax(logits))

@@ -11,7 +11,7 @@ import torch
 import runs
 from configs import default, synthetic
 from unitystyle_jax import gan_training
-from unitystyle_jax.reid_training import INIT_PRNG
+from unitystyle_jax.parallel import INIT_PRNG
 
 spec = importlib.util.spec_from_file_location(
     "train_step", os.path.join(runs.REPO, "benchmarks", "train_step.py")

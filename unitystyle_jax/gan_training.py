@@ -8,11 +8,14 @@ lambdas; terms indexed by Y samples are weighted by the Style Attention of those
 
 import dataclasses
 import functools
+import json
 import logging
 import os
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
@@ -21,7 +24,6 @@ from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.unitygan import Discriminator, Generator
-from unitystyle_jax.reid_training import INIT_PRNG, with_shardings
 
 GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
 # The UnityGAN objective's version, kept in each checkpoint's meta: a model trained under another objective
@@ -242,21 +244,58 @@ def camera_workdir(workdir: str, domains: Domains) -> str:
     return os.path.join(workdir, "gan", domains.name)
 
 
+@dataclasses.dataclass(frozen=True)
+class GanPrograms:
+    """One GAN config's models and jit'd programs (init, train step, generator), shared by every model trained
+    with that config in this process. Why: each camera's (or camera pair's) model used to trace its own step and
+    load it from the compile cache, about 10 s a model at the demo's size and 27 times in a comparison; now only
+    the first model of a config pays (the rng is an argument, so one init program serves every model)."""
+
+    generator: Generator
+    image_shape: tuple[int, int, int]
+    train: training_loop.TrainPrograms
+    translate: Callable  # jit'd (generator variables, images in [-1, 1]) -> translated images
+
+
+@functools.cache
+def _programs(gan_json: str, mesh) -> GanPrograms:
+    gan = ml_collections.FrozenConfigDict(json.loads(gan_json))
+    generator, discriminator = create_models(gan)
+    tx = create_optimizer(gan)
+    image_shape = (gan.height, gan.width, 3)
+
+    def translate(
+        generator_variables, images
+    ):  # G's variables map X -> Y (UnityStyle's transfer), F's Y -> X
+        return generator.apply(generator_variables, images, train=False)[0]
+
+    return GanPrograms(
+        generator=generator,
+        image_shape=image_shape,
+        train=training_loop.train_programs(
+            functools.partial(initial_state, generator, discriminator, tx, image_shape),
+            functools.partial(
+                train_step, generator=generator, discriminator=discriminator, tx=tx, gan_config=gan
+            ),
+            mesh,
+        ),
+        translate=jax.jit(translate, out_shardings=parallel.replicated(mesh)),
+    )
+
+
+def programs(gan_config, mesh) -> GanPrograms:
+    """The GanPrograms of `gan_config` on `mesh`, built on first use (keyed by the config's contents)."""
+    return _programs(gan_config.to_json(sort_keys=True), mesh)
+
+
 class GanSetup:
-    """Models, optimizer, shardings and checkpoints of one GAN (camera c vs all, or a camera pair): shared by
-    training and transfer."""
+    """Programs, checkpoints and identity of one GAN (camera c vs all, or a camera pair): shared by training and
+    transfer."""
 
     def __init__(self, config, workdir: str, domains: Domains, mesh):
         self.config, self.domains, self.mesh = config, domains, mesh
-        self.generator, self.discriminator = create_models(config.gan)
-        self.tx = create_optimizer(config.gan)
-        self.image_shape = (config.gan.height, config.gan.width, 3)
-        self.rng = jax.random.key(config.seed + domains.seed_offset, impl=INIT_PRNG)
-        self.init_fn = functools.partial(
-            initial_state, self.generator, self.discriminator, self.tx, self.image_shape
-        )
-        self.sharding = parallel.replicated(mesh)
-        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn, self.rng), self.sharding)
+        self.programs = programs(config.gan, mesh)
+        self.rng = parallel.init_key(config.seed + domains.seed_offset)
         self.workdir = camera_workdir(workdir, domains)
         self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"), config.gan.keep_checkpoints)
         self.meta = {
@@ -265,30 +304,22 @@ class GanSetup:
             "style_attention": bool(config.gan.style_attention),
             "generator": config.gan.generator.to_dict(),
             "discriminator": config.gan.discriminator.to_dict(),
-            "image_shape": list(self.image_shape),
+            "image_shape": list(self.programs.image_shape),
         }
 
     def restore(self):
         """(state, step) of the newest checkpoint, or None; a checkpoint of another model (or camera) is an error."""
-        restored = self.checkpoints.restore(self.abstract_state, meta=self.meta)
+        restored = self.checkpoints.restore(self.programs.train.abstract_state, meta=self.meta)
         return (restored[0], restored[2]) if restored else None
 
     def check(self) -> None:
         """Start-up: CheckpointError when the camera's checkpoint folder holds another model than the config's."""
-        self.checkpoints.check(self.abstract_state, self.meta)
+        self.checkpoints.check(self.programs.train.abstract_state, self.meta)
 
     def finished(self) -> int | None:
         """The newest checkpoint's step when it has reached config.gan.num_steps (nothing left to train)."""
         steps = self.checkpoints.steps()
         return steps[-1] if steps and steps[-1] >= self.config.gan.num_steps else None
-
-    def translate_fn(self):
-        """jit'd generator, images in [-1, 1]: G's variables map X -> Y (UnityStyle's transfer), F's Y -> X."""
-
-        def translate(generator_variables, images):
-            return self.generator.apply(generator_variables, images, train=False)[0]
-
-        return jax.jit(translate, out_shardings=self.sharding)
 
 
 def modelled_cameras(config, splits) -> list[int]:
@@ -306,7 +337,7 @@ def modelled_cameras(config, splits) -> list[int]:
     return chosen
 
 
-def _sample_row(setup, translate, state, sample_x) -> np.ndarray:
+def _sample_row(translate, state, sample_x) -> np.ndarray:
     """Pairs (real | UnityStyle) side by side for a few of camera c's images, uint8 HWC."""
     fake = np.asarray(translate(state["nets"]["G"], sample_x))
     pairs = [np.concatenate([r, f], axis=1) for r, f in zip(np.asarray(sample_x), fake)]
@@ -327,9 +358,7 @@ def train(config, workdir: str, splits, domains: Domains, mesh):
         logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, setup.workdir)
         return
     restored = setup.restore()
-    state, start_step = (
-        restored if restored else (jax.jit(setup.init_fn, out_shardings=setup.sharding)(setup.rng), 0)
-    )
+    state, start_step = restored if restored else (setup.programs.train.init(setup.rng), 0)
     gan = config.gan
     x_records, y_records = domains.records(splits.train)
     batches = pipeline.gan_train_batches(
@@ -343,24 +372,11 @@ def train(config, workdir: str, splits, domains: Domains, mesh):
         start_step,
         gan.num_steps,
     )
-    step_fn = jax.jit(
-        functools.partial(
-            train_step,
-            generator=setup.generator,
-            discriminator=setup.discriminator,
-            tx=setup.tx,
-            gan_config=gan,
-        ),
-        in_shardings=(setup.sharding, parallel.batch_sharded(mesh)),
-        out_shardings=(setup.sharding, parallel.replicated(mesh)),
-        donate_argnums=(0,),
-    )
     sample_x = next(pipeline.ordered_batches(x_records[:4], gan.height, gan.width, 4, "gan"))[0]
-    translate = setup.translate_fn()
     samples_dir = os.path.join(setup.workdir, "samples")
 
     def write_samples(step, state, writer):
-        row = _sample_row(setup, translate, state, sample_x)
+        row = _sample_row(setup.programs.translate, state, sample_x)
         writer.write_images(step, {"samples": row[None]})  # a no-op logger on processes other than 0
         if jax.process_index() == 0:
             os.makedirs(samples_dir, exist_ok=True)
@@ -373,7 +389,7 @@ def train(config, workdir: str, splits, domains: Domains, mesh):
         start_step=start_step,
         num_steps=gan.num_steps,
         batches=batches,
-        step_fn=step_fn,
+        step_fn=setup.programs.train.step,
         mesh=mesh,
         checkpoints=setup.checkpoints,
         meta=setup.meta,

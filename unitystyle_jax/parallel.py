@@ -9,6 +9,10 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
+# Parameter initialisation draws from XLA's RngBitGenerator: its init programs compile 3-4x faster on CPU than
+# threefry's (measured: 18 s -> 5 s for a tiny generator). Step-time randomness (dropout) stays threefry, whose
+# bits do not depend on how an array is sharded.
+INIT_PRNG = "rbg"
 
 
 def initialize_distributed(distributed_config) -> None:
@@ -37,6 +41,15 @@ def make_mesh() -> jax.sharding.Mesh:
 
 def replicated(mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
+
+
+def init_key(seed: int):
+    """The PRNG key a model's parameters are initialised from (INIT_PRNG)."""
+    return jax.random.key(seed, impl=INIT_PRNG)
+
+
+def with_shardings(abstract_tree, sharding):
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract_tree)
 
 
 def batch_sharded(mesh) -> NamedSharding:

@@ -5,6 +5,7 @@ Features are the 2048-d pooled backbone features, L2-normalised (optionally aver
 distances and metrics follow the Market-1501 protocol of `unitystyle_jax.evaluation`.
 """
 
+import functools
 import logging
 import os
 
@@ -26,8 +27,10 @@ TABLE_KEYS = (
 )
 
 
+@functools.cache
 def feature_fn(model, flip: bool, mesh):
-    """jit'd image batch -> L2-normalised features (mirror-averaged if flip), replicated on every process."""
+    """jit'd image batch -> L2-normalised features (mirror-averaged if flip), replicated on every process; one per
+    model (the same object for runs of one config, see reid_training.programs), so it is traced once."""
 
     def features(variables, images):
         f = model.apply(variables, images, train=False)["features"]

@@ -8,7 +8,9 @@ Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with Uni
 `reid.loss_normalization = all` takes one mean over the 2N instead.
 """
 
+import dataclasses
 import functools
+import json
 import logging
 import os
 
@@ -27,10 +29,6 @@ from unitystyle_jax.models.ide import IDE
 BACKBONE = "backbone"
 METHODS = ("baseline", "unitystyle", "real_twin", "camstyle", "colour_norm")
 LOSS_NORMALIZATIONS = ("per_part", "all")
-# Parameter initialisation draws from XLA's RngBitGenerator: its init programs compile 3-4x faster on CPU than
-# threefry's (measured: 18 s -> 5 s for a tiny generator). Step-time randomness (dropout) stays threefry, whose
-# bits do not depend on how an array is sharded.
-INIT_PRNG = "rbg"
 
 
 def model_fingerprint(model_config) -> dict:
@@ -149,22 +147,55 @@ def train_step(
     return new_state, metrics
 
 
-def with_shardings(abstract_tree, sharding):
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract_tree)
+@dataclasses.dataclass(frozen=True)
+class ReidPrograms:
+    """One IDE config's model and optimizer, and its jit'd init and train step (the seed is a step argument), shared
+    by every run of that config in this process: a comparison's seeds trace and load each program once."""
+
+    model: IDE
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule
+    train: training_loop.TrainPrograms
+
+
+@functools.cache
+def _programs(model_json: str, reid_json: str, num_classes: int, image_shape: tuple, mesh) -> ReidPrograms:
+    model_config, reid = (ml_collections.FrozenConfigDict(json.loads(j)) for j in (model_json, reid_json))
+    model = create_model(model_config, num_classes)
+    tx, schedule = create_optimizer(reid)
+    step = functools.partial(
+        train_step,
+        model=model,
+        tx=tx,
+        schedule=schedule,
+        smoothing=reid.generated_label_smoothing if reid.method == "camstyle" else 0.0,
+        normalization=reid.loss_normalization,
+    )
+    init = functools.partial(initial_state, model, tx, image_shape)
+    return ReidPrograms(model, tx, schedule, training_loop.train_programs(init, step, mesh, step_args=1))
+
+
+def programs(config, num_classes: int, mesh) -> ReidPrograms:
+    """The ReidPrograms of config.model and config.reid at `num_classes` on `mesh`, built on first use."""
+    image_shape = (config.data.height, config.data.width, 3)
+    return _programs(
+        config.model.to_json(sort_keys=True),
+        config.reid.to_json(sort_keys=True),
+        num_classes,
+        image_shape,
+        mesh,
+    )
 
 
 class ReidSetup:
-    """Model, optimizer, shardings and checkpoint folder of one IDE run: what training and evaluation share."""
+    """Programs, shardings and checkpoint folder of one IDE run: what training and evaluation share."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str, num_classes: int, mesh):
         self.config, self.mesh, self.num_classes = config, mesh, num_classes
-        self.model = create_model(config.model, num_classes)
-        self.tx, self.schedule = create_optimizer(config.reid)
-        self.image_shape = (config.data.height, config.data.width, 3)
-        self.rng = jax.random.key(config.seed, impl=INIT_PRNG)
-        self.init_fn = functools.partial(initial_state, self.model, self.tx, self.image_shape)
+        self.programs = programs(config, num_classes, mesh)
+        self.model = self.programs.model
+        self.rng = parallel.init_key(config.seed)
         self.state_sharding = parallel.replicated(mesh)
-        self.abstract_state = with_shardings(jax.eval_shape(self.init_fn, self.rng), self.state_sharding)
         self.checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"), config.reid.keep_checkpoints)
         self.meta = {
             "num_classes": num_classes,
@@ -176,15 +207,15 @@ class ReidSetup:
 
     def restore(self, step: int | None = None):
         """(state, step) of the newest checkpoint (or `step`), or None; a checkpoint of another model is an error."""
-        restored = self.checkpoints.restore(self.abstract_state, step, self.fingerprint)
+        restored = self.checkpoints.restore(self.programs.train.abstract_state, step, self.fingerprint)
         return (restored[0], restored[2]) if restored else None
 
     def check(self) -> None:
         """Start-up: CheckpointError when the checkpoint folder holds another model than the config builds."""
-        self.checkpoints.check(self.abstract_state, self.fingerprint)
+        self.checkpoints.check(self.programs.train.abstract_state, self.fingerprint)
 
     def fresh_state(self):
-        state = jax.jit(self.init_fn, out_shardings=self.state_sharding)(self.rng)
+        state = self.programs.train.init(self.rng)
         if self.config.model.pretrained:
             state = self._with_pretrained_backbone(state)
         return state
@@ -205,7 +236,9 @@ class ReidSetup:
                 **state[collection],
                 BACKBONE: jax.device_put(variables[collection], self.state_sharding),
             }
-        state["opt_state"] = jax.jit(self.tx.init, out_shardings=self.state_sharding)(state["params"])
+        state["opt_state"] = jax.jit(self.programs.tx.init, out_shardings=self.state_sharding)(
+            state["params"]
+        )
         logging.info("IDE backbone initialised from %s", self.config.model.pretrained)
         return state
 
@@ -235,22 +268,9 @@ def train(config, workdir: str, splits, extra: pipeline.Extra | None, mesh):
     batches = pipeline.reid_train_batches(
         splits.train, extra, config.data, reid.batch_size, config.seed, start_step, reid.num_steps
     )
-    compiled = jax.jit(
-        functools.partial(
-            train_step,
-            model=setup.model,
-            tx=setup.tx,
-            schedule=setup.schedule,
-            smoothing=reid.generated_label_smoothing if reid.method == "camstyle" else 0.0,
-            normalization=reid.loss_normalization,
-        ),
-        in_shardings=(setup.state_sharding, parallel.batch_sharded(mesh), parallel.replicated(mesh)),
-        out_shardings=(setup.state_sharding, parallel.replicated(mesh)),
-        donate_argnums=(0,),
-    )
     # The seed is an argument, not a constant: every seed of a comparison runs the same compiled program.
     seed = np.int32(config.seed)
-    step_fn = lambda state, batch: compiled(state, batch, seed)  # noqa: E731
+    step_fn = lambda state, batch: setup.programs.train.step(state, batch, seed)  # noqa: E731
     second = 0 if extra is None else reid.batch_size if extra.aligned else extra.batch_size
     return training_loop.run(
         name=f"reid[{reid.method}]",

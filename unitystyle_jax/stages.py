@@ -89,7 +89,7 @@ def _write_grid(config, workdir, splits, cameras, mesh) -> None:
         real = next(
             pipeline.ordered_batches(records, config.gan.height, config.gan.width, len(records), "gan")
         )[0]
-        fake = np.asarray(setup.translate_fn()(state["nets"]["G"], parallel.to_global(real, mesh)))
+        fake = np.asarray(setup.programs.translate(state["nets"]["G"], parallel.to_global(real, mesh)))
         row = np.concatenate([*real, *fake], axis=1)
         rows.append(gan_training.to_uint8(row))
     if jax.process_index() == 0 and rows:

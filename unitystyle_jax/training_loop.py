@@ -5,13 +5,14 @@ matches what was resumed, a clean stop on preemption), and they should never dri
 """
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import os
 import signal
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import jax
 from clu import metric_writers, periodic_actions
@@ -66,6 +67,33 @@ def _format_eta(seconds: float) -> str:
         f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
         if seconds >= 3600
         else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainPrograms:
+    """A model's jit'd init(rng) and train step, and the abstract state of both (what a restore reads into)."""
+
+    abstract_state: Any
+    init: Callable
+    step: Callable
+
+
+def train_programs(init_fn: Callable, step_fn: Callable, mesh, step_args: int = 0) -> TrainPrograms:
+    """init_fn(rng) -> state and step_fn(state, batch, *step_args) -> (state, metrics), jit'd for data parallelism:
+    state replicated (and donated to the step), batch split over the `data` axis, the `step_args` extra arguments
+    replicated. Nothing is traced until first called."""
+    replicated = parallel.replicated(mesh)
+    abstract_rng = jax.eval_shape(lambda: parallel.init_key(0))
+    return TrainPrograms(
+        abstract_state=parallel.with_shardings(jax.eval_shape(init_fn, abstract_rng), replicated),
+        init=jax.jit(init_fn, out_shardings=replicated),
+        step=jax.jit(
+            step_fn,
+            in_shardings=(replicated, parallel.batch_sharded(mesh), *(replicated,) * step_args),
+            out_shardings=(replicated, replicated),
+            donate_argnums=(0,),
+        ),
     )
 
 

@@ -50,7 +50,7 @@ def _restore_generators(config, workdir, domains, mesh):
             f"no GAN checkpoint for {domains.name} in {setup.checkpoints.directory}: run the gan stage first"
         )
     state, step = restored
-    return setup.translate_fn(), state, step
+    return setup.programs.translate, state, step
 
 
 def _completed(root: str, source: dict) -> dict | None:
@@ -236,8 +236,7 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     missing = sorted(set(needed_cameras(splits)) - set(splits.cameras))
     if missing:
         raise formats.DatasetError(
-            f"camera(s) {missing} have no training images in {config.data.name}: "
-            "no colour statistics for them"
+            f"camera(s) {missing} have no training images in {config.data.name}: no colour statistics for them"
         )
     statistics = camera_colour_statistics(config, splits, mesh)
     source = {"statistics": statistics}
