@@ -1,6 +1,6 @@
 """Reject a bad config when it is read, with one line naming the field and value, before any work starts."""
 
-from unitystyle_jax import losses, reid_training
+from unitystyle_jax import losses, reid_methods
 from unitystyle_jax.data import formats
 
 STAGES = ("gan", "transfer", "reid")
@@ -85,13 +85,13 @@ def validate(config) -> None:
     )
     _require(error is None, f"config.gan lambdas: {error}")
     _require(
-        r.method in reid_training.METHODS,
-        f"config.reid.method={r.method!r}: choose from {reid_training.METHODS}",
+        r.method in reid_methods.METHODS,
+        f"config.reid.method={r.method!r}: choose from {reid_methods.METHODS}",
     )
     _require(
-        r.loss_normalization in reid_training.LOSS_NORMALIZATIONS,
+        r.loss_normalization in reid_methods.LOSS_NORMALIZATIONS,
         f"config.reid.loss_normalization={r.loss_normalization!r}: choose from "
-        f"{reid_training.LOSS_NORMALIZATIONS}",
+        f"{reid_methods.LOSS_NORMALIZATIONS}",
     )
     _require(
         0.0 <= r.generated_label_smoothing < 1.0,

@@ -9,14 +9,11 @@ import collections
 import os
 import tempfile
 
-from unitystyle_jax import gan_training, transfer
+from unitystyle_jax import gan_training, reid_methods, transfer
 from unitystyle_jax.data import formats
 from unitystyle_jax.config_validation import ConfigError
 from unitystyle_jax.errors import CheckpointError, WorkdirError
 from unitystyle_jax.reid_training import ReidSetup
-
-# reid.method values whose inputs only the comparison makes.
-COMPARE_ONLY_METHODS = ("camstyle", "colour_norm")
 
 
 def check_writable(folder: str, what: str = "workdir") -> None:
@@ -67,7 +64,7 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
                     "camera; run the gan stage for it first"
                 )
     if "reid" in stages:
-        if config.reid.method in COMPARE_ONLY_METHODS:
+        if config.reid.method in reid_methods.COMPARE_ONLY_METHODS:
             raise ConfigError(
                 f"config.reid.method={config.reid.method!r} needs inputs that train.py's stages do not make "
                 "(CamStyle's pairwise GANs, per-camera colour statistics): run it as a row of "

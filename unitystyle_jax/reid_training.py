@@ -1,6 +1,6 @@
 """IDE re-ID training: ResNet + two-FC head, trained on N real images per batch plus the method's second part.
 
-Methods (`reid.method`): baseline (real only), unitystyle (+ each image's UnityStyle version), real_twin
+Methods (`reid.method`, allowed values in reid_methods.py): baseline (real only), unitystyle (+ each image's UnityStyle version), real_twin
 (+ the same N images with a second augmentation: the control for "more images" and the loss normalisation),
 camstyle (+ CamStyle's generated images, label-smoothed), colour_norm (every camera standardised; real only).
 Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with UnityStyle images the sum runs over
@@ -27,8 +27,6 @@ from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.ide import IDE
 
 BACKBONE = "backbone"
-METHODS = ("baseline", "unitystyle", "real_twin", "camstyle", "colour_norm")
-LOSS_NORMALIZATIONS = ("per_part", "all")
 
 
 def model_fingerprint(model_config) -> dict:
