@@ -1,7 +1,15 @@
 """Shared fixtures: tiny dataset folders (writers live in tests/fakedata.py)."""
 
 import fakedata
+import jax
 import pytest
+
+import runs
+
+# In-process tests share the commands' compilation cache (tests/runs.py): programs the same as a command's, or
+# as an earlier run's, load instead of compiling again.
+jax.config.update("jax_compilation_cache_dir", runs.CACHE_DIR)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 @pytest.fixture

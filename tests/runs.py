@@ -8,12 +8,16 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = "configs/synthetic.py:tiny"
+# One compilation cache for every test's commands: the tiny programs compile once per machine, not once per test.
+CACHE_DIR = os.path.join(REPO, ".jax_cache", "tests")
+CACHE = f"--config.compilation_cache_dir={CACHE_DIR}"
 
 
 def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
-    """A script (train.py, evaluate.py) or a module (unitystyle_jax.demo) with a config and a workdir."""
+    """A script (train.py, evaluate.py) or a module (unitystyle_jax.demo) with a config, a workdir and the
+    shared compilation cache."""
     program = [script] if script.endswith(".py") else ["-m", script]
-    return [sys.executable, *program, f"--config={config}", f"--workdir={workdir}", *flags]
+    return [sys.executable, *program, f"--config={config}", f"--workdir={workdir}", CACHE, *flags]
 
 
 def env(devices: int = 1, **extra) -> dict:

@@ -8,7 +8,6 @@ import os
 import pytest
 
 import runs
-from test_end_to_end import CACHE
 from unitystyle_jax import compare
 
 SEEDS = 2
@@ -19,7 +18,7 @@ TINY_CAMERAS = 3  # SyntheticSpec.tiny()
 def compared(tmp_path_factory):
     base = tmp_path_factory.mktemp("compare")
     workdir, results = base / "runs", base / "results"
-    flags = (CACHE, f"--results={results}", f"--config.compare.seeds={SEEDS}")
+    flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}")
     first = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=2400)
     with open(results / "compare.json") as f:
         report = json.load(f)

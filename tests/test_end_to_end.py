@@ -3,7 +3,7 @@ is written and holds what it should.
 
 The demo (`python -m unitystyle_jax.demo`, what `make demo` runs) trains one tiny UnityStyle run (gan, transfer,
 reid) and one real-only baseline run, evaluates both and writes its table; evaluate.py then runs on both side
-by side (the UnityStyle run twice: as is, and a copy with re-ranking, flip and feature export). Helpers here (`start`, `finish`, `run`, CACHE) serve the other CLI test modules too.
+by side (the UnityStyle run twice: as is, and a copy with re-ranking, flip and feature export). Helpers here (`start`, `finish`, `run`) serve the other CLI test modules too.
 """
 
 import csv
@@ -23,7 +23,6 @@ import runs
 from unitystyle_jax.data import formats
 
 # One compilation cache for every run of these tests (git-ignored): reruns skip XLA compilation.
-CACHE = f"--config.compilation_cache_dir={os.path.join(runs.REPO, '.jax_cache', 'tests')}"
 METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 TABLE_COLUMNS = ("Rank-1", "Rank-5", "Rank-10", "mAP", "mINP")
 BASELINE = ("--config.stages=reid", "--config.reid.method=baseline")
@@ -31,11 +30,11 @@ VARIANT = ("--config.eval.export_features=True", "--config.eval.rerank=True", "-
 
 
 def start(script: str, workdir, *flags, config: str = runs.TINY) -> subprocess.Popen:
-    """train.py / evaluate.py as runs.run starts them, with the shared compilation cache, not waited for.
+    """train.py / evaluate.py as runs.run starts them, not waited for.
     Output goes to files: a pipe nobody reads while the process runs would fill up and stall it."""
     logs = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
-        runs.command(script, workdir, CACHE, *flags, config=config),
+        runs.command(script, workdir, *flags, config=config),
         cwd=runs.REPO,
         env=runs.env(),
         stdout=logs[0],
