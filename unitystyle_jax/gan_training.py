@@ -248,7 +248,7 @@ def camera_workdir(workdir: str, domains: Domains) -> str:
 class GanPrograms:
     """One GAN config's models and jit'd programs (init, train step, generator), shared by every model trained
     with that config in this process. Why: each camera's (or camera pair's) model used to trace its own step and
-    load it from the compile cache, about 10 s a model at the demo's size and 27 times in a comparison; now only
+    load it from the compile cache, ~20 s a model at the demo's size and 27 times in a comparison; now only
     the first model of a config pays (the rng is an argument, so one init program serves every model)."""
 
     generator: Generator
@@ -264,9 +264,8 @@ def _programs(gan_json: str, mesh) -> GanPrograms:
     tx = create_optimizer(gan)
     image_shape = (gan.height, gan.width, 3)
 
-    def translate(
-        generator_variables, images
-    ):  # G's variables map X -> Y (UnityStyle's transfer), F's Y -> X
+    # G's variables map X -> Y (UnityStyle's transfer), F's Y -> X.
+    def translate(generator_variables, images):
         return generator.apply(generator_variables, images, train=False)[0]
 
     return GanPrograms(

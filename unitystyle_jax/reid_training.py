@@ -1,8 +1,9 @@
 """IDE re-ID training: ResNet + two-FC head, trained on N real images per batch plus the method's second part.
 
-Methods (`reid.method`, allowed values in reid_methods.py): baseline (real only), unitystyle (+ each image's UnityStyle version), real_twin
-(+ the same N images with a second augmentation: the control for "more images" and the loss normalisation),
-camstyle (+ CamStyle's generated images, label-smoothed), colour_norm (every camera standardised; real only).
+Methods (`reid.method`, allowed values in reid_methods.py): baseline (real only), unitystyle (+ each image's
+UnityStyle version), real_twin (+ the same N images with a second augmentation: the control for "more images"
+and the loss normalisation), camstyle (+ CamStyle's generated images, label-smoothed), colour_norm (every
+camera standardised; real only).
 Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with UnityStyle images the sum runs over
 2N images but is still divided by N (no label smoothing: UnityStyle images count as real);
 `reid.loss_normalization = all` takes one mean over the 2N instead.
