@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo compare test venv clean
 
-$(STAMP): requirements.txt requirements-test.txt
+$(STAMP): requirements.txt requirements-test.txt requirements-export.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-test.txt
@@ -21,6 +21,7 @@ compare: $(STAMP)
 	$(PY) -m unitystyle_jax.compare --config=configs/synthetic.py --workdir=runs/compare --results=results
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check unitystyle_jax tests benchmarks configs train.py evaluate.py
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 clean:

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unitystyle_jax import gan_training, parallel, stages  # noqa: E402
+from unitystyle_jax import gan_training, networks, parallel, startup  # noqa: E402
 from unitystyle_jax.data import pipeline  # noqa: E402
 
 
@@ -42,8 +42,8 @@ def main() -> None:
     config = load_config(args.config)
     config.data.root = args.data_root or os.path.join(args.workdir, "..", "..", "dataset")
     config.data.verify = False
-    mesh = stages.start(config, args.workdir)
-    splits = stages.load_dataset(config, args.workdir)
+    mesh = startup.start(config, args.workdir)
+    splits = startup.load_dataset(config, args.workdir)
     cameras = list(splits.cameras)
     images = {}
     for camera in cameras:
@@ -61,9 +61,9 @@ def main() -> None:
     print("|---" * (len(cameras) + 2) + "|")
     correlations = []
     for model in cameras:
-        setup = gan_training.GanSetup(config, args.workdir, gan_training.Domains(model), mesh)
+        setup = gan_training.GanSetup(config, args.workdir, networks.Domains(model), mesh)
         state, _ = setup.restore()
-        g = state["nets"]["G"]
+        g = state.nets["G"]
         bounded = {}
         for camera in cameras:
             _, attention = setup.programs.generator.apply(

@@ -21,7 +21,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import synthetic  # noqa: E402
-from unitystyle_jax import gan_training, parallel  # noqa: E402
+from unitystyle_jax import gan_training, networks, parallel  # noqa: E402
 from unitystyle_jax.models import fast_conv  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     config = synthetic.get_config()
     config.gan.conv = args.conv
     gan = config.gan
-    generator, discriminator = gan_training.create_models(gan)
+    generator, discriminator = networks.create_gan_networks(gan)
     tx = gan_training.create_optimizer(gan)
     shape = (gan.height, gan.width, 3)
     init = functools.partial(gan_training.initial_state, generator, discriminator, tx, shape)

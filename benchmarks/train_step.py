@@ -78,10 +78,10 @@ def jax_ide(args):
     import jax
     import numpy as np
 
-    from unitystyle_jax import parallel, reid_training
+    from unitystyle_jax import networks, parallel, reid_training
 
     config = jax_config(args)
-    model = reid_training.create_model(config.model, IDE_CLASSES)
+    model = networks.create_ide(config.model, IDE_CLASSES)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (*IMAGE_SIZE, 3))
     state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))
@@ -100,11 +100,11 @@ def jax_gan(args):
     import jax
     import numpy as np
 
-    from unitystyle_jax import gan_training
+    from unitystyle_jax import gan_training, networks
     from unitystyle_jax.parallel import INIT_PRNG
 
     config = jax_config(args)
-    generator, discriminator = gan_training.create_models(config.gan)
+    generator, discriminator = networks.create_gan_networks(config.gan)
     tx = gan_training.create_optimizer(config.gan)
     init = functools.partial(gan_training.initial_state, generator, discriminator, tx, (*IMAGE_SIZE, 3))
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
@@ -118,7 +118,7 @@ def jax_gan(args):
         tx=tx,
         gan_config=config.gan,
     )
-    counts = {name: parameter_count(state["nets"][name]["params"]) for name in ("G", "D_X")}
+    counts = {name: parameter_count(state.nets[name]["params"]) for name in ("G", "D_X")}
     return run_jax_step(step, state, batch, args, images_per_step=2 * args.gan_batch, parameters=counts)
 
 
@@ -249,216 +249,14 @@ def torch_op_profile(one_step, top: int) -> list[tuple[str, float, int]]:
     return [(a.key, round(a.self_cpu_time_total / 1e3, 1), a.count) for a in averages[:top]]
 
 
-def torch_unitygan_nets(gan_config):
-    """G, F, D_X, D_Y as `nn.ModuleDict`s of layers: the twins of `models.unitygan` (same layers, same sizes).
-
-    Built inside a function so that importing this script (as the JAX workers do) does not import torch.
-    A residual block is its body (conv-norm-ReLU-conv-norm); the skip is added by `torch_generator`.
-    """
-    from torch import nn
-
-    from unitystyle_jax.torch_reference import IBN
-
-    leaky = lambda: nn.LeakyReLU(0.2)
-    instance = lambda c: nn.InstanceNorm2d(c, affine=True)
-
-    def unit(cin, cout, kernel=3, stride=1, dilation=1, norm=True, act=nn.ReLU):
-        pad = dilation * (kernel - 1) // 2
-        layers = [nn.Conv2d(cin, cout, kernel, stride, pad, dilation=dilation, bias=not norm)]
-        return nn.Sequential(*layers, *([instance(cout)] if norm else []), *([act()] if act else []))
-
-    def residual(c, ibn):
-        first = IBN(c) if ibn else instance(c)
-        second = nn.BatchNorm2d(c) if ibn else instance(c)
-        conv = lambda: nn.Conv2d(c, c, 3, 1, 1, bias=False)
-        return nn.Sequential(conv(), first, nn.ReLU(), conv(), second)
-
-    def generator():
-        g, base = gan_config.generator, gan_config.generator.base_features
-        layers, channels = {}, 3
-        for scale in range(g.num_scales):
-            features = base * 2**scale
-            layers[f"encode{scale}"] = unit(channels, features, 4, 2, norm=scale > 0, act=leaky)
-            for index in range(g.num_res_blocks):
-                layers[f"encode{scale}_res{index}"] = residual(features, scale < g.ibn_scales)
-            channels = features
-        layers["attention"] = nn.Sequential(
-            unit(base, base, norm=False, act=leaky), unit(base, 1, 1, norm=False, act=None)
-        )
-        for scale in reversed(range(g.num_scales - 1)):
-            features = base * 2**scale
-            layers[f"decode{scale}"] = unit(channels + features, features)
-            for index in range(g.num_res_blocks):
-                layers[f"decode{scale}_res{index}"] = residual(features, False)
-            channels = features
-        layers["to_image"] = unit(channels + 3, 3, norm=False, act=None)
-        return nn.ModuleDict(layers)
-
-    def discriminator():
-        base = gan_config.discriminator.base_features
-        wide = 8 * base
-        layers = {
-            "conv0": unit(3, 2 * base, 4, 2, norm=False, act=leaky),
-            "conv1": unit(2 * base, 4 * base, 4, 2, act=leaky),
-            "conv2": unit(4 * base, wide, 4, 2, act=leaky),
-            "conv3": unit(wide, wide, act=leaky),
-            **{f"dilated{rate}": unit(wide, wide, dilation=rate, act=leaky) for rate in (2, 4, 8)},
-            "merge": unit(2 * wide, wide, act=leaky),
-            "logits": unit(wide, 1, norm=False, act=None),
-        }
-        return nn.ModuleDict(layers)
-
-    return nn.ModuleDict({"G": generator(), "F": generator(), "D_X": discriminator(), "D_Y": discriminator()})
-
-
-def torch_generator(layers, x, generator_config):
-    """(image, style attention) as `models.unitygan.Generator`: encoder, residual blocks, skips, resize-convs,
-    the residual output tanh(atanh(x) + delta)."""
-    import torch
-    import torch.nn.functional as F
-
-    upsample = lambda h: F.interpolate(h, scale_factor=2, mode="nearest")
-    h, skips = x, []
-    for scale in range(generator_config.num_scales):
-        h = layers[f"encode{scale}"](h)
-        for index in range(generator_config.num_res_blocks):
-            h = h + layers[f"encode{scale}_res{index}"](h)
-            if scale == 0 and index == 0:
-                attention = torch.sigmoid(layers["attention"](h.detach()).mean(dim=(1, 2, 3)))
-        skips.append(h)
-    for scale in reversed(range(generator_config.num_scales - 1)):
-        h = layers[f"decode{scale}"](torch.cat([upsample(h), skips[scale]], 1))
-        for index in range(generator_config.num_res_blocks):
-            h = h + layers[f"decode{scale}_res{index}"](h)
-    delta = layers["to_image"](torch.cat([upsample(h), x], 1))
-    edge = 1.0 - generator_config.output_epsilon
-    return torch.tanh(torch.atanh(x.clamp(-edge, edge)) + delta), attention
-
-
-def torch_discriminator(layers, x):
-    """(patch logits, the seven feature maps) as `models.unitygan.Discriminator`."""
-    import torch
-
-    features = [layers["conv1"](layers["conv0"](x))]
-    for name in ("conv2", "conv3", "dilated2", "dilated4", "dilated8"):
-        features.append(layers[name](features[-1]))
-    features.append(layers["merge"](torch.cat([features[2], features[-1]], 1)))
-    return layers["logits"](features[-1]), features
-
-
-def torch_ssim(x, y, filter_size=11, sigma=1.5, max_val=2.0):
-    """Per-sample SSIM as `losses.ssim` (Gaussian window, valid positions, mean over channels and pixels)."""
-    import torch
-    import torch.nn.functional as F
-
-    offsets = torch.arange(filter_size, dtype=torch.float32) - (filter_size - 1) / 2
-    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    taps = taps / taps.sum()
-    stacked = torch.cat([x, y, x * x, y * y, x * y], 1)
-    channels = stacked.shape[1]
-    blurred = F.conv2d(stacked, taps.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
-    blurred = F.conv2d(blurred, taps.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
-    mean_x, mean_y, mean_xx, mean_yy, mean_xy = torch.chunk(blurred, 5, dim=1)
-    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
-    var_x, var_y, cov = mean_xx - mean_x**2, mean_yy - mean_y**2, mean_xy - mean_x * mean_y
-    ssim_map = ((2 * mean_x * mean_y + c1) * (2 * cov + c2)) / (
-        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
-    )
-    return ssim_map.flatten(1).mean(1)
-
-
-def torch_gan_step(nets, gan_config):
-    """One call = `gan_training.train_step` in PyTorch: the same batched network calls, the four terms (LSGAN,
-    batch-statistics feature matching, identity L1, cycle SSIM + L1) with bounded, gradient-reversed Style
-    Attention weights on the Y expectation (D_Y's real side and the FM target included), bias-corrected SLN,
-    generator gradients (not the discriminators'), the discriminator loss on detached fakes, two Adam updates."""
-    import torch
-
-    c = gan_config
-    per_sample = lambda t: t.flatten(1).mean(1)
-    l1 = lambda a, b: per_sample((a - b).abs())
-    cycle = lambda a, b: c.lambda_ss * (1 - torch_ssim(a, b)) + c.lambda_l1 * l1(a, b)
-    lambdas = {"gan": c.lambda_gan, "fm": c.lambda_fm, "id": c.lambda_id, "cyc": c.lambda_cyc}
-    gen_params = [p for n in ("G", "F") for p in nets[n].parameters()]
-    disc_params = [p for n in ("D_X", "D_Y") for p in nets[n].parameters()]
-    adam = lambda params: torch.optim.Adam(params, lr=c.learning_rate, betas=(c.b1, c.b2))
-    gen_opt, disc_opt = adam(gen_params), adam(disc_params)
-    sln = {"ema": dict.fromkeys(lambdas, 0.0), "snapshot": dict.fromkeys(lambdas, 1.0), "step": 0}
-
-    class Reverse(torch.autograd.Function):
-        forward = staticmethod(lambda ctx, a: a.view_as(a))
-        backward = staticmethod(lambda ctx, g: -g)
-
-    def mean(values, weights=None):
-        return values.mean() if weights is None else (weights * values).sum() / weights.sum().clamp_min(1e-12)
-
-    def statistics(features, weights=None):
-        ones = lambda f: torch.ones(f.shape[0], device=f.device)
-        return [mean(f.mean(dim=(2, 3)).T, ones(f) if weights is None else weights) for f in features]
-
-    def feature_matching(real, fake, real_weights=None, fake_weights=None):
-        pairs = zip(statistics([r.detach() for r in real], real_weights), statistics(fake, fake_weights))
-        return torch.stack([(r - f).abs().mean() for r, f in pairs]).mean()
-
-    def step(x, y, y_own):
-        b = x.shape[0]
-        f_out, _ = torch_generator(nets["F"], torch.cat([y, x]), c.generator)
-        fake_x, identity_x = f_out[:b], f_out[b:]
-        g_out, g_attention = torch_generator(nets["G"], torch.cat([x, y, fake_x]), c.generator)
-        fake_y, identity_y, cycle_y = g_out[:b], g_out[b : 2 * b], g_out[2 * b :]
-        bounded = c.attention_floor + (1 - c.attention_floor) * Reverse.apply(g_attention[b : 2 * b])
-        weights = bounded / bounded.mean()
-        id_weights = weights * (1 - y_own) if c.identity_other_cameras else weights
-        cycle_x, _ = torch_generator(nets["F"], fake_y, c.generator)
-        logits_y, features_y = torch_discriminator(nets["D_Y"], torch.cat([fake_y, y]))
-        logits_x, features_x = torch_discriminator(nets["D_X"], torch.cat([fake_x, x]))
-        real_y, fake_y_features = [f[b:] for f in features_y], [f[:b] for f in features_y]
-        real_x, fake_x_features = [f[b:] for f in features_x], [f[:b] for f in features_x]
-        terms = {
-            "gan": mean(per_sample((logits_y[:b] - 1) ** 2))
-            + mean(per_sample((logits_x[:b] - 1) ** 2), weights),
-            "fm": feature_matching(real_y, fake_y_features, real_weights=weights)
-            + feature_matching(real_x, fake_x_features, fake_weights=weights),
-            "id": mean(l1(identity_y, y), id_weights) + mean(l1(identity_x, x)),
-            "cyc": mean(cycle(x, cycle_x)) + mean(cycle(y, cycle_y), weights),
-        }
-        total = sum(lambdas[k] * terms[k] / sln["snapshot"][k] for k in lambdas)
-        # F's Style Attention head feeds no loss (only G's weights the Y terms): its gradient is zero, as in JAX.
-        gen_grads = torch.autograd.grad(total, gen_params, allow_unused=True, materialize_grads=True)
-
-        disc_total, w = 0.0, weights.detach()
-        for name, fake, real, real_w, fake_w in (("D_Y", fake_y, y, w, None), ("D_X", fake_x, x, None, w)):
-            logits, _ = torch_discriminator(nets[name], torch.cat([fake.detach(), real]))
-            disc_total = disc_total + 0.5 * (
-                mean(per_sample((logits[b:] - 1) ** 2), real_w) + mean(per_sample(logits[:b] ** 2), fake_w)
-            )
-        disc_grads = torch.autograd.grad(disc_total, disc_params)
-        for params, grads, optimizer in (
-            (gen_params, gen_grads, gen_opt),
-            (disc_params, disc_grads, disc_opt),
-        ):
-            for p, g in zip(params, grads):
-                p.grad = g
-            optimizer.step()
-
-        sln["step"] += 1
-        refresh = sln["step"] == c.sln_first or (
-            sln["step"] > c.sln_first and (sln["step"] - c.sln_first) % c.sln_every == 0
-        )
-        for k, term in terms.items():
-            sln["ema"][k] = c.sln_decay * sln["ema"][k] + (1 - c.sln_decay) * float(term.detach())
-            if refresh:
-                sln["snapshot"][k] = sln["ema"][k] / (1 - c.sln_decay ** sln["step"])
-
-    return step
-
-
 def torch_gan(args):
     import numpy as np
     import torch
 
+    from unitystyle_jax import torch_reference
+
     config = jax_config(args)
-    nets = torch_unitygan_nets(config.gan).to(memory_format=torch.channels_last)
+    nets = torch_reference.unitygan_nets(config.gan).to(memory_format=torch.channels_last)
     nets.train()
     rng = np.random.default_rng(0)
     x, y = (
@@ -468,7 +266,7 @@ def torch_gan(args):
         for _ in range(2)
     )
     y_own = torch.from_numpy((np.arange(args.gan_batch) % 2).astype(np.float32))  # as the JAX side's batch
-    step = torch_gan_step(nets, config.gan)
+    step = torch_reference.unitygan_step(nets, config.gan)
     counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
     return run_torch_step(
         lambda: step(x, y, y_own), args, images_per_step=2 * args.gan_batch, parameters=counts

@@ -70,7 +70,10 @@ def get_config():
     c.model.bottleneck_dim = 1024
     c.model.dropout = 0.5
     c.model.conv = "auto"  # auto | fast | xla, as gan.conv (models/fast_conv.py); not part of the checkpoint
-    c.model.pretrained = ""  # folder written by `python -m unitystyle_jax.convert_torch`
+    # The paper's and CamStyle's numbers assume an ImageNet-initialised ResNet: a folder written by
+    # `python -m unitystyle_jax.convert_torch`, or 'none' to train from scratch. '' (not chosen) stops a run that
+    # would train the IDE, at start-up.
+    c.model.pretrained = ""
 
     c.reid = ml_collections.ConfigDict()
     # unitystyle: N real + N UnityStyle per batch; baseline: real only; real_twin: N real + the same N again with
@@ -105,10 +108,16 @@ def get_config():
     c.eval.max_rank = 50
     c.eval.export_features = False  # write WORKDIR/eval/features.npz
     c.eval.ranked_queries = 6
+    # Test-time transfer reads the UnityStyle version of the evaluated query and gallery from this run's folder
+    # ('' = WORKDIR). For another dataset than the run trained on: a folder where `train.py
+    # --config.stages=gan,transfer` ran on that dataset. Without one, such data is evaluated as real images.
+    c.eval.styles_workdir = ""
 
     # `python -m unitystyle_jax.compare`: the paper's comparison with controls, an ablation and seeds.
     c.compare = ml_collections.ConfigDict()
-    c.compare.seeds = 3  # IDE trainings per row (seed, seed + 1, ...): initialisation, data order, augmentation
+    c.compare.seeds = (
+        3  # IDE trainings per row (seed, seed + 1, ...): initialisation, data order, augmentation
+    )
     c.compare.rows = ""  # '' = every row; else comma-separated keys of unitystyle_jax.compare.ROWS
     c.compare.retrain_generators = False  # True: every seed trains its own GANs (slower; GAN seeds vary too)
 

@@ -32,6 +32,7 @@ def get_config(variant: str | None = None):
     c.gan.discriminator.base_features = 16
     c.gan.log_every, c.gan.checkpoint_every = 50, 150
     c.model.depth, c.model.width = 18, 16
+    c.model.pretrained = "none"  # tiny ResNets of synthetic people: no ImageNet weights fit them
     c.model.last_stride = 1
     c.model.bottleneck_dim = 256
     c.reid.batch_size = 32

@@ -54,3 +54,30 @@ def test_state_of_another_shape_is_an_error_naming_the_folder(tmp_path):
     other = jax.eval_shape(lambda: {"w": jnp.zeros((4, 2)), "step": jnp.zeros((), jnp.int32)})
     with pytest.raises(CheckpointError, match=str(tmp_path / "ck")):
         Checkpoints(str(tmp_path / "ck")).restore(other)
+
+
+def test_a_part_restores_alone_and_must_fit(tmp_path):
+    """partial=True (inference: a generator, a backbone): only the named arrays are read and checked."""
+    ckpt = Checkpoints(str(tmp_path / "ck"))
+    ckpt.save(1, {"nets": {"G": state(1.0), "D": state(2.0)}, "opt": state(3.0)}, {"kind": "gan"})
+    ckpt.wait()
+    part = {"nets": {"G": abstract()}}
+    restored, meta, step = Checkpoints(str(tmp_path / "ck")).restore(part, meta={"kind": "gan"}, partial=True)
+    assert (
+        step == 1
+        and meta == {"kind": "gan"}
+        and restored.keys() == {"nets"}
+        and restored["nets"].keys() == {"G"}
+    )
+    np.testing.assert_array_equal(restored["nets"]["G"]["w"], np.full((3, 2), 1.0))
+    with pytest.raises(
+        CheckpointError, match="nets/G/w is \\(3, 2\\) float32 there, \\(4, 2\\) float32 here"
+    ):
+        wrong = {"nets": {"G": jax.eval_shape(lambda: {**state(0.0), "w": jnp.zeros((4, 2))})}}
+        Checkpoints(str(tmp_path / "ck")).restore(wrong, partial=True)
+    with pytest.raises(CheckpointError, match="nets/F/step is not in the checkpoint"):
+        Checkpoints(str(tmp_path / "ck")).restore({"nets": {"F": abstract()}}, partial=True)
+    with pytest.raises(CheckpointError, match="was trained with kind=gan, the config asks for reid"):
+        Checkpoints(str(tmp_path / "ck")).restore(part, meta={"kind": "reid"}, partial=True)
+    with pytest.raises(CheckpointError, match="is in the checkpoint but not in the model"):
+        Checkpoints(str(tmp_path / "ck")).restore(part)  # the whole state must fit when not partial

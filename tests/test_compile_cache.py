@@ -1,5 +1,5 @@
 """A second process running the same train step loads it from the persistent compilation cache that
-`stages.start` sets up (WORKDIR/.jax_cache) instead of compiling it again.
+`startup.start` sets up (WORKDIR/.jax_cache) instead of compiling it again.
 
 Evidence is JAX's own cache events (`/jax/compilation_cache/cache_hits` and `cache_misses`, recorded by the
 compiler around each persistent-cache lookup), the cache folder's files, and the loss of the loaded program.
@@ -20,7 +20,7 @@ CHILD = textwrap.dedent(
     import functools, json, sys, time
     import jax, numpy as np
     from configs import default
-    from unitystyle_jax import parallel, reid_training, stages
+    from unitystyle_jax import networks, parallel, reid_training, startup
 
     events = []
     jax.monitoring.register_event_listener(lambda event, **_: events.append(event))
@@ -28,8 +28,8 @@ CHILD = textwrap.dedent(
     config.data.name = "synthetic"
     config.data.height, config.data.width = 32, 16
     config.model.update(depth=18, width=4, bottleneck_dim=8)
-    stages.start(config, sys.argv[1])
-    model = reid_training.create_model(config.model, 3)
+    startup.start(config, sys.argv[1])
+    model = networks.create_ide(config.model, 3)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
     state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))

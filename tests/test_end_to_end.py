@@ -243,3 +243,193 @@ def test_demo_writes_the_table_stage_times_and_style_numbers(trained):
     for row, method in zip(rows, ("baseline", "unitystyle"), strict=True):
         assert [float(cell) for cell in row[1:]] == [round(100 * methods[method][k], 1) for k in METRIC_KEYS]
     assert f"{report['unitystyle_map_gain_points']:+.1f} points" in markdown
+
+
+# ----------------------------------------------------------------------------------------------------------
+# After training, what users reach for first: features for their own images, export, another dataset.
+
+
+def write_custom_copy(dataset, root) -> str:
+    """The synthetic dataset rewritten in the `custom` format (CSV lists, other folders), its training split cut
+    to the fewest identities that cover every camera: another dataset, in another format, with fewer classes."""
+    splits = formats.load("synthetic", str(dataset))
+    train_ids = next(
+        k
+        for k in range(1, splits.num_train_ids + 1)
+        if {r.camid for r in splits.train if r.pid < k} == set(splits.cameras)
+    )
+    assert train_ids < splits.num_train_ids
+    tables = {
+        "train": [r for r in splits.train if r.pid < train_ids],
+        "query": list(splits.query),
+        "gallery": list(splits.gallery),
+    }
+    for split, records in tables.items():
+        os.makedirs(root / split, exist_ok=True)
+        with open(root / f"{split}.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "pid", "camid"])
+            for r in records:
+                shutil.copy(r.path, root / split / os.path.basename(r.path))
+                writer.writerow([f"{split}/{os.path.basename(r.path)}", r.pid, r.camid])
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def after_training(trained, evaluated, tmp_path_factory):
+    """extract, export, and evaluate.py on another dataset (without, then with its own UnityGANs), as a user
+    runs them on the trained runs; processes side by side."""
+    tmp = tmp_path_factory.mktemp("after")
+    other = write_custom_copy(trained.dataset, tmp / "other_data")
+    on_other = ("--config.data.name=custom", f"--config.data.root={other}")
+    cross = {name: shutil.copytree(trained.unity, tmp / name) for name in ("cross", "cross_styled")}
+    data = f"--config.data.root={trained.dataset}"
+    query = os.path.join(trained.dataset, formats.MARKET_FOLDERS["query"])
+    extracted, exported, onnx, unstyled, gans = finish(
+        start(
+            "unitystyle_jax.extract",
+            evaluated.variant,
+            data,
+            "--config.eval.flip=True",
+            f"--images={query}",
+            f"--output={tmp / 'query.npz'}",
+        ),
+        start("unitystyle_jax.export", trained.unity, data, f"--output={tmp / 'exported'}"),
+        start(
+            "unitystyle_jax.export",
+            trained.unity,
+            data,
+            "--format=onnx",
+            "--batch=3",
+            f"--output={tmp / 'onnx'}",
+        ),
+        start("evaluate.py", cross["cross"], *on_other),
+        start("train.py", tmp / "other_gans", *on_other, "--config.stages=gan,transfer"),
+    )
+    (styled,) = finish(
+        start(
+            "evaluate.py",
+            cross["cross_styled"],
+            *on_other,
+            f"--config.eval.styles_workdir={tmp / 'other_gans'}",
+        )
+    )
+    return SimpleNamespace(
+        tmp=tmp,
+        query=query,
+        extracted=extracted,
+        exported=exported,
+        onnx=onnx,
+        unstyled=unstyled,
+        styled=styled,
+        cross=cross,
+    )
+
+
+def tiny_config(dataset, **eval_settings):
+    from configs import synthetic
+
+    config = synthetic.get_config("tiny")
+    config.data.root = str(dataset)
+    config.eval.update(eval_settings)
+    return config
+
+
+def test_extracted_features_are_the_evaluation_features(trained, evaluated, after_training):
+    """extract.py through the generators gives, for the query folder, the features evaluate.py ranked (flip on)."""
+    written = np.load(after_training.tmp / "query.npz")
+    evaluation = np.load(evaluated.variant / "eval" / "features.npz")
+    assert bool(written["transferred"]) and int(written["step"]) == 4
+    assert "pids" in written  # Market-named files carry their identities
+    by_name = dict(zip(written["names"], written["features"]))
+    assert set(by_name) == set(evaluation["query_names"])
+    np.testing.assert_allclose(
+        np.stack([by_name[n] for n in evaluation["query_names"]]), evaluation["query_features"], atol=1e-5
+    )
+    np.testing.assert_array_equal(
+        [dict(zip(written["names"], written["camids"]))[n] for n in evaluation["query_names"]],
+        evaluation["query_camids"],
+    )
+
+
+def test_extractor_api_with_and_without_transfer(trained, evaluated, after_training):
+    from unitystyle_jax import extraction
+    from unitystyle_jax.data import pipeline
+
+    written = np.load(after_training.tmp / "query.npz")
+    records = sorted(formats.read_images(after_training.query)[0], key=lambda r: r.name)[:6]
+    images = [pipeline.read_uint8(r.path).numpy() for r in records]
+    camids, names = [r.camid for r in records], [r.name for r in records]
+    config = tiny_config(trained.dataset, flip=True)
+
+    transferring = extraction.Extractor.from_workdir(str(evaluated.variant), config)
+    assert transferring.transfers
+    by_name = dict(zip(written["names"], written["features"]))
+    np.testing.assert_allclose(
+        transferring(images, camids, names), np.stack([by_name[n] for n in names]), atol=1e-5
+    )
+
+    real_only = extraction.Extractor.from_workdir(str(evaluated.variant), config, transfer=False)
+    real = real_only(images, camids)
+    np.testing.assert_allclose(np.linalg.norm(real, axis=1), 1.0, rtol=1e-5)
+    assert np.abs(real - transferring(images, camids, names)).max() > 1e-3  # the generators do change them
+
+    with pytest.raises(Exception, match=r"camera\(s\) \[9\] have no UnityGAN .*--no-transfer"):
+        transferring(images[:1], [9])
+    with pytest.raises(Exception, match="no IDE checkpoint in"):
+        extraction.Extractor.from_workdir(str(after_training.tmp / "nothing"), config)
+    with pytest.raises(FileExistsError, match="exists: give another --output"):
+        extraction.run(
+            config, str(evaluated.variant), after_training.query, str(after_training.tmp / "query.npz"), None
+        )
+
+
+@pytest.mark.parametrize("fmt", ["stablehlo", "onnx"])
+def test_exported_programs_reload_with_any_batch_and_match_jax(trained, after_training, fmt):
+    """StableHLO reloaded by JAX (batches of 1, 3 and 5: the batch stayed symbolic) and ONNX run by onnxruntime
+    (batches of 3, as exported) give the extractor's features (no transfer); each generator maps [0, 1] images
+    to [0, 1] images."""
+    from unitystyle_jax import extraction, model_export
+    from unitystyle_jax.data import pipeline
+
+    folder = after_training.tmp / ("exported" if fmt == "stablehlo" else "onnx")
+    printed = (after_training.exported if fmt == "stablehlo" else after_training.onnx).stdout
+    manifest = read_json(folder / model_export.MANIFEST)
+    assert manifest["format"] == fmt
+    assert set(manifest["programs"]) == {"ide_features", "generator_cam0", "generator_cam1", "generator_cam2"}
+    errors = [
+        float(line.rsplit(" ", 1)[1].rstrip(")")) for line in printed.splitlines() if "reloaded:" in line
+    ]
+    assert len(errors) == 4 and max(errors) < 1e-4  # each program reloaded and checked by the command itself
+
+    records = sorted(formats.read_images(after_training.query)[0], key=lambda r: r.name)[:5]
+    config = tiny_config(trained.dataset)
+    resized = np.stack(
+        [
+            pipeline.resized(pipeline.read_uint8(r.path), config.data.height, config.data.width)
+            for r in records
+        ]
+    )
+    suffix = model_export.SUFFIXES[fmt]
+    features = model_export.load(str(folder / f"ide_features{suffix}"))
+    real_only = extraction.Extractor.from_workdir(str(trained.unity), config, transfer=False)
+    expected = real_only([pipeline.read_uint8(r.path).numpy() for r in records], [r.camid for r in records])
+    for batch in (1, 3, 5) if fmt == "stablehlo" else (3,):
+        np.testing.assert_allclose(features(resized[:batch]), expected[:batch], rtol=1e-4, atol=1e-5)
+    generator = model_export.load(str(folder / f"generator_cam0{suffix}"))
+    out = generator(np.full((3, config.gan.height, config.gan.width, 3), 0.5, np.float32))
+    assert out.shape == (3, config.gan.height, config.gan.width, 3) and 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_evaluation_on_another_dataset_with_and_without_its_own_generators(after_training):
+    """A run trained on the synthetic data (Market layout) evaluated on a custom-format dataset with fewer
+    training identities: the classifier is not restored, so the restore is not blocked; without that
+    data's UnityGANs there is no test-time transfer, said in one line; with them, it transfers."""
+    assert "no test-time transfer" in after_training.unstyled.stderr
+    unstyled = read_json(after_training.cross["cross"] / "eval" / "metrics.json")
+    styled = read_json(after_training.cross["cross_styled"] / "eval" / "metrics.json")
+    for metrics, transferred in ((unstyled, False), (styled, True)):
+        assert (metrics["dataset"], metrics["trained_on"]) == ("custom", "synthetic")
+        assert metrics["test_time_transfer"] is transferred
+        assert all(0.0 <= metrics[k] <= 1.0 for k in METRIC_KEYS)
+    assert "no test-time transfer" not in after_training.styled.stderr

@@ -11,7 +11,7 @@ import pytest
 from jax import lax
 
 from configs import default
-from unitystyle_jax import gan_training, reid_training
+from unitystyle_jax import networks
 from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.fast_conv import SHIFTED, XLA, ConvSpec, Plan
 from unitystyle_jax.models.layers import ModelError
@@ -175,7 +175,7 @@ def test_configs_choose_the_convolution():
     config = default.get_config()
     assert config.model.conv == config.gan.conv == "auto"
     config.model.conv, config.gan.conv = "xla", "bogus"
-    assert reid_training.create_model(config.model, 3).conv is nn.Conv
+    assert networks.create_ide(config.model, 3).conv is nn.Conv
     with pytest.raises(ModelError, match="config.gan.conv='bogus'"):
-        gan_training.create_models(config.gan)
-    assert "conv" not in reid_training.model_fingerprint(config.model)  # checkpoints do not depend on it
+        networks.create_gan_networks(config.gan)
+    assert "conv" not in networks.model_fingerprint(config.model)  # checkpoints do not depend on it

@@ -235,3 +235,47 @@ def test_verify_images_skip_bad_warns_once_with_the_count(market_root):
     assert kept == [records[1], records[2], records[4]]
     with Image.open(kept[0].path) as image:
         assert image.size == (8, 16)
+
+
+def test_read_images_of_a_market_named_folder_keeps_junk_and_identities(market_root):
+    records, known = formats.read_images(os.path.join(market_root, "bounding_box_test"))
+    assert known
+    assert [(r.name, r.pid, r.camid) for r in records][:2] == [
+        ("-1_c2s1_000600_01.jpg", -1, 1),
+        ("0000_c1s1_000500_01.jpg", 0, 0),
+    ]
+    assert len(records) == 5  # junk and distractors too: every image gets a feature
+
+
+def test_read_images_of_a_csv_with_and_without_identities(tmp_path):
+    fakedata.write_image(tmp_path / "a" / "x.jpg")
+    fakedata.write_image(tmp_path / "y.png")
+    fakedata.write_text(tmp_path, "plain.csv", ["path,camid", "a/x.jpg,2", f"{tmp_path / 'y.png'},0"])
+    fakedata.write_text(tmp_path, "labelled.csv", ["path,pid,camid", "a/x.jpg,7,2"])
+    records, known = formats.read_images(str(tmp_path / "plain.csv"))
+    assert not known and [(r.name, r.camid, r.pid) for r in records] == [
+        (str(tmp_path / "y.png"), 0, formats.JUNK_PID),
+        ("a/x.jpg", 2, formats.JUNK_PID),
+    ]
+    assert records[1].path == str(tmp_path / "a" / "x.jpg")
+    records, known = formats.read_images(str(tmp_path / "labelled.csv"))
+    assert known and (records[0].pid, records[0].camid) == (7, 2)
+
+
+@pytest.mark.parametrize(
+    "lines, pattern",
+    [
+        (["file,camera", "a.jpg,1"], r"bad.csv:1: header must be path,camid or path,pid,camid"),
+        (["path,camid", "missing.jpg,0"], r"bad.csv:2: listed image .*missing.jpg does not exist"),
+        (["path,camid", "a.jpg,-1"], r"bad.csv:2: camid -1 out of range"),
+        (["path,camid", "a.jpg,one"], r"bad.csv:2: camid 'one' is not an integer"),
+        (["path,camid", "a.jpg"], r"bad.csv:2: expected 2 fields path,camid, got 1"),
+    ],
+)
+def test_read_images_names_a_bad_list_line(tmp_path, lines, pattern):
+    fakedata.write_image(tmp_path / "a.jpg")
+    fakedata.write_text(tmp_path, "bad.csv", lines)
+    with pytest.raises(DatasetError, match=pattern):
+        formats.read_images(str(tmp_path / "bad.csv"))
+    with pytest.raises(DatasetError, match="neither a folder of images nor a CSV file"):
+        formats.read_images(str(tmp_path / "nowhere"))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import gan_training, losses
+from unitystyle_jax import gan_training, losses, networks
 from unitystyle_jax.parallel import INIT_PRNG
 
 X_TERMS = (("g", "gan"), ("g", "cyc"), ("f", "id"))  # depend on x alone
@@ -34,7 +34,7 @@ class Harness:
 
     def __init__(self, config):
         self.config = config
-        self.generator, self.discriminator = gan_training.create_models(config)
+        self.generator, self.discriminator = networks.create_gan_networks(config)
         self.tx = gan_training.create_optimizer(config)
         init = functools.partial(
             gan_training.initial_state,
@@ -87,20 +87,20 @@ def attended():
 
 def test_identity_generators_zero_the_identity_and_cycle_terms_and_fm_matches_batch_statistics(uniform):
     x = images(0)
-    parts = uniform.parts(uniform.state["nets"], batch_of(x, x[::-1]))  # untrained G, F: the identity
+    parts = uniform.parts(uniform.state.nets, batch_of(x, x[::-1]))  # untrained G, F: the identity
     for part in (("g", "id"), ("f", "id"), ("g", "cyc"), ("f", "cyc")):
         assert abs(parts[part]) < 1e-3, (part, parts[part])
     # y holds x's images in another order: same batch statistics, so both FM terms vanish...
     assert abs(parts[("g", "fm")]) < 1e-5 and abs(parts[("f", "fm")]) < 1e-5
     assert parts[("g", "gan")] > 0.1 and parts[("f", "gan")] > 0.1  # ...but the adversarial terms do not
     # Negative control: other images in y, and FM no longer vanishes.
-    other = uniform.parts(uniform.state["nets"], batch_of(x, images(1)))
+    other = uniform.parts(uniform.state.nets, batch_of(x, images(1)))
     assert other[("g", "fm")] > 1e-3 and other[("f", "fm")] > 1e-3
 
 
 def test_each_term_pairs_the_images_it_should(uniform):
     x, y = images(0), images(1)
-    nets = uniform.trained(batch_of(x, y))["nets"]
+    nets = uniform.trained(batch_of(x, y)).nets
     before, after = uniform.parts(nets, batch_of(x, y)), uniform.parts(nets, batch_of(x, images(2)))
     for part in X_TERMS:  # G(x) and its cycle, F's identity on x: y plays no part
         np.testing.assert_allclose(after[part], before[part], rtol=1e-6, err_msg=str(part))
@@ -111,7 +111,7 @@ def test_each_term_pairs_the_images_it_should(uniform):
 def test_style_attention_reaches_exactly_the_weighted_terms(attended):
     x, y = images(0), images(1)
     batch = batch_of(x, y)
-    nets = attended.trained(batch)["nets"]
+    nets = attended.trained(batch).nets
 
     def part(gen_params, side, term):
         with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in ("G", "F")}}
@@ -134,7 +134,7 @@ def test_style_attention_reaches_exactly_the_weighted_terms(attended):
 def test_the_discriminator_loss_weights_the_real_y_side(attended):
     x, y = images(0), images(1)
     batch = batch_of(x, y)
-    nets = attended.trained(batch)["nets"]
+    nets = attended.trained(batch).nets
     _, _, aux = attended.terms(nets, batch)
     disc_params = {n: nets[n]["params"] for n in ("D_X", "D_Y")}
     weights = jnp.array([1.6, 0.8, 0.8, 0.8])  # what a head putting all attention on sample 0 gives
@@ -152,7 +152,7 @@ def test_the_discriminator_loss_weights_the_real_y_side(attended):
 
 def test_the_identity_term_can_leave_camera_c_out(uniform):
     x, y = images(0), images(1)
-    nets = uniform.trained(batch_of(x, y))["nets"]
+    nets = uniform.trained(batch_of(x, y)).nets
     own = Harness.parts(uniform, nets, batch_of(x, y, y_own=(1.0, 1.0, 1.0, 1.0)))
     assert own[("g", "id")] == 0.0  # every Y sample from camera c: nothing left in |G(y) - y|
     none_own = uniform.parts(nets, batch_of(x, y, y_own=(0.0, 0.0, 0.0, 0.0)))
@@ -168,13 +168,13 @@ def test_train_step_counts_steps_and_refreshes_sln_on_schedule_with_bias_correct
     state, batch, snapshots, terms = h.state, batch_of(images(0), images(1)), [], []
     for _ in range(5):
         state, metrics = h.step(state, batch)
-        snapshots.append(float(state["sln"].snapshot["cyc"]))
+        snapshots.append(float(state.sln.snapshot["cyc"]))
         terms.append(float(metrics["loss_cyc"]))
         assert {"loss", "loss_disc", "loss_gan", "loss_fm", "loss_id", "loss_cyc", "weight_max"} <= set(
             metrics
         )
         assert all(np.isfinite(float(v)) for v in metrics.values())
-    assert int(state["step"]) == 5
+    assert int(state.step) == 5
     ema = lambda n: sum((1 - decay) * decay ** (n - 1 - i) * terms[i] for i in range(n))  # noqa: E731
     np.testing.assert_allclose(snapshots[0], 1.0)  # before the first refresh: unscaled
     np.testing.assert_allclose(snapshots[1], ema(2) / (1 - decay**2), rtol=1e-5)  # step 2

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import gan_training, parallel, reid_training, stages
+from unitystyle_jax import gan_training, networks, parallel, reid_training, startup
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +19,19 @@ def tiny(tmp_path_factory):
     config = synthetic.get_config("tiny")
     config.gan.checkpoint_every = 3
     mesh = parallel.make_mesh()
-    return config, workdir, stages.load_dataset(config, workdir), mesh
+    return config, workdir, startup.load_dataset(config, workdir), mesh
 
 
 def test_models_of_one_gan_config_share_programs_and_a_changed_setting_does_not(tiny):
     config, workdir, splits, mesh = tiny
-    cam0 = gan_training.GanSetup(config, workdir, gan_training.Domains(0), mesh)
-    pair = gan_training.GanSetup(config, workdir, gan_training.Domains(1, 2), mesh)
+    cam0 = gan_training.GanSetup(config, workdir, networks.Domains(0), mesh)
+    pair = gan_training.GanSetup(config, workdir, networks.Domains(1, 2), mesh)
     assert cam0.programs is pair.programs
     other = config.copy_and_resolve_references()
     other.seed = 11  # the seed is not part of the programs: it only picks the rng
-    assert gan_training.GanSetup(other, workdir, gan_training.Domains(0), mesh).programs is cam0.programs
+    assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is cam0.programs
     other.gan.style_attention = False
-    assert gan_training.GanSetup(other, workdir, gan_training.Domains(0), mesh).programs is not cam0.programs
+    assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is not cam0.programs
     assert not np.array_equal(jax.random.key_data(cam0.rng), jax.random.key_data(pair.rng))
 
 
@@ -48,9 +48,9 @@ def test_seeds_of_one_ide_config_share_programs_and_methods_do_not(tiny):
 
 def test_two_cameras_train_through_one_traced_step(tiny):
     config, workdir, splits, mesh = tiny
-    step = gan_training.GanSetup(config, workdir, gan_training.Domains(0), mesh).programs.train.step
+    step = gan_training.GanSetup(config, workdir, networks.Domains(0), mesh).programs.train.step
     for camera in (0, 1):
-        gan_training.train(config, workdir, splits, gan_training.Domains(camera), mesh)
+        gan_training.train(config, workdir, splits, networks.Domains(camera), mesh)
     assert step._cache_size() == 1  # one trace for both cameras' models
     finals = []
     for camera in (0, 1):
@@ -59,9 +59,9 @@ def test_two_cameras_train_through_one_traced_step(tiny):
             records = [json.loads(line) for line in f]
         assert [r["step"] for r in records] == [1, 2, 3]
         assert all(np.isfinite(v) for r in records for v in r.values())
-        setup = gan_training.GanSetup(config, workdir, gan_training.Domains(camera), mesh)
+        setup = gan_training.GanSetup(config, workdir, networks.Domains(camera), mesh)
         state, last = setup.restore()
         assert last == config.gan.num_steps
-        finals.append(jax.tree.leaves(state["nets"]["G"]["params"]))
+        finals.append(jax.tree.leaves(state.nets["G"]["params"]))
     # Each camera kept its own model: the shared program did not share parameters.
     assert any(not np.array_equal(a, b) for a, b in zip(*finals))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import losses, reid_training
+from unitystyle_jax import losses, networks, reid_training
 from unitystyle_jax.parallel import INIT_PRNG
 
 N, CLASSES, SEED = 4, 5, 3
@@ -20,7 +20,7 @@ N, CLASSES, SEED = 4, 5, 3
 def harness():
     config = synthetic.get_config("tiny")
     config.model.conv = "xla"
-    model = reid_training.create_model(config.model, CLASSES)
+    model = networks.create_ide(config.model, CLASSES)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
@@ -49,11 +49,11 @@ def cross_entropies(model, state, images, labels):
 
 def logits_of(model, state, images):
     outputs, _ = model.apply(
-        {"params": state["params"], "batch_stats": state["batch_stats"]},
+        {"params": state.params, "batch_stats": state.batch_stats},
         images,
         train=True,
         mutable=["batch_stats"],
-        rngs={"dropout": jax.random.fold_in(jax.random.key(SEED), state["step"])},
+        rngs={"dropout": jax.random.fold_in(jax.random.key(SEED), state.step)},
     )
     return outputs["logits"]
 
@@ -73,15 +73,15 @@ def test_baseline_loss_is_the_mean_cross_entropy_and_the_step_counts(harness):
     new_state, metrics = step()(state, real_only)
     ce = cross_entropies(model, state, batch["image"], batch["label"])
     np.testing.assert_allclose(float(metrics["loss"]), float(ce.mean()), rtol=1e-5)
-    assert int(new_state["step"]) == 1 and set(metrics) == {"loss", "accuracy", "learning_rate"}
+    assert int(new_state.step) == 1 and set(metrics) == {"loss", "accuracy", "learning_rate"}
 
 
 def test_label_smoothing_reaches_the_generated_part_only(harness):
     """CamStyle: mean CE(real) + mean LSR-CE(generated), the smoothed target (1 - eps) on the label + eps / K."""
     model, state, step, batch = harness
     # The classifier starts at std 0.001 (near-uniform predictions, where smoothing changes little): sharpen it.
-    head = state["params"]["classifier"]
-    state = {**state, "params": {**state["params"], "classifier": {**head, "kernel": head["kernel"] * 2000}}}
+    head = state.params["classifier"]
+    state = state.replace(params={**state.params, "classifier": {**head, "kernel": head["kernel"] * 2000}})
     generated = {
         **batch,
         "extra_image": batch["extra_image"][:2],

@@ -1,4 +1,4 @@
-"""benchmarks/train_step.py's PyTorch UnityGAN twin is a fair twin (same parameter counts as the JAX models, at
+"""The PyTorch UnityGAN twin (torch_reference, what benchmarks/train_step.py times) is a fair twin (same parameter counts as the JAX models, at
 the tiny size and the paper's), its step trains, and bad arguments are one clear error."""
 
 import importlib.util
@@ -10,7 +10,7 @@ import torch
 
 import runs
 from configs import default, synthetic
-from unitystyle_jax import gan_training
+from unitystyle_jax import gan_training, networks, torch_reference
 from unitystyle_jax.parallel import INIT_PRNG
 
 spec = importlib.util.spec_from_file_location(
@@ -21,7 +21,7 @@ spec.loader.exec_module(train_step)
 
 
 def jax_parameter_counts(gan_config) -> dict:
-    generator, discriminator = gan_training.create_models(gan_config)
+    generator, discriminator = networks.create_gan_networks(gan_config)
     shape = (gan_config.height, gan_config.width, 3)
     state = jax.eval_shape(
         lambda rng: gan_training.initial_state(
@@ -29,14 +29,14 @@ def jax_parameter_counts(gan_config) -> dict:
         ),
         jax.random.key(0, impl=INIT_PRNG),
     )
-    return {name: train_step.parameter_count(state["nets"][name]["params"]) for name in ("G", "D_X")}
+    return {name: train_step.parameter_count(state.nets[name]["params"]) for name in ("G", "D_X")}
 
 
 @pytest.mark.parametrize(
     "config", [synthetic.get_config("tiny"), default.get_config()], ids=["tiny", "paper"]
 )
 def test_torch_twin_has_the_jax_models_parameter_counts(config):
-    nets = train_step.torch_unitygan_nets(config.gan)
+    nets = torch_reference.unitygan_nets(config.gan)
     torch_counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
     assert torch_counts == jax_parameter_counts(config.gan)
 
@@ -44,11 +44,11 @@ def test_torch_twin_has_the_jax_models_parameter_counts(config):
 def test_torch_twin_step_updates_both_sides_with_finite_weights():
     config = synthetic.get_config("tiny")
     torch.manual_seed(0)
-    nets = train_step.torch_unitygan_nets(config.gan)
+    nets = torch_reference.unitygan_nets(config.gan)
     before = {
         name: [p.detach().clone() for p in nets[name].parameters()] for name in ("G", "F", "D_X", "D_Y")
     }
-    step = train_step.torch_gan_step(nets, config.gan)
+    step = torch_reference.unitygan_step(nets, config.gan)
     x, y = (torch.rand(2, 3, config.gan.height, config.gan.width) * 2 - 1 for _ in range(2))
     step(x, y, torch.tensor([1.0, 0.0]))
     for name, old in before.items():

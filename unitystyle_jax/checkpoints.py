@@ -31,6 +31,7 @@ class Checkpoints:
         handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
         self._pending = None  # the step of the newest save started (async: maybe still being written)
+        self._reader = None  # the partial-restore manager, made on first use
 
     def steps(self) -> list[int]:
         return sorted(self._manager.all_steps())
@@ -73,13 +74,16 @@ class Checkpoints:
                 f"(checkpoints kept: {self.steps() or 'none'})"
             ) from None
 
-    def restore(self, abstract_state, step: int | None = None, meta: dict | None = None):
+    def restore(self, abstract_state, step: int | None = None, meta: dict | None = None, partial=False):
         """(state, meta, step) of `step`, or of the newest readable step; None when the folder has none.
 
         An unreadable newest step is skipped with a warning naming it, so a crash mid-write or a damaged file
         costs one checkpoint interval, not the run. An explicitly requested step is never substituted. A
         readable step whose arrays do not fit `abstract_state`, or whose meta differs from `meta` in any of its
         keys (what the state was built from), holds another model: an error, not damage.
+
+        partial: `abstract_state` names a part of the saved state (inference: a generator, a backbone, no
+        optimiser state); only that part is read, and only its arrays must fit.
         """
         steps = self.steps()
         if step is not None:
@@ -89,14 +93,20 @@ class Checkpoints:
                 )
             steps = [step]
         failures = []
+        if partial:
+            manager = self._part_reader()
+            state_args = ocp.args.PyTreeRestore(
+                item=abstract_state,
+                restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state),
+                partial_restore=True,
+            )
+        else:
+            manager, state_args = self._manager, ocp.args.StandardRestore(abstract_state)
         for candidate in reversed(steps):
-            self._check(candidate, abstract_state, meta)
+            self._check(candidate, abstract_state, meta, partial)
             try:
-                restored = self._manager.restore(
-                    candidate,
-                    args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
-                    ),
+                restored = manager.restore(
+                    candidate, args=ocp.args.Composite(state=state_args, meta=ocp.args.JsonRestore())
                 )
             except Exception as error:  # orbax raises many types for damaged or mismatched files
                 reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
@@ -115,6 +125,17 @@ class Checkpoints:
             )
         return None
 
+    def _part_reader(self):
+        """A manager whose state handler can read part of a step (StandardCheckpointHandler reads all of it)."""
+        if self._reader is None:
+            handlers = {"state": ocp.PyTreeCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+            self._reader = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0),
+                item_handlers=handlers,
+            )
+        return self._reader
+
     def check(self, abstract_state, meta: dict | None = None) -> None:
         """The start-up check of a folder a run will resume from: CheckpointError when its newest step holds
         another model (as `restore` would raise, hours later). Reads metadata only."""
@@ -122,12 +143,12 @@ class Checkpoints:
         if steps:
             self._check(steps[-1], abstract_state, meta)
 
-    def _check(self, step: int, abstract_state, meta: dict | None) -> None:
+    def _check(self, step: int, abstract_state, meta: dict | None, partial: bool = False) -> None:
         """Raises when `step` is readable and holds another model; unreadable metadata is left to `restore`,
         which names the damage and falls back."""
         where = f"checkpoint {self.directory}/{step}"
         try:
-            misfit = _first_misfit(self._manager.item_metadata(step)["state"], abstract_state)
+            misfit = _first_misfit(self._manager.item_metadata(step)["state"], abstract_state, partial)
             saved = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
         except Exception:
             return
@@ -148,6 +169,8 @@ class Checkpoints:
 
     def close(self) -> None:
         self._manager.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
 def _leaf_shapes(tree) -> dict[str, tuple]:
@@ -163,10 +186,11 @@ def _leaf_shapes(tree) -> dict[str, tuple]:
     return {"/".join(map(name, path)): (tuple(a.shape), str(a.dtype)) for path, a in leaves}
 
 
-def _first_misfit(on_disk, abstract_state) -> str | None:
-    """The first array that is missing, extra or of another shape/dtype on disk; None when the trees fit."""
+def _first_misfit(on_disk, abstract_state, partial: bool = False) -> str | None:
+    """The first array that is missing, extra (unless `partial`) or of another shape/dtype on disk; None when
+    the trees fit."""
     saved, wanted = _leaf_shapes(on_disk), _leaf_shapes(abstract_state)
-    for path in sorted(saved.keys() | wanted.keys()):
+    for path in sorted(wanted.keys() if partial else saved.keys() | wanted.keys()):
         if path not in saved:
             return f"{path} is not in the checkpoint"
         if path not in wanted:

@@ -11,10 +11,24 @@ import sys
 
 from absl import flags
 
-from unitystyle_jax.errors import CheckpointError, Interrupted, TrainingError, WorkdirError
+from unitystyle_jax import errors
 
-# Errors that describe the user's input or environment (files, configs, checkpoints), not a bug.
-USER_ERRORS = (ValueError, OSError, CheckpointError, TrainingError, WorkdirError)
+# Errors that describe the user's input or environment (files, configs, checkpoints), not a bug: the project's
+# own (errors.py), and what the standard library raises for a bad value or an unusable file.
+USER_ERRORS = (
+    errors.ConfigError,
+    errors.DatasetError,
+    errors.ModelError,
+    errors.LossError,
+    errors.EvaluationError,
+    errors.ConversionError,
+    errors.WeightsNotFoundError,
+    errors.CheckpointError,
+    errors.TrainingError,
+    errors.WorkdirError,
+    ValueError,
+    OSError,
+)
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 128 + 15  # as a process killed by SIGTERM, but after a clean save
 
@@ -28,7 +42,7 @@ def run_main(fn, *args, **kwargs):
     """Calls fn; turns user errors and interruptions into one line on stderr and an exit code."""
     try:
         return fn(*args, **kwargs)
-    except Interrupted as stop:
+    except errors.Interrupted as stop:
         logging.warning("%s", stop)
         print(f"stopped: {stop}", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

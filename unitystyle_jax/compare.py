@@ -27,11 +27,15 @@ from ml_collections import config_flags
 from unitystyle_jax import (
     cli,
     config_validation,
+    files,
     gan_training,
+    networks,
     preflight,
     reid_evaluation,
     reid_training,
     stages,
+    startup,
+    styled_data,
     transfer,
     workdir_lock,
 )
@@ -70,10 +74,10 @@ class Row:
 STYLE_SETS = {
     s.name: s
     for s in (
-        StyleSet("unitystyle", "UnityStyle", transfer.OUTPUT),
-        StyleSet("unitystyle_no_attention", "UnityStyle, no Style Attention", transfer.OUTPUT),
-        StyleSet("camstyle", "CamStyle", transfer.CAMSTYLE_OUTPUT),
-        StyleSet("colour_norm", "camera colour normalisation", transfer.COLOUR_NORM_OUTPUT),
+        StyleSet("unitystyle", "UnityStyle", styled_data.OUTPUT),
+        StyleSet("unitystyle_no_attention", "UnityStyle, no Style Attention", styled_data.OUTPUT),
+        StyleSet("camstyle", "CamStyle", styled_data.CAMSTYLE_OUTPUT),
+        StyleSet("colour_norm", "camera colour normalisation", styled_data.COLOUR_NORM_OUTPUT),
     )
 }
 
@@ -155,9 +159,9 @@ def _style_config(config, style_set: str, seed: int):
 
 def _gan_domains(style_set: str, splits) -> list:
     if style_set == "camstyle":
-        return gan_training.camstyle_pairs(list(splits.cameras))
+        return networks.camstyle_pairs(list(splits.cameras))
     if style_set in ("unitystyle", "unitystyle_no_attention"):
-        return [gan_training.Domains(c) for c in transfer.needed_cameras(splits)]
+        return [networks.Domains(c) for c in styled_data.needed_cameras(splits)]
     return []
 
 
@@ -254,7 +258,7 @@ def _torch_available() -> bool:
 def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
     """Start-up: what would stop the comparison later fails now, with one line."""
     needed = _style_sets(rows)
-    missing = sorted(set(transfer.needed_cameras(splits)) - set(splits.cameras))
+    missing = sorted(set(styled_data.needed_cameras(splits)) - set(splits.cameras))
     if missing and needed - {"camstyle"}:
         raise config_validation.ConfigError(
             f"camera(s) {missing} of the query/gallery have no training images in {config.data.name}: no "
@@ -265,6 +269,8 @@ def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
         raise config_validation.ConfigError("CamStyle needs at least two training cameras")
     if any(r.framework == "torch" for r in rows) and jax.process_count() > 1:
         raise config_validation.ConfigError("the torch_ide row runs in one process only")
+    if any(r.framework != "torch" for r in rows):
+        preflight.check_pretrained(config)
     if config.compare.retrain_generators:
         return
     for style_set in needed:
@@ -285,8 +291,8 @@ def _styles_dir(workdir: str, style_set: str, seed: int | None = None) -> str:
 
 def _load_styled(style_set: str, styles_dir: str, splits):
     if style_set == "camstyle":
-        return transfer.load_camstyle(styles_dir)
-    return transfer.load(styles_dir, splits, STYLE_SETS[style_set].output)
+        return styled_data.load_camstyle(styles_dir)
+    return styled_data.load(styles_dir, splits, STYLE_SETS[style_set].output)
 
 
 def run(config, workdir: str, results: str) -> dict:
@@ -295,13 +301,13 @@ def run(config, workdir: str, results: str) -> dict:
     if not _torch_available():
         logging.warning("torch is not installed: the torch_ide row is left out")
         rows = [r for r in rows if r.framework != "torch"]
-    preflight.check_writable(workdir)
-    preflight.check_writable(results, "results folder")
+    files.check_writable(workdir)
+    files.check_writable(results, "results folder")
     config = config.copy_and_resolve_references()
-    config.data.root = stages.dataset_root(config, workdir)
-    mesh = stages.start(config, workdir)
+    config.data.root = startup.dataset_root(config, workdir)
+    mesh = startup.start(config, workdir)
     with workdir_lock.hold(workdir, jax.process_index()):
-        splits = stages.load_dataset(config, workdir)
+        splits = startup.load_dataset(config, workdir)
         _check(config, workdir, rows, splits, mesh)
         report = _run_rows(config, workdir, rows, splits, mesh)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)

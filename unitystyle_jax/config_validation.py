@@ -2,13 +2,15 @@
 
 from unitystyle_jax import losses, reid_methods
 from unitystyle_jax.data import formats
+from unitystyle_jax.errors import ConfigError
+from unitystyle_jax.evaluation.distance import DISTANCE_METRICS
+from unitystyle_jax.evaluation.metrics import AP_MODES
+from unitystyle_jax.models.fast_conv import CONV_KINDS
+from unitystyle_jax.models.resnet import STAGE_SIZES
 
 STAGES = ("gan", "transfer", "reid")
-RESNET_DEPTHS = (18, 34, 50, 101)
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the field."""
+RESNET_DEPTHS = tuple(sorted(STAGE_SIZES))
+FROM_SCRATCH = "none"  # config.model.pretrained's value for a randomly initialised IDE
 
 
 def _require(condition: bool, message: str) -> None:
@@ -28,6 +30,20 @@ def stage_list(config) -> list[str]:
 def loss_weights(gan_config, names=losses.UNITYGAN_WEIGHT_NAMES) -> dict:
     """{name: config.gan.lambda_<name>}: the lambdas of L_UnityGAN's terms (the only place they are read)."""
     return {name: gan_config[f"lambda_{name}"] for name in names}
+
+
+def pretrained_folder(config) -> str | None:
+    """config.model.pretrained's converted-weights folder, or None to train from scratch ('none'). Empty is an
+    error: a paper-scale IDE trained from scratch without anyone choosing it gives numbers far below the paper's."""
+    chosen = str(config.model.pretrained).strip()
+    _require(
+        bool(chosen),
+        "config.model.pretrained is empty: the paper's numbers assume ImageNet weights; convert torchvision's with "
+        "`python -m unitystyle_jax.convert_torch --input=resnet50-0676ba61.pth --output=weights/resnet50` and "
+        f"pass --config.model.pretrained=weights/resnet50, or --config.model.pretrained={FROM_SCRATCH} to train "
+        "from scratch",
+    )
+    return None if chosen == FROM_SCRATCH else chosen
 
 
 def gan_cameras(config) -> list[int]:
@@ -104,5 +120,7 @@ def validate(config) -> None:
     _require(
         r.learning_rate > 0 and r.backbone_learning_rate >= 0, "config.reid learning rates must be positive"
     )
-    _require(e.metric in ("euclidean", "cosine"), f"config.eval.metric={e.metric!r}: euclidean or cosine")
-    _require(e.ap in ("average", "trapezoid"), f"config.eval.ap={e.ap!r}: average or trapezoid")
+    _require(e.metric in DISTANCE_METRICS, f"config.eval.metric={e.metric!r}: choose from {DISTANCE_METRICS}")
+    _require(e.ap in AP_MODES, f"config.eval.ap={e.ap!r}: choose from {AP_MODES}")
+    for field, value in (("gan.conv", g.conv), ("model.conv", m.conv)):
+        _require(value in CONV_KINDS, f"config.{field}={value!r}: choose from {CONV_KINDS}")

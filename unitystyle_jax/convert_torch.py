@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from unitystyle_jax.cli import run_main
+from unitystyle_jax.errors import ConversionError, WeightsNotFoundError
 from unitystyle_jax.models.resnet import STAGE_SIZES, ResNet
 
 META_FILE = "meta.json"
@@ -50,14 +51,6 @@ MODULE_NAMES = {"downsample_conv": "downsample.0", "downsample_bn": "downsample.
 BLOCK_NAME = re.compile(r"^layer(\d+)_(\d+)$")
 OIHW_TO_HWIO = (2, 3, 1, 0)
 HWIO_TO_OIHW = (3, 2, 0, 1)
-
-
-class ConversionError(ValueError):
-    """Weights or a converted folder that cannot become backbone variables; the message names the culprit."""
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """A .pth file or converted folder that is not there."""
 
 
 def torch_key(path: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import cli, preflight, reid_evaluation, stages, transfer
+from unitystyle_jax import cli, config_validation, files, reid_evaluation, stages, styled_data
 from unitystyle_jax import results as results_files
 
 FLAGS = flags.FLAGS
@@ -36,7 +36,8 @@ def _method_config(config, workdir: str, method: str):
 def run(config, workdir: str, results: str) -> dict:
     began = time.perf_counter()
     report = {"methods": {}, "stage_seconds": {}}
-    preflight.check_writable(results, "results folder")
+    config_validation.validate(config)
+    files.check_writable(results, "results folder")
     with contextlib.ExitStack() as held:
         # Both runs are checked (and their workdirs locked) before the first one's UnityGANs start.
         plans = {
@@ -54,7 +55,9 @@ def run(config, workdir: str, results: str) -> dict:
             times["eval"] = round(time.perf_counter() - t, 1)
             report["stage_seconds"][method] = times
     report["dataset"] = {"name": config.data.name, "root": plans["unitystyle"].config.data.root}
-    with open(os.path.join(transfer.output_root(os.path.join(workdir, "unitystyle")), transfer.DONE)) as f:
+    with open(
+        os.path.join(styled_data.output_root(os.path.join(workdir, "unitystyle")), styled_data.DONE)
+    ) as f:
         report["transfer"] = json.load(f)
     report["stage_seconds_sum"] = round(sum(sum(t.values()) for t in report["stage_seconds"].values()), 1)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)

@@ -21,3 +21,31 @@ class Interrupted(Exception):
 
 class WorkdirError(RuntimeError):
     """A workdir that cannot be used: not writable, full, or in use by another run; the message names it."""
+
+
+class EvaluationError(ValueError):
+    """A bad input to evaluation; the one-line message names the culprit."""
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the field."""
+
+
+class ConversionError(ValueError):
+    """Weights or a converted folder that cannot become backbone variables; the message names the culprit."""
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A .pth file or converted folder that is not there."""
+
+
+class ModelError(ValueError):
+    """A model was configured with values it cannot be built from; the one-line message names the culprit."""
+
+
+class DatasetError(ValueError):
+    """One-line message naming the offending file/folder."""
+
+
+class LossError(ValueError):
+    """A loss was called with inputs or settings it cannot use; the one-line message names the culprit."""

@@ -11,45 +11,39 @@ import functools
 import json
 import logging
 import os
-from typing import Callable
+from typing import Any, Callable
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
-from unitystyle_jax import config_validation, losses, parallel, training_loop
-from unitystyle_jax.checkpoints import Checkpoints
+from unitystyle_jax import config_validation, images, losses, networks, parallel, training_loop
 from unitystyle_jax.data import pipeline
-from unitystyle_jax.models import fast_conv
-from unitystyle_jax.models.unitygan import Discriminator, Generator
+from unitystyle_jax.models.unitygan import Generator
 
 GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
-# The UnityGAN objective's version, kept in each checkpoint's meta: a model trained under another objective
-# (2: batch-statistics feature matching, weighted real side, bias-corrected SLN, tanh output) is not resumed.
-OBJECTIVE_VERSION = 2
-
-
-def create_models(gan_config):
-    g = gan_config.generator
-    conv = fast_conv.conv_module(gan_config.conv, "config.gan.conv")
-    generator = Generator(
-        base_features=g.base_features,
-        num_res_blocks=g.num_res_blocks,
-        num_scales=g.num_scales,
-        ibn_scales=g.ibn_scales,
-        output_epsilon=g.output_epsilon,
-        conv=conv,
-    )
-    return generator, Discriminator(base_features=gan_config.discriminator.base_features, conv=conv)
 
 
 def create_optimizer(gan_config):
     return optax.adam(gan_config.learning_rate, b1=gan_config.b1, b2=gan_config.b2)
 
 
-def initial_state(generator, discriminator, tx, image_shape, rng):
+@flax.struct.dataclass
+class GanState:
+    """One UnityGAN's training state: every network's variables (G, F, D_X, D_Y), both Adam states, SLN.
+    Its fields name the checkpoint's entries as the dict it replaced did, so older checkpoints restore as they are."""
+
+    step: jax.Array
+    nets: dict  # network name -> its variables ({"params", maybe "batch_stats"})
+    gen_opt: Any
+    disc_opt: Any
+    sln: losses.SLNState
+
+
+def initial_state(generator, discriminator, tx, image_shape, rng) -> GanState:
     """rng is an argument, not a constant, so every camera's model compiles to the same program (one cache entry)."""
     keys = jax.random.split(rng, 4)
     dummy = jnp.zeros((1, *image_shape), jnp.float32)
@@ -58,13 +52,13 @@ def initial_state(generator, discriminator, tx, image_shape, rng):
         {name: dict(discriminator.init(k, dummy, train=False)) for name, k in zip(DISCRIMINATORS, keys[2:])}
     )
     params = lambda names: {n: nets[n]["params"] for n in names}
-    return {
-        "step": jnp.zeros((), jnp.int32),
-        "nets": nets,
-        "gen_opt": tx.init(params(GENERATORS)),
-        "disc_opt": tx.init(params(DISCRIMINATORS)),
-        "sln": losses.sln_init(losses.UNITYGAN_WEIGHT_NAMES),
-    }
+    return GanState(
+        step=jnp.zeros((), jnp.int32),
+        nets=nets,
+        gen_opt=tx.init(params(GENERATORS)),
+        disc_opt=tx.init(params(DISCRIMINATORS)),
+        sln=losses.sln_init(losses.UNITYGAN_WEIGHT_NAMES),
+    )
 
 
 def _apply(module, variables, x):
@@ -155,7 +149,7 @@ def discriminator_loss(disc_params, nets, batch, aux, *, discriminator, gan_conf
 
 
 def train_step(state, batch, *, generator, discriminator, tx, gan_config):
-    nets, c = state["nets"], gan_config
+    nets, c = state.nets, gan_config
     lambdas = config_validation.loss_weights(c)
 
     def generator_loss(gen_params):
@@ -164,7 +158,7 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
             with_params, batch, generator=generator, discriminator=discriminator, gan_config=c
         )
         terms = {k: g_terms[k] + f_terms[k] for k in losses.UNITYGAN_WEIGHT_NAMES}
-        normalized = losses.sln_normalize(terms, state["sln"]) if c.sln else terms
+        normalized = losses.sln_normalize(terms, state.sln) if c.sln else terms
         total = sum(lambdas[k] * normalized[k] for k in losses.UNITYGAN_WEIGHT_NAMES)
         return total, (terms, aux)
 
@@ -174,8 +168,8 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
     disc_total, disc_grads = jax.value_and_grad(discriminator_loss)(
         disc_params, nets, batch, aux, discriminator=discriminator, gan_config=c
     )
-    gen_updates, gen_opt = tx.update(gen_grads, state["gen_opt"], gen_params)
-    disc_updates, disc_opt = tx.update(disc_grads, state["disc_opt"], disc_params)
+    gen_updates, gen_opt = tx.update(gen_grads, state.gen_opt, gen_params)
+    disc_updates, disc_opt = tx.update(disc_grads, state.disc_opt, disc_params)
     gen_params, disc_params = (
         optax.apply_updates(gen_params, gen_updates),
         optax.apply_updates(disc_params, disc_updates),
@@ -184,19 +178,13 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
     new_nets.update({n: {**nets[n], "params": disc_params[n]} for n in DISCRIMINATORS})
     sln = losses.sln_update(
         jax.lax.stop_gradient(terms),
-        state["sln"],
-        state["step"] + 1,
+        state.sln,
+        state.step + 1,
         decay=c.sln_decay,
         first=c.sln_first,
         every=c.sln_every,
     )
-    new_state = {
-        "step": state["step"] + 1,
-        "nets": new_nets,
-        "gen_opt": gen_opt,
-        "disc_opt": disc_opt,
-        "sln": sln,
-    }
+    new_state = GanState(step=state.step + 1, nets=new_nets, gen_opt=gen_opt, disc_opt=disc_opt, sln=sln)
     metrics = {
         "loss": gen_total,
         "loss_disc": disc_total,
@@ -206,42 +194,6 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
         "weight_max": aux["weights"].max(),
     }
     return new_state, metrics
-
-
-@dataclasses.dataclass(frozen=True)
-class Domains:
-    """What one GAN maps between: X = the training images of `x_camera`, Y = those of `y_camera`, or of every
-    camera when it is None. One trainer serves UnityStyle (camera c vs all) and CamStyle (camera a vs b)."""
-
-    x_camera: int
-    y_camera: int | None = None
-
-    @property
-    def name(self) -> str:
-        """camC (UnityStyle's, C the 0-based camera id: Market's c5 -> cam4), camA-camB (a CamStyle pair)."""
-        return f"cam{self.x_camera}" + ("" if self.y_camera is None else f"-cam{self.y_camera}")
-
-    @property
-    def seed_offset(self) -> int:
-        """Keeps every model's initialisation and data order apart: c for camera c vs all, 1000(a + 1) + b
-        for the pair (a, b)."""
-        return self.x_camera if self.y_camera is None else 1000 * (self.x_camera + 1) + self.y_camera
-
-    def records(self, train) -> tuple[list, list]:
-        """(X records, Y records) from the training split."""
-        x = [r for r in train if r.camid == self.x_camera]
-        y = list(train) if self.y_camera is None else [r for r in train if r.camid == self.y_camera]
-        return x, y
-
-
-def camstyle_pairs(cameras) -> list[Domains]:
-    """CamStyle's C(C-1)/2 models: one per camera pair a < b (G: a -> b, F: b -> a)."""
-    return [Domains(a, b) for i, a in enumerate(cameras) for b in cameras[i + 1 :]]
-
-
-def camera_workdir(workdir: str, domains: Domains) -> str:
-    """WORKDIR/gan/<domains.name>: gan/camC for UnityStyle's camera c (gaps are not renumbered)."""
-    return os.path.join(workdir, "gan", domains.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,14 +212,9 @@ class GanPrograms:
 @functools.cache
 def _programs(gan_json: str, mesh) -> GanPrograms:
     gan = ml_collections.FrozenConfigDict(json.loads(gan_json))
-    generator, discriminator = create_models(gan)
+    generator, discriminator = networks.create_gan_networks(gan)
     tx = create_optimizer(gan)
-    image_shape = (gan.height, gan.width, 3)
-
-    # G's variables map X -> Y (UnityStyle's transfer), F's Y -> X.
-    def translate(generator_variables, images):
-        return generator.apply(generator_variables, images, train=False)[0]
-
+    image_shape = networks.gan_image_shape(gan)
     return GanPrograms(
         generator=generator,
         image_shape=image_shape,
@@ -278,7 +225,7 @@ def _programs(gan_json: str, mesh) -> GanPrograms:
             ),
             mesh,
         ),
-        translate=jax.jit(translate, out_shardings=parallel.replicated(mesh)),
+        translate=networks.translator(gan, mesh),
     )
 
 
@@ -291,20 +238,13 @@ class GanSetup:
     """Programs, checkpoints and identity of one GAN (camera c vs all, or a camera pair): shared by training and
     transfer."""
 
-    def __init__(self, config, workdir: str, domains: Domains, mesh):
+    def __init__(self, config, workdir: str, domains: networks.Domains, mesh):
         self.config, self.domains, self.mesh = config, domains, mesh
         self.programs = programs(config.gan, mesh)
         self.rng = parallel.init_key(config.seed + domains.seed_offset)
-        self.workdir = camera_workdir(workdir, domains)
-        self.checkpoints = Checkpoints(os.path.join(self.workdir, "checkpoints"), config.gan.keep_checkpoints)
-        self.meta = {
-            "objective": OBJECTIVE_VERSION,
-            "domains": domains.name,
-            "style_attention": bool(config.gan.style_attention),
-            "generator": config.gan.generator.to_dict(),
-            "discriminator": config.gan.discriminator.to_dict(),
-            "image_shape": list(self.programs.image_shape),
-        }
+        self.workdir = networks.camera_workdir(workdir, domains)
+        self.checkpoints = networks.gan_checkpoints(config, workdir, domains)
+        self.meta = networks.gan_meta(config, domains)
 
     def restore(self):
         """(state, step) of the newest checkpoint, or None; a checkpoint of another model (or camera) is an error."""
@@ -338,16 +278,11 @@ def modelled_cameras(config, splits) -> list[int]:
 
 def _sample_row(translate, state, sample_x) -> np.ndarray:
     """Pairs (real | UnityStyle) side by side for a few of camera c's images, uint8 HWC."""
-    fake = np.asarray(translate(state["nets"]["G"], sample_x))
-    pairs = [np.concatenate([r, f], axis=1) for r, f in zip(np.asarray(sample_x), fake)]
-    return to_uint8(np.concatenate(pairs, axis=1))
+    fake = np.asarray(translate(state.nets["G"], sample_x))
+    return images.strip([image for pair in zip(np.asarray(sample_x), fake) for image in pair])
 
 
-def to_uint8(images_in_gan_range) -> np.ndarray:
-    return np.clip(np.round((np.asarray(images_in_gan_range) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def train(config, workdir: str, splits, domains: Domains, mesh):
+def train(config, workdir: str, splits, domains: networks.Domains, mesh):
     """Trains (or resumes) the GAN of `domains`; one whose training has finished is skipped."""
     from PIL import Image
 

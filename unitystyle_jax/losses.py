@@ -12,14 +12,12 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.signal
 
+from unitystyle_jax.errors import LossError
+
 GAN_KINDS = ("lsgan", "bce")
 # Weights of L_UnityGAN's four terms, and of the two parts of the cycle loss; each group must sum to 1.
 UNITYGAN_WEIGHT_NAMES = ("gan", "fm", "id", "cyc")
 CYCLE_WEIGHT_NAMES = ("ss", "l1")
-
-
-class LossError(ValueError):
-    """A loss was called with inputs or settings it cannot use; the one-line message names the culprit."""
 
 
 def _float32(x):

@@ -5,49 +5,22 @@ checkpoint of another model) fails here instead, with one line naming the culpri
 UnityGANs have trained. Each check reads metadata only; nothing is written but a probe file in the workdir.
 """
 
-import collections
 import os
-import tempfile
 
-from unitystyle_jax import gan_training, reid_methods, transfer
-from unitystyle_jax.data import formats
+from unitystyle_jax import config_validation, gan_training, networks, reid_methods, styled_data
 from unitystyle_jax.config_validation import ConfigError
-from unitystyle_jax.errors import CheckpointError, WorkdirError
+from unitystyle_jax.data import formats
+from unitystyle_jax.errors import CheckpointError
 from unitystyle_jax.reid_training import ReidSetup
-
-
-def check_writable(folder: str, what: str = "workdir") -> None:
-    """Creates `folder` if needed and writes (then removes) a probe file in it."""
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
-            pass
-    except OSError as error:
-        raise WorkdirError(
-            f"{what} {os.path.abspath(folder)} is not writable ({error.strerror or error})"
-        ) from None
-
-
-def check_evaluation_split(splits: formats.Splits, dataset: str) -> None:
-    """Some query must have a true match left after the protocol drops same-identity, same-camera gallery
-    entries; otherwise every metric is undefined and evaluation would score nothing."""
-    gallery_cameras = collections.defaultdict(set)
-    for record in splits.gallery:
-        gallery_cameras[record.pid].add(record.camid)
-    if not any(gallery_cameras[q.pid] - {q.camid} for q in splits.query):
-        raise formats.DatasetError(
-            f"{dataset}: no query image has a true match in the gallery (same identity, another camera), "
-            "so evaluation would score nothing"
-        )
 
 
 def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], mesh) -> list[int]:
     """Every check of a train.py run's stages against the data and the workdir; returns the gan stage's cameras."""
     trained = gan_training.modelled_cameras(config, splits) if "gan" in stages else []
     for camera in trained:
-        check_gan_checkpoint(config, workdir, gan_training.Domains(camera), mesh)
+        check_gan_checkpoint(config, workdir, networks.Domains(camera), mesh)
     if "transfer" in stages:
-        for camera in transfer.needed_cameras(splits):
+        for camera in styled_data.needed_cameras(splits):
             if camera in trained:
                 continue
             if camera not in splits.cameras:
@@ -57,10 +30,10 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
                     "UnityGAN can transfer its images: remove them, or train the real-image baseline "
                     "(--config.reid.method=baseline --config.stages=reid)"
                 )
-            if not check_gan_checkpoint(config, workdir, gan_training.Domains(camera), mesh):
+            if not check_gan_checkpoint(config, workdir, networks.Domains(camera), mesh):
                 raise CheckpointError(
                     f"no UnityGAN checkpoint for camera {camera} in "
-                    f"{gan_training.camera_workdir(workdir, gan_training.Domains(camera))}: the transfer needs one generator per "
+                    f"{networks.camera_workdir(workdir, networks.Domains(camera))}: the transfer needs one generator per "
                     "camera; run the gan stage for it first"
                 )
     if "reid" in stages:
@@ -71,15 +44,37 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
                 "`python -m unitystyle_jax.compare`"
             )
         if config.reid.method == "unitystyle" and "transfer" not in stages:
-            transfer.load(workdir, splits)
-        if os.path.isdir(os.path.join(workdir, "checkpoints")):
-            ReidSetup(config, workdir, splits.num_train_ids, mesh).check()
+            styled_data.load(workdir, splits)
+        resuming = False
+        if os.path.isdir(os.path.join(workdir, "checkpoints")):  # looked at first: ReidSetup would create it
+            setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
+            setup.check()
+            resuming = bool(setup.checkpoints.steps())
+        if not resuming:
+            check_pretrained(config)
     return trained
+
+
+def check_pretrained(config) -> None:
+    """What an IDE trained from its first step starts from: chosen (config_validation.pretrained_folder), and, for
+    converted weights, a folder convert_torch wrote for this ResNet (meta only; the arrays load at that step)."""
+    folder = config_validation.pretrained_folder(config)
+    if folder is None:
+        return
+    from unitystyle_jax import convert_torch  # torch-free
+
+    meta = convert_torch.read_meta(folder)
+    m = config.model
+    for key in ("depth", "width", "ibn"):
+        if meta[key] != m[key]:
+            raise ConfigError(
+                f"config.model.pretrained={folder}: its ResNet has {key}={meta[key]!r}, config.model.{key}={m[key]!r}"
+            )
 
 
 def check_gan_checkpoint(config, workdir: str, domains, mesh) -> bool:
     """Whether the GAN of `domains` has checkpoints; CheckpointError when they hold another model."""
-    folder = os.path.join(gan_training.camera_workdir(workdir, domains), "checkpoints")
+    folder = os.path.join(networks.camera_workdir(workdir, domains), "checkpoints")
     if not os.path.isdir(folder):  # looked at before GanSetup, which would create the folder
         return False
     setup = gan_training.GanSetup(config, workdir, domains, mesh)

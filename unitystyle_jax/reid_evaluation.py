@@ -13,10 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from unitystyle_jax import evaluation, parallel, stages, transfer
-from unitystyle_jax.errors import CheckpointError
+from unitystyle_jax import evaluation, networks, parallel, startup, styled_data
 from unitystyle_jax.data import pipeline
-from unitystyle_jax.reid_training import ReidSetup
 
 TABLE_KEYS = (
     ("Rank-1", "rank1"),
@@ -28,14 +26,14 @@ TABLE_KEYS = (
 
 
 @functools.cache
-def feature_fn(model, flip: bool, mesh):
-    """jit'd image batch -> L2-normalised features (mirror-averaged if flip), replicated on every process; one per
-    model (the same object for runs of one config, see reid_training.programs), so it is traced once."""
+def feature_fn(backbone, flip: bool, mesh):
+    """jit'd (backbone variables, image batch) -> L2-normalised features (mirror-averaged if flip), replicated on
+    every process; one per backbone module (equal for runs of one config), so it is traced once."""
 
     def features(variables, images):
-        f = model.apply(variables, images, train=False)["features"]
+        f = backbone.apply(variables, images, train=False)
         if flip:
-            f = f + model.apply(variables, images[:, :, ::-1], train=False)["features"]
+            f = f + backbone.apply(variables, images[:, :, ::-1], train=False)
         return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), 1e-12)
 
     return jax.jit(features, out_shardings=parallel.replicated(mesh))
@@ -91,30 +89,57 @@ def score(query_features, gallery_features, splits, eval_config):
 def run(config, workdir: str) -> dict:
     """evaluate.py: WORKDIR's newest (or config.eval.step's) IDE checkpoint, on the query and gallery its method
     sees (their UnityStyle versions for unitystyle: test-time transfer); returns the metrics written."""
-    mesh = stages.start(config, workdir)
-    splits = stages.load_dataset(config, workdir)
+    mesh = startup.start(config, workdir)
+    splits = startup.load_dataset(config, workdir)
     return evaluate(config, workdir, splits, None, mesh)
+
+
+def _test_inputs(config, workdir: str, splits, meta: dict):
+    """(query and gallery as the run's method sees them, whether transferred): the real ones, or for unitystyle
+    their UnityStyle versions (test-time transfer) from config.eval.styles_workdir or WORKDIR. Data the run did
+    not train on, with no UnityStyle version there, is evaluated as real images, said in one line."""
+    if config.reid.method != "unitystyle":
+        return splits, False
+    styles = config.eval.styles_workdir or workdir
+    own = meta.get("dataset") == config.data.name and meta.get(
+        "data_root", startup.data_root(config, workdir)
+    ) == (startup.data_root(config, workdir))
+    if own or config.eval.styles_workdir or styled_data.aligned(styles, splits):
+        return styled_data.load(styles, splits), True
+    logging.warning(
+        "evaluating %s at %s, not the data this run trained on (%s): no UnityStyle version of it in %s, so no "
+        "test-time transfer; to transfer, train its generators (train.py --config.stages=gan,transfer on it) "
+        "and pass --config.eval.styles_workdir",
+        config.data.name,
+        startup.data_root(config, workdir),
+        meta.get("dataset"),
+        styles,
+    )
+    return splits, False
 
 
 def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None = None) -> dict:
     """Features of `inputs`' query and gallery (the real ones, or versions aligned row by row with `splits`';
     None: what the run's method sees, the UnityStyle versions for unitystyle), scored with the identities and
     cameras of `splits`; writes OUTPUT_DIR (default WORKDIR/eval)."""
-    setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
-    restored = setup.restore(None if config.eval.step < 0 else config.eval.step)
-    if restored is None:
-        raise CheckpointError(
-            f"no IDE checkpoint in {setup.checkpoints.directory}: train the reid stage first"
-        )
-    state, step = restored
-    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    trained = networks.restore_features(
+        config, workdir, mesh, None if config.eval.step < 0 else config.eval.step
+    )
+    step = trained.step
+    transferred = inputs is not None
     if inputs is None:
-        inputs = transfer.load(workdir, splits) if config.reid.method == "unitystyle" else splits
-    fn = feature_fn(setup.model, config.eval.flip, mesh)
-    query_features = extract_features(fn, variables, inputs.query, config, mesh)
-    gallery_features = extract_features(fn, variables, inputs.gallery, config, mesh)
+        inputs, transferred = _test_inputs(config, workdir, splits, trained.meta)
+    fn = feature_fn(trained.backbone, config.eval.flip, mesh)
+    query_features = extract_features(fn, trained.variables, inputs.query, config, mesh)
+    gallery_features = extract_features(fn, trained.variables, inputs.gallery, config, mesh)
     metrics, distmat, cmc = score(query_features, gallery_features, splits, config.eval)
-    metrics.update(step=int(step), dataset=config.data.name, method=config.reid.method)
+    metrics.update(
+        step=int(step),
+        dataset=config.data.name,
+        trained_on=trained.meta.get("dataset", config.data.name),
+        method=config.reid.method,
+        test_time_transfer=bool(transferred and config.reid.method == "unitystyle"),
+    )
     q_pids, g_pids = (np.array([r.pid for r in rs]) for rs in (splits.query, splits.gallery))
     q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))
     e = config.eval

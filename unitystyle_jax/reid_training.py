@@ -13,39 +13,19 @@ import dataclasses
 import functools
 import json
 import logging
-import os
+from typing import Any
 
+import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
-from unitystyle_jax import losses, parallel, training_loop
-from unitystyle_jax.checkpoints import Checkpoints
+from unitystyle_jax import config_validation, losses, networks, parallel, startup, training_loop
 from unitystyle_jax.data import pipeline
-from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.ide import IDE
-
-BACKBONE = "backbone"
-
-
-def model_fingerprint(model_config) -> dict:
-    """The model settings a checkpoint must share with the config that restores it (not how convs compute)."""
-    return {k: v for k, v in model_config.to_dict().items() if k not in ("pretrained", "conv")}
-
-
-def create_model(model_config, num_classes: int) -> IDE:
-    return IDE(
-        num_classes=num_classes,
-        depth=model_config.depth,
-        width=model_config.width,
-        last_stride=model_config.last_stride,
-        ibn=model_config.ibn,
-        bottleneck_dim=model_config.bottleneck_dim,
-        dropout=model_config.dropout,
-        conv=fast_conv.conv_module(model_config.conv, "config.model.conv"),
-    )
+from unitystyle_jax.networks import BACKBONE
 
 
 def learning_rate_schedule(base: float, reid_config) -> optax.Schedule:
@@ -80,18 +60,26 @@ def create_optimizer(reid_config):
     return optax.multi_transform({BACKBONE: sgd(backbone), "head": sgd(head)}, group), head
 
 
-def initial_state(model, tx, image_shape, rng):
+@flax.struct.dataclass
+class ReidState:
+    """An IDE's training state. Its fields name the checkpoint's entries as the dict it replaced did, so older
+    checkpoints restore as they are (and inference reads `params`/`batch_stats` alone)."""
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+
+
+def initial_state(model, tx, image_shape, rng) -> ReidState:
     params_rng, dropout_rng = jax.random.split(rng)
     variables = model.init(
         {"params": params_rng, "dropout": dropout_rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False
     )
     params, batch_stats = variables["params"], variables["batch_stats"]
-    return {
-        "step": jnp.zeros((), jnp.int32),
-        "params": params,
-        "batch_stats": batch_stats,
-        "opt_state": tx.init(params),
-    }
+    return ReidState(
+        step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats, opt_state=tx.init(params)
+    )
 
 
 def train_step(
@@ -108,11 +96,11 @@ def train_step(
     extra = "extra_image" in batch
     if extra:
         images = jnp.concatenate([images, batch["extra_image"]])
-    dropout_rng = jax.random.fold_in(jax.random.key(seed), state["step"])
+    dropout_rng = jax.random.fold_in(jax.random.key(seed), state.step)
 
     def loss_fn(params):
         outputs, updates = model.apply(
-            {"params": params, "batch_stats": state["batch_stats"]},
+            {"params": params, "batch_stats": state.batch_stats},
             images,
             train=True,
             mutable=["batch_stats"],
@@ -130,18 +118,18 @@ def train_step(
                 loss = jnp.concatenate([real, second]).mean()
         return loss, (logits[:num_real], updates["batch_stats"])
 
-    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
-    updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-    new_state = {
-        "step": state["step"] + 1,
-        "params": optax.apply_updates(state["params"], updates),
-        "batch_stats": batch_stats,
-        "opt_state": opt_state,
-    }
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = ReidState(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
+    )
     metrics = {
         "loss": loss,
         "accuracy": losses.accuracy(logits, labels),
-        "learning_rate": schedule(state["step"]),
+        "learning_rate": schedule(state.step),
     }
     return new_state, metrics
 
@@ -160,7 +148,7 @@ class ReidPrograms:
 @functools.cache
 def _programs(model_json: str, reid_json: str, num_classes: int, image_shape: tuple, mesh) -> ReidPrograms:
     model_config, reid = (ml_collections.FrozenConfigDict(json.loads(j)) for j in (model_json, reid_json))
-    model = create_model(model_config, num_classes)
+    model = networks.create_ide(model_config, num_classes)
     tx, schedule = create_optimizer(reid)
     step = functools.partial(
         train_step,
@@ -192,15 +180,15 @@ class ReidSetup:
     def __init__(self, config: ml_collections.ConfigDict, workdir: str, num_classes: int, mesh):
         self.config, self.mesh, self.num_classes = config, mesh, num_classes
         self.programs = programs(config, num_classes, mesh)
-        self.model = self.programs.model
         self.rng = parallel.init_key(config.seed)
         self.state_sharding = parallel.replicated(mesh)
-        self.checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"), config.reid.keep_checkpoints)
+        self.checkpoints = networks.reid_checkpoints(workdir, config.reid.keep_checkpoints)
         self.meta = {
             "num_classes": num_classes,
-            "model": model_fingerprint(config.model),
+            "model": networks.model_fingerprint(config.model),
             "method": config.reid.method,
             "dataset": config.data.name,
+            "data_root": startup.data_root(config, workdir),
         }
         self.fingerprint = {k: self.meta[k] for k in ("num_classes", "model")}  # what a restore must match
 
@@ -215,30 +203,33 @@ class ReidSetup:
 
     def fresh_state(self):
         state = self.programs.train.init(self.rng)
-        if self.config.model.pretrained:
-            state = self._with_pretrained_backbone(state)
+        folder = config_validation.pretrained_folder(self.config)
+        if folder:
+            state = self._with_pretrained_backbone(state, folder)
         return state
 
-    def _with_pretrained_backbone(self, state):
+    def _with_pretrained_backbone(self, state, folder: str):
         from unitystyle_jax import convert_torch  # torch-free; imported lazily to keep start-up light
 
-        variables = convert_torch.read_backbone_variables(self.config.model.pretrained)
+        variables = convert_torch.read_backbone_variables(folder)
+        updated = {}
         for collection in ("params", "batch_stats"):
-            expected = jax.tree.map(lambda a: (a.shape, a.dtype), state[collection][BACKBONE])
+            expected = jax.tree.map(lambda a: (a.shape, a.dtype), getattr(state, collection)[BACKBONE])
             found = jax.tree.map(lambda a: (a.shape, a.dtype), variables[collection])
             if expected != found:
                 raise ValueError(
-                    f"pretrained weights in {self.config.model.pretrained} do not fit model "
-                    f"{model_fingerprint(self.config.model)}"
+                    f"pretrained weights in {folder} do not fit model "
+                    f"{networks.model_fingerprint(self.config.model)}"
                 )
-            state[collection] = {
-                **state[collection],
+            updated[collection] = {
+                **getattr(state, collection),
                 BACKBONE: jax.device_put(variables[collection], self.state_sharding),
             }
-        state["opt_state"] = jax.jit(self.programs.tx.init, out_shardings=self.state_sharding)(
-            state["params"]
+        state = state.replace(**updated)
+        state = state.replace(
+            opt_state=jax.jit(self.programs.tx.init, out_shardings=self.state_sharding)(state.params)
         )
-        logging.info("IDE backbone initialised from %s", self.config.model.pretrained)
+        logging.info("IDE backbone initialised from %s", folder)
         return state
 
 

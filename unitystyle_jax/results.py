@@ -8,6 +8,8 @@ import platform
 
 import jax
 
+from unitystyle_jax import files
+
 
 def stamp(report: dict) -> dict:
     """Adds the date and the machine (architecture, cores, jax version and platform) to `report`."""
@@ -18,17 +20,11 @@ def stamp(report: dict) -> dict:
     return report
 
 
-def write_atomic(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-
-
 def write(results: str, name: str, report: dict, markdown: str) -> None:
     """RESULTS/NAME.json and RESULTS/NAME.md (process 0 only), and the Markdown on stdout."""
     if jax.process_index() != 0:
         return
     os.makedirs(results, exist_ok=True)
-    write_atomic(os.path.join(results, f"{name}.json"), json.dumps(report, indent=2) + "\n")
-    write_atomic(os.path.join(results, f"{name}.md"), markdown)
+    files.write_text(os.path.join(results, f"{name}.json"), json.dumps(report, indent=2) + "\n")
+    files.write_text(os.path.join(results, f"{name}.md"), markdown)
     print(markdown)

@@ -1,8 +1,4 @@
-"""Runs the stages a config names, in order, each resumable: gan (one UnityGAN per camera), transfer, reid.
-
-Also the start-up every run shares: config check, persistent compilation cache, multi-host join, device mesh,
-and the dataset (generated first when it is the built-in synthetic one).
-"""
+"""Runs the stages a config names, in order, each resumable: gan (one UnityGAN per camera), transfer, reid."""
 
 import contextlib
 import dataclasses
@@ -16,63 +12,19 @@ import numpy as np
 
 from unitystyle_jax import (
     config_validation,
+    files,
     gan_training,
+    images,
+    networks,
     parallel,
     preflight,
     reid_training,
+    startup,
+    styled_data,
     transfer,
     workdir_lock,
 )
-from unitystyle_jax.data import formats, pipeline, synthetic
-
-
-def dataset_root(config, workdir: str) -> str:
-    return config.data.root or os.path.join(workdir, "dataset")
-
-
-def synthetic_spec(config) -> synthetic.SyntheticSpec:
-    return dataclasses.replace(synthetic.SyntheticSpec(), **config.data.synthetic.to_dict())
-
-
-def start(config, workdir: str):
-    """Checks the config, joins the other processes, and returns the device mesh."""
-    config_validation.validate(config)
-    parallel.initialize_distributed(config.distributed)
-    cache = config.compilation_cache_dir or os.path.join(workdir, ".jax_cache")
-    jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    pipeline.hide_accelerators_from_tf()
-    mesh = parallel.make_mesh()
-    logging.info(
-        "devices: %d (%d per process, %d processes), platform %s",
-        jax.device_count(),
-        jax.local_device_count(),
-        jax.process_count(),
-        jax.devices()[0].platform,
-    )
-    return mesh
-
-
-def load_dataset(config, workdir: str) -> formats.Splits:
-    """The dataset's splits, every image decoded once when config.data.verify (a corrupt file fails by name)."""
-    root = dataset_root(config, workdir)
-    if config.data.name == "synthetic":
-        synthetic.ensure(root, synthetic_spec(config))
-    splits = formats.load(config.data.name, root)
-    preflight.check_evaluation_split(splits, config.data.name)
-    if config.data.verify:
-        kept = {
-            s: tuple(formats.verify_images(getattr(splits, s), config.data.skip_bad_files))
-            for s in formats.SPLITS
-        }
-        splits = dataclasses.replace(splits, **kept)
-    logging.info(
-        "dataset %s at %s: %s",
-        config.data.name,
-        root,
-        ", ".join(f"{s} {len(getattr(splits, s))} images" for s in formats.SPLITS),
-    )
-    return splits
+from unitystyle_jax.data import formats, pipeline
 
 
 def _write_grid(config, workdir, splits, cameras, mesh) -> None:
@@ -83,19 +35,14 @@ def _write_grid(config, workdir, splits, cameras, mesh) -> None:
 
     rows = []
     for camera in cameras:
-        setup = gan_training.GanSetup(config, workdir, gan_training.Domains(camera), mesh)
-        state, _ = setup.restore()
+        generator = networks.restore_generator(config, workdir, networks.Domains(camera), mesh)
         records = [r for r in splits.train if r.camid == camera][:4]
         real = next(
             pipeline.ordered_batches(records, config.gan.height, config.gan.width, len(records), "gan")
         )[0]
-        fake = np.asarray(setup.programs.translate(state["nets"]["G"], parallel.to_global(real, mesh)))
-        row = np.concatenate([*real, *fake], axis=1)
-        rows.append(gan_training.to_uint8(row))
+        rows.append(images.strip([*real, *np.asarray(generator(parallel.to_global(real, mesh)))]))
     if jax.process_index() == 0 and rows:
-        width = max(r.shape[1] for r in rows)
-        rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
-        grid = np.concatenate(rows, axis=0)
+        grid = images.grid(rows)
         Image.fromarray(grid).save(os.path.join(workdir, "gan", "unitystyle_grid.png"))
         writer = metric_writers.SummaryWriter(os.path.join(workdir, "gan", "tensorboard"))
         writer.write_images(config.gan.num_steps, {"unitystyle_grid": grid[None]})
@@ -109,9 +56,7 @@ def record_time(workdir: str, stage: str, seconds: float) -> None:
         with open(path) as f:
             times = json.load(f)
     times[stage] = round(times.get(stage, 0.0) + seconds, 1)
-    with open(path + ".tmp", "w") as f:
-        json.dump(times, f, indent=2)
-    os.replace(path + ".tmp", path)
+    files.write_text(path, json.dumps(times, indent=2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,10 +76,10 @@ def prepared(config, workdir: str):
     """Start-up and every check that can fail (preflight), then the Plan, with the workdir's lock held while
     the block runs: nothing expensive starts before the whole run is known to be possible."""
     stages = config_validation.stage_list(config)
-    preflight.check_writable(workdir)
-    mesh = start(config, workdir)
+    files.check_writable(workdir)
+    mesh = startup.start(config, workdir)
     with workdir_lock.hold(workdir, jax.process_index()):
-        splits = load_dataset(config, workdir)
+        splits = startup.load_dataset(config, workdir)
         cameras = preflight.check_run(config, workdir, splits, stages, mesh)
         yield Plan(config, workdir, stages, mesh, splits, cameras)
 
@@ -160,13 +105,13 @@ def execute(plan: Plan) -> None:
                 splits.num_cameras,
             )
             for camera in plan.gan_cameras:
-                gan_training.train(config, workdir, splits, gan_training.Domains(camera), mesh)
+                gan_training.train(config, workdir, splits, networks.Domains(camera), mesh)
             _write_grid(config, workdir, splits, plan.gan_cameras, mesh)
         elif stage == "transfer":
             summary = transfer.run(config, workdir, splits, mesh)
             logging.info("transfer: style spread and structure on query+gallery: %s", summary["style"])
         elif stage == "reid":
-            unity = transfer.load(workdir, splits).train if config.reid.method == "unitystyle" else None
+            unity = styled_data.load(workdir, splits).train if config.reid.method == "unitystyle" else None
             extra = reid_training.second_part(config.reid, splits.train, unity)
             reid_training.train(config, workdir, splits, extra, mesh)
         if jax.process_index() == 0:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import jax
 from clu import metric_writers, periodic_actions
 
-from unitystyle_jax import parallel
+from unitystyle_jax import files, parallel
 from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.errors import Interrupted, TrainingError, WorkdirError
 
@@ -48,9 +48,7 @@ class MetricsLog:
         if os.path.exists(path):
             with open(path) as f:
                 kept = [line for line in f if line.strip() and json.loads(line)["step"] <= start_step]
-        with open(path + ".tmp", "w") as f:
-            f.writelines(kept)
-        os.replace(path + ".tmp", path)
+        files.write_text(path, "".join(kept))
 
     def write(self, record: dict) -> None:
         if self.enabled:

@@ -9,7 +9,6 @@ renamed when complete: a killed transfer leaves nothing that could be mistaken f
 """
 
 import csv
-import functools
 import json
 import logging
 import os
@@ -18,39 +17,18 @@ import shutil
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from PIL import Image
 
-from unitystyle_jax import gan_training, parallel
+from unitystyle_jax import images, networks, parallel
 from unitystyle_jax.data import formats, pipeline
-from unitystyle_jax.gan_training import Domains, GanSetup, to_uint8
+from unitystyle_jax.networks import Domains
 from unitystyle_jax.style_stats import StyleStats
-
-OUTPUT = "unitystyle"
-CAMSTYLE_OUTPUT = "camstyle"
-COLOUR_NORM_OUTPUT = "colour_norm"
-DONE = "transfer.json"
-TITLES = {OUTPUT: "UnityStyle", CAMSTYLE_OUTPUT: "CamStyle", COLOUR_NORM_OUTPUT: "colour-normalised"}
-
-
-def output_root(workdir: str, output: str = OUTPUT) -> str:
-    return os.path.join(workdir, output)
-
-
-def needed_cameras(splits: formats.Splits) -> list[int]:
-    """Every camera of every split: each needs its UnityGAN, query and gallery ones too (test-time transfer)."""
-    return sorted(set().union(*(splits.cameras_of(s) for s in formats.SPLITS)))
-
-
-def _restore_generators(config, workdir, domains, mesh):
-    """(translate function, the GAN's state, its step) of a trained GAN."""
-    setup = GanSetup(config, workdir, domains, mesh)
-    restored = setup.restore()
-    if restored is None:
-        raise FileNotFoundError(
-            f"no GAN checkpoint for {domains.name} in {setup.checkpoints.directory}: run the gan stage first"
-        )
-    state, step = restored
-    return setup.programs.translate, state, step
+from unitystyle_jax.styled_data import (
+    CAMSTYLE_OUTPUT,
+    COLOUR_NORM_OUTPUT,
+    DONE,
+    needed_cameras,
+    output_root,
+)
 
 
 def _completed(root: str, source: dict) -> dict | None:
@@ -92,10 +70,11 @@ class _Writer:
                     np.asarray(multihost_utils.process_allgather(real, tiled=True))[:count], fake, done, count
                 )
             if self.writing:
-                for name, image in zip(names[done : done + count], to_uint8(fake)):
+                for name, image in zip(names[done : done + count], images.to_uint8(fake)):
                     path = os.path.join(self.partial, name)
                     os.makedirs(os.path.dirname(path), exist_ok=True)
-                    Image.fromarray(image).save(path, quality=c.transfer.jpeg_quality)
+                    with open(path, "wb") as f:
+                        f.write(images.encoded(image, name, c.transfer.jpeg_quality))
             done += count
 
     def write_list(self, split: str, rows) -> None:
@@ -144,16 +123,15 @@ def _aligned(writer, splits, translators, stats) -> None:
 def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary."""
     root = output_root(workdir)
-    generators = {c: _restore_generators(config, workdir, Domains(c), mesh) for c in needed_cameras(splits)}
-    source = {"gan_steps": {str(c): step for c, (_, _, step) in generators.items()}}
+    generators = {
+        c: networks.restore_generator(config, workdir, Domains(c), mesh) for c in needed_cameras(splits)
+    }
+    source = {"gan_steps": {str(c): g.step for c, g in generators.items()}}
     summary = _completed(root, source)
     if summary is not None:
         return summary
     writer, stats = _Writer(root, config, mesh), StyleStats()
-    translators = {
-        c: functools.partial(translate, state["nets"]["G"]) for c, (translate, state, _) in generators.items()
-    }
-    _aligned(writer, splits, translators, stats)
+    _aligned(writer, splits, generators, stats)
     return writer.finish(
         {
             "source": source,
@@ -169,14 +147,16 @@ def run_camstyle(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by
     the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b)."""
     root = output_root(workdir, CAMSTYLE_OUTPUT)
-    pairs = gan_training.camstyle_pairs(list(splits.cameras))
-    models = {p: _restore_generators(config, workdir, p, mesh) for p in pairs}
-    source = {"gan_steps": {p.name: step for p, (_, _, step) in models.items()}}
+    pairs = networks.camstyle_pairs(list(splits.cameras))
+    models = {
+        (p, net): networks.restore_generator(config, workdir, p, mesh, net) for p in pairs for net in "GF"
+    }
+    source = {"gan_steps": {p.name: models[p, "G"].step for p in pairs}}
     summary = _completed(root, source)
     if summary is not None:
         return summary
     writer, rows = _Writer(root, config, mesh), []
-    for pair, (translate, state, _) in models.items():
+    for pair in pairs:
         for source_camera, target, net in (
             (pair.x_camera, pair.y_camera, "G"),
             (pair.y_camera, pair.x_camera, "F"),
@@ -185,20 +165,10 @@ def run_camstyle(config, workdir: str, splits: formats.Splits, mesh) -> dict:
             names = [
                 f"train/cam{target}/{os.path.splitext(os.path.basename(r.name))[0]}.jpg" for r in records
             ]
-            writer.translate(records, functools.partial(translate, state["nets"][net]), names)
+            writer.translate(records, models[pair, net], names)
             rows += [(n, r.pid, target) for n, r in zip(names, records)]
     writer.write_list("train", sorted(rows))
     return writer.finish({"source": source, "num_generators": len(pairs), "images": {"train": len(rows)}})
-
-
-def load_camstyle(workdir: str) -> list[formats.Record]:
-    """CamStyle's generated training images (pid = the training label of the image they were made from)."""
-    root = output_root(workdir, CAMSTYLE_OUTPUT)
-    if not os.path.exists(os.path.join(root, DONE)):
-        raise FileNotFoundError(
-            f"no complete {TITLES[CAMSTYLE_OUTPUT]} dataset in {root}: run its transfer first"
-        )
-    return formats.read_split("custom", root, "train")
 
 
 def camera_colour_statistics(config, splits: formats.Splits, mesh) -> dict:
@@ -260,21 +230,3 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
             "style": stats.summary(),
         }
     )
-
-
-def load(workdir: str, splits: formats.Splits, output: str = OUTPUT) -> formats.Splits:
-    """The UnityStyle (or colour-normalised) splits, checked to be aligned row by row with the real ones."""
-    root = output_root(workdir, output)
-    if not os.path.exists(os.path.join(root, DONE)):
-        raise FileNotFoundError(
-            f"no complete {TITLES[output]} dataset in {root}: run the transfer stage first"
-        )
-    unity = formats.load("custom", root)
-    for split in formats.SPLITS:
-        real_rows = [(r.pid, r.camid) for r in getattr(splits, split)]
-        unity_rows = [(r.pid, r.camid) for r in getattr(unity, split)]
-        if real_rows != unity_rows:
-            raise ValueError(
-                f"{root}/{split}.csv does not match the {split} split of the dataset: transfer again"
-            )
-    return unity

@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 
+from unitystyle_jax import cli
 from unitystyle_jax.data import formats, synthetic
-from unitystyle_jax.data.formats import DatasetError
 
 
 def split_stats(splits: formats.Splits) -> dict[str, dict[str, int]]:
@@ -90,15 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
+    """Runs the chosen command; a bad input is one `error:` line and exit code 1, as for every command."""
     args = _parser().parse_args(argv)
-    try:
-        args.run(args)
-    except (DatasetError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    cli.run_main(args.run, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

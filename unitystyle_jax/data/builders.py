@@ -1,8 +1,11 @@
 """TFDS builders over `formats`: one `GeneratorBasedBuilder` per dataset, reading the images from
 `manual_dir`.
 
-Why TFDS: the prepared TFRecords give the tf.data pipeline fast, shardable, per-process reads; and since the
-splits come from `formats.load`, relabelling and junk rules are the same as everywhere else.
+What they are for: users who work with TFDS (`builder(name, data_dir, manual_dir).as_dataset(split=...)`, the
+same dataset for other tools). Training does not read through them: `pipeline.py` decodes the image files with
+tf.data directly, which keeps the GAN's, the transfer's and the IDE's sizes one decode away from the files and
+needs no prepared copy. Since the splits come from `formats.load`, relabelling and junk rules are the same as
+everywhere else.
 
 Each builder is tied to one source folder: the config name carries a digest of the folder's absolute path, so
 two custom (or synthetic) folders prepared into the same `data_dir` never overwrite or shadow each other. A

@@ -19,6 +19,8 @@ import warnings
 
 from PIL import Image
 
+from unitystyle_jax.errors import DatasetError
+
 DATASETS = ("market1501", "dukemtmc", "msmt17", "custom", "synthetic")
 SPLITS = ("train", "query", "gallery")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -42,10 +44,6 @@ _MSMT_CAMERAS = 15
 _CUSTOM_COLUMNS = ("path", "pid", "camid")
 
 SYNTHETIC_META = "meta.json"
-
-
-class DatasetError(ValueError):
-    """One-line message naming the offending file/folder."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +174,11 @@ def _read_market_folder(name: str, root: str, split: str) -> list[Record]:
     folder = os.path.join(root, MARKET_FOLDERS[split])
     if not os.path.isdir(folder):
         raise DatasetError(f"missing split folder {folder}")
-    num_cameras = _camera_limit(name, root)
+    return _market_named(folder, name, _camera_limit(name, root))
+
+
+def _market_named(folder: str, name: str, num_cameras: int | None) -> list[Record]:
+    """The images of `folder` named as Market-1501's (`<id>_c<camera>...`), unsorted, junk kept."""
     records = []
     for entry in os.scandir(folder):
         if not entry.is_file() or not _is_image(entry.name):
@@ -240,30 +242,75 @@ def _read_custom_csv(root: str, split: str) -> list[Record]:
     if not os.path.isfile(csv_file):
         raise DatasetError(f"missing list file {csv_file}")
     records = []
+    for where, line_number, fields in _csv_rows(csv_file, (_CUSTOM_COLUMNS,)):
+        relative = fields["path"].strip()
+        pid, camid = _parse_int(where, "pid", fields["pid"]), _parse_camid(where, fields["camid"])
+        _check_pid(where, pid)
+        path = _relative_file(csv_file, line_number, root, relative)
+        records.append(
+            Record(path=os.path.abspath(path), pid=pid, camid=camid, name=os.path.normpath(relative))
+        )
+    return records
+
+
+def _csv_rows(csv_file: str, headers):
+    """(where, line number, {column: value}) of each non-empty row of a CSV list whose header is one of
+    `headers`; DatasetError naming the line for a bad header or a row of the wrong length."""
     with _reading(csv_file), open(csv_file, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
-        header = [column.strip() for column in next(reader, [])]
-        if header != list(_CUSTOM_COLUMNS):
-            raise DatasetError(
-                f"{csv_file}:1: header must be {','.join(_CUSTOM_COLUMNS)}, got {','.join(header)!r}"
-            )
+        header = tuple(column.strip() for column in next(reader, []))
+        if header not in headers:
+            allowed = " or ".join(",".join(h) for h in headers)
+            raise DatasetError(f"{csv_file}:1: header must be {allowed}, got {','.join(header)!r}")
         for row in reader:
             if not row:
                 continue
             where = f"{csv_file}:{reader.line_num}"
-            if len(row) != len(_CUSTOM_COLUMNS):
-                raise DatasetError(f"{where}: expected 3 fields path,pid,camid, got {len(row)}")
-            relative = row[0].strip()
-            pid = _parse_int(where, "pid", row[1])
-            camid = _parse_int(where, "camid", row[2])
-            _check_pid(where, pid)
-            if camid < 0:
-                raise DatasetError(f"{where}: camid {camid} out of range >= 0")
-            path = _relative_file(csv_file, reader.line_num, root, relative)
-            records.append(
-                Record(path=os.path.abspath(path), pid=pid, camid=camid, name=os.path.normpath(relative))
-            )
-    return records
+            if len(row) != len(header):
+                raise DatasetError(
+                    f"{where}: expected {len(header)} fields {','.join(header)}, got {len(row)}"
+                )
+            yield where, reader.line_num, dict(zip(header, row))
+
+
+def _parse_camid(where: str, value: str) -> int:
+    camid = _parse_int(where, "camid", value)
+    if camid < 0:
+        raise DatasetError(f"{where}: camid {camid} out of range >= 0")
+    return camid
+
+
+def read_images(source: str) -> tuple[list[Record], bool]:
+    """Any images to take features of: a folder of images named as Market-1501's (`<id>_c<camera>...`, as
+    DukeMTMC-reID and the synthetic dataset name theirs), or a CSV file with header `path,camid` or
+    `path,pid,camid` (paths relative to the CSV's folder, or absolute; camid 0-based). Returns (records sorted
+    by name, whether their identities are known); an unknown identity is JUNK_PID. DatasetError on a bad entry.
+    """
+    if os.path.isdir(source):
+        records = _market_named(source, "market1501", None)
+        known = True
+    elif os.path.isfile(source):
+        records, known = _read_image_csv(source)
+    else:
+        raise DatasetError(f"{source} is neither a folder of images nor a CSV file")
+    if not records:
+        raise DatasetError(f"{source} has no images")
+    return sorted(records, key=lambda r: r.name), known
+
+
+def _read_image_csv(csv_file: str) -> tuple[list[Record], bool]:
+    base, records, known = os.path.dirname(os.path.abspath(csv_file)), [], False
+    for where, _, fields in _csv_rows(csv_file, (("path", "camid"), _CUSTOM_COLUMNS)):
+        relative = fields["path"].strip()
+        known = "pid" in fields
+        pid = _parse_int(where, "pid", fields["pid"]) if known else JUNK_PID
+        camid = _parse_camid(where, fields["camid"])
+        _check_pid(where, pid)
+        path = relative if os.path.isabs(relative) else os.path.join(base, relative)
+        if not os.path.isfile(path):
+            raise DatasetError(f"{where}: listed image {path} does not exist")
+        records.append(Record(path=os.path.abspath(path), pid=pid, camid=camid, name=relative))
+    return records, known
 
 
 def read_split(name: str, root: str, split: str) -> list[Record]:

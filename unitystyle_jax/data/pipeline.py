@@ -52,8 +52,17 @@ def _local_columns(global_indices: np.ndarray, start_step: int):
 
 def decode(path: tf.Tensor, height: int, width: int) -> tf.Tensor:
     """JPEG/PNG file -> float32 RGB in [0, 1] at height x width."""
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    image = tf.image.convert_image_dtype(image, tf.float32)
+    return resized(read_uint8(path), height, width)
+
+
+def read_uint8(path) -> tf.Tensor:
+    """JPEG/PNG file -> uint8 RGB at its own size (grayscale and RGBA become RGB)."""
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def resized(image_uint8, height: int, width: int) -> tf.Tensor:
+    """uint8 RGB -> float32 RGB in [0, 1] at height x width: how every image a model sees is sized."""
+    image = tf.image.convert_image_dtype(image_uint8, tf.float32)
     return tf.image.resize(image, (height, width), antialias=True)
 
 

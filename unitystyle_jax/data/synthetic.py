@@ -9,6 +9,10 @@ cross-camera matching is hard because of style, yet recoverable.
 The output is a Market-1501 folder (file names written by `formats.market_file_name`), so the same loader,
 builders and pipeline serve it. Everything is drawn from `numpy` generators keyed by (seed, purpose, index):
 the same spec gives the same bytes.
+
+Why one module for its three parts (cameras, people, layout, under the banners below): they share the spec, the
+render version and the random-stream keys that make a folder reproducible; split apart, that contract would be
+spread over three files that can only change together.
 """
 
 from __future__ import annotations

@@ -18,13 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from unitystyle_jax.errors import EvaluationError
+
 DISTANCE_METRICS = ("euclidean", "cosine")
 DEFAULT_CHUNK_SIZE = 512  # query rows per block: 512 x 15,913 float32 = 33 MB per buffer for Market
 _NORM_EPSILON = 1e-12  # as torch.nn.functional.normalize: all-zero features get cosine similarity 0
-
-
-class EvaluationError(ValueError):
-    """A bad input to evaluation; the one-line message names the culprit."""
 
 
 def as_distance_matrix(name: str, value, shape: tuple[int, int] | None = None) -> np.ndarray:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, UnidentifiedImageError
 
+from unitystyle_jax import files
 from unitystyle_jax.evaluation.distance import EvaluationError, as_distance_matrix, check_positive_int
 from unitystyle_jax.evaluation.metrics import as_labels, ranked_gallery
 
@@ -39,7 +39,7 @@ def plot_cmc(curves: Mapping[str, Sequence[float]], out_png: str) -> None:
     axes.set(xlabel="rank", ylabel="matching rate (%)", title="CMC", ylim=(0, 100.5))
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
-    _write_atomically(out_png, lambda file: figure.savefig(file, format="png"), binary=True)
+    files.write_atomically(out_png, lambda file: figure.savefig(file, format="png"), binary=True)
 
 
 def plot_ranked_lists(query_images: Sequence, gallery_images: Sequence, distmat, q_pids, g_pids, q_camids,
@@ -80,13 +80,13 @@ def plot_ranked_lists(query_images: Sequence, gallery_images: Sequence, distmat,
             _show(axes, _thumbnail(gallery_images[gallery], f"gallery image {gallery}"), colour,
                   f"#{rank}\nid {g_pids[gallery]} cam {g_camids[gallery]}")
     figure.tight_layout()
-    _write_atomically(out_png, lambda file: figure.savefig(file, format="png"), binary=True)
+    files.write_atomically(out_png, lambda file: figure.savefig(file, format="png"), binary=True)
 
 
 def write_metrics_json(path: str, metrics: Mapping) -> None:
     """Metrics (numpy scalars and arrays welcome) as indented, key-sorted JSON, written atomically."""
     text = json.dumps(_plain(metrics, "metrics"), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    _write_atomically(path, lambda file: file.write(text), binary=False)
+    files.write_atomically(path, lambda file: file.write(text), binary=False)
 
 
 def _plain(value, where: str):
@@ -104,23 +104,6 @@ def _plain(value, where: str):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise EvaluationError(f"{where} has type {type(value).__name__}, which JSON cannot hold")
-
-
-def _write_atomically(path: str, write: Callable, binary: bool) -> None:
-    """write(file) into a fresh hidden file next to `path` (usual permissions), then rename it over `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb" if binary else "x") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def _thumbnail(image, name: str) -> np.ndarray:

@@ -14,6 +14,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from unitystyle_jax.errors import ModelError
+
 ModuleDef = Callable[..., nn.Module]
 Dtype = Any
 
@@ -22,10 +24,6 @@ NORM_KINDS = ("batch", "instance", "ibn")
 # PyTorch's BatchNorm2d defaults (its momentum 0.1 is 0.9 here, eps 1e-5): imported statistics mean the same.
 TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5)
 TorchInstanceNorm = functools.partial(nn.InstanceNorm, epsilon=1e-5)
-
-
-class ModelError(ValueError):
-    """A model was configured with values it cannot be built from; the one-line message names the culprit."""
 
 
 class IBN(nn.Module):

@@ -1,0 +1,83 @@
+"""The start-up every command shares: config check, persistent compilation cache, multi-host join, device mesh;
+and the dataset, generated first when it is the built-in synthetic one.
+
+Why its own module: training, evaluation, the comparison and feature extraction all start this way, and
+evaluation must not import the training stages to do it.
+"""
+
+import collections
+import dataclasses
+import logging
+import os
+
+import jax
+
+from unitystyle_jax import parallel
+from unitystyle_jax.data import formats, pipeline, synthetic
+
+
+def dataset_root(config, workdir: str) -> str:
+    return config.data.root or os.path.join(workdir, "dataset")
+
+
+def data_root(config, workdir: str) -> str:
+    """The dataset's folder as an absolute path: what tells the data a run trained on from other data."""
+    return os.path.abspath(dataset_root(config, workdir))
+
+
+def synthetic_spec(config) -> synthetic.SyntheticSpec:
+    return dataclasses.replace(synthetic.SyntheticSpec(), **config.data.synthetic.to_dict())
+
+
+def start(config, workdir: str):
+    """Joins the other processes, sets the compilation cache, and returns the device mesh. The config was
+    checked once already, by the command (cli.run_command and the other entry points) before its imports."""
+    parallel.initialize_distributed(config.distributed)
+    cache = config.compilation_cache_dir or os.path.join(workdir, ".jax_cache")
+    jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    pipeline.hide_accelerators_from_tf()
+    mesh = parallel.make_mesh()
+    logging.info(
+        "devices: %d (%d per process, %d processes), platform %s",
+        jax.device_count(),
+        jax.local_device_count(),
+        jax.process_count(),
+        jax.devices()[0].platform,
+    )
+    return mesh
+
+
+def load_dataset(config, workdir: str) -> formats.Splits:
+    """The dataset's splits, every image decoded once when config.data.verify (a corrupt file fails by name)."""
+    root = dataset_root(config, workdir)
+    if config.data.name == "synthetic":
+        synthetic.ensure(root, synthetic_spec(config))
+    splits = formats.load(config.data.name, root)
+    check_evaluation_split(splits, config.data.name)
+    if config.data.verify:
+        kept = {
+            s: tuple(formats.verify_images(getattr(splits, s), config.data.skip_bad_files))
+            for s in formats.SPLITS
+        }
+        splits = dataclasses.replace(splits, **kept)
+    logging.info(
+        "dataset %s at %s: %s",
+        config.data.name,
+        root,
+        ", ".join(f"{s} {len(getattr(splits, s))} images" for s in formats.SPLITS),
+    )
+    return splits
+
+
+def check_evaluation_split(splits: formats.Splits, dataset: str) -> None:
+    """Some query must have a true match left after the protocol drops same-identity, same-camera gallery
+    entries; otherwise every metric is undefined and evaluation would score nothing."""
+    gallery_cameras = collections.defaultdict(set)
+    for record in splits.gallery:
+        gallery_cameras[record.pid].add(record.camid)
+    if not any(gallery_cameras[q.pid] - {q.camid} for q in splits.query):
+        raise formats.DatasetError(
+            f"{dataset}: no query image has a true match in the gallery (same identity, another camera), "
+            "so evaluation would score nothing"
+        )
