@@ -12,7 +12,7 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import cli, config_validation, files, reid_evaluation, stages, styled_data
+from unitystyle_jax import cli, config_validation, files, reid_evaluation, stages, startup, styled_data
 from unitystyle_jax import results as results_files
 
 FLAGS = flags.FLAGS
@@ -28,8 +28,9 @@ def _method_config(config, workdir: str, method: str):
     c = config.copy_and_resolve_references()
     c.reid.method = method
     c.stages = "gan,transfer,reid" if method == "unitystyle" else "reid"
-    c.data.root = c.data.root or os.path.join(workdir, "dataset")
-    c.compilation_cache_dir = c.compilation_cache_dir or os.path.join(workdir, ".jax_cache")
+    # Both runs share the dataset and the compiled programs of the demo's folder, not their own folders'.
+    c.data.root = startup.dataset_root(config, workdir)
+    c.compilation_cache_dir = startup.compilation_cache(config, workdir)
     return c
 
 

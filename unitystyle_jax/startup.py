@@ -20,6 +20,11 @@ def dataset_root(config, workdir: str) -> str:
     return config.data.root or os.path.join(workdir, "dataset")
 
 
+def compilation_cache(config, workdir: str) -> str:
+    """Where compiled programs persist between runs: config.compilation_cache_dir, or WORKDIR/.jax_cache."""
+    return config.compilation_cache_dir or os.path.join(workdir, ".jax_cache")
+
+
 def data_root(config, workdir: str) -> str:
     """The dataset's folder as an absolute path: what tells the data a run trained on from other data."""
     return os.path.abspath(dataset_root(config, workdir))
@@ -33,7 +38,7 @@ def start(config, workdir: str):
     """Joins the other processes, sets the compilation cache, and returns the device mesh. The config was
     checked once already, by the command (cli.run_command and the other entry points) before its imports."""
     parallel.initialize_distributed(config.distributed)
-    cache = config.compilation_cache_dir or os.path.join(workdir, ".jax_cache")
+    cache = compilation_cache(config, workdir)
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     pipeline.hide_accelerators_from_tf()
