@@ -11,6 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import jax.scipy.signal
+import optax
 
 from unitystyle_jax.errors import LossError
 
@@ -128,7 +129,8 @@ def ssim(
     """Structural similarity per sample of NHWC batches: Gaussian window, mean over channels and valid pixels.
 
     Matches skimage's `structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-    data_range=max_val, channel_axis=-1)`; max_val = 2 for images in [-1, 1].
+    data_range=max_val, channel_axis=-1)`; max_val = 2 for images in [-1, 1]. Kept rather than dm-pix's `ssim`:
+    dm-pix would be a training dependency for one function, and this one is checked against scikit-image.
     """
     _check_same_shape(x, y, "ssim")
     if x.ndim != 4 or min(x.shape[1:3]) < filter_size:
@@ -266,7 +268,7 @@ def softmax_cross_entropy(logits, labels, smoothing: float = 0.0):
 
     `smoothing` = epsilon of label-smoothing regularisation as CamStyle applies it to its generated images: the
     target is (1 - epsilon) on the label plus epsilon / classes on every class. 0 (UnityStyle, real images): the
-    plain cross-entropy.
+    plain cross-entropy. Computed by optax (`softmax_cross_entropy_with_integer_labels`, `smooth_labels`).
     """
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
         raise LossError(
@@ -275,11 +277,11 @@ def softmax_cross_entropy(logits, labels, smoothing: float = 0.0):
         )
     if not 0.0 <= smoothing < 1.0:
         raise LossError(f"label smoothing {smoothing} must lie in [0, 1)")
-    log_probs = jax.nn.log_softmax(_float32(logits))
-    true_class = -jnp.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
+    logits = _float32(logits)
     if not smoothing:
-        return true_class
-    return (1.0 - smoothing) * true_class - smoothing * jnp.mean(log_probs, axis=1)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32), smoothing)
+    return optax.softmax_cross_entropy(logits, targets)
 
 
 def accuracy(logits, labels):
