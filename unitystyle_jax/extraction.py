@@ -40,8 +40,7 @@ class Extractor:
         """The run in WORKDIR, trained with `config`. transfer: None = as the run's method does (UnityStyle:
         yes), False = real images only, True = through the generators (CheckpointError when there are none)."""
         mesh = mesh or parallel.make_mesh()
-        step = None if config.eval.step < 0 else config.eval.step
-        features = networks.restore_features(config, workdir, mesh, step)
+        features = networks.restore_features(config, workdir, mesh)
         if transfer is None:
             transfer = config.reid.method == "unitystyle"
         generators = {}

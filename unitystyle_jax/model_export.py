@@ -1,6 +1,6 @@
-"""A trained run's networks as programs that run without this project, each with a batch dimension left
-symbolic: StableHLO (`jax.export`, reloadable by any JAX, or by IREE / XLA tools) or ONNX (through jax2onnx,
-run by onnxruntime).
+"""A trained run's networks as programs that run without this project: StableHLO (`jax.export`, reloadable by
+any JAX, or by IREE / XLA tools) with a symbolic batch dimension, or ONNX (through jax2onnx, run by
+onnxruntime) for a batch size fixed at export.
 
 What is exported, as `python -m unitystyle_jax.export` writes it:
 - `ide_features`: float32 images (B, H, W, 3), RGB in [0, 1] at config.data's size (resized by the caller) ->
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from unitystyle_jax import networks
+from unitystyle_jax import networks, reid_evaluation
 from unitystyle_jax.data import pipeline
 
 FEATURES = "ide_features"
@@ -52,14 +52,12 @@ def portable(config):
 
 def features_program(config, trained: networks.FeatureModel) -> Program:
     mean, std = (jnp.asarray(v, jnp.float32) for v in (pipeline.IMAGENET_MEAN, pipeline.IMAGENET_STD))
-    backbone, variables, flip = trained.backbone, trained.variables, bool(config.eval.flip)
 
     def features(images):
-        x = (images - mean) / std
-        f = backbone.apply(variables, x, train=False)
-        if flip:
-            f = f + backbone.apply(variables, x[:, :, ::-1], train=False)
-        return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), 1e-12)
+        normalised = (images - mean) / std
+        return reid_evaluation.features(
+            trained.backbone, trained.variables, normalised, bool(config.eval.flip)
+        )
 
     return Program(
         FEATURES,
@@ -70,10 +68,8 @@ def features_program(config, trained: networks.FeatureModel) -> Program:
 
 
 def generator_program(config, camera: int, generator: networks.TrainedGenerator) -> Program:
-    module = networks.create_gan_networks(config.gan)[0]
-
     def translate(images):
-        return (module.apply(generator.variables, images * 2.0 - 1.0, train=False)[0] + 1.0) / 2.0
+        return (generator(images * 2.0 - 1.0) + 1.0) / 2.0
 
     return Program(
         f"generator_cam{camera}",
@@ -135,8 +131,8 @@ def write(
     programs: list[Program], output: str, provenance: dict, fmt: str = "stablehlo", batch: int = 1
 ) -> dict:
     """DIR/<name>.stablehlo (serialised, plus a readable <name>.mlir) or DIR/<name>.onnx per program, and
-    DIR/export.json listing them (ONNX programs take batches of `batch`, StableHLO ones any batch). The folder is written as DIR.partial, then renamed: a failed export leaves no
-    folder that looks done."""
+    DIR/export.json listing them (ONNX programs take batches of `batch`, StableHLO ones any batch). The folder
+    is written as DIR.partial, then renamed: a failed export leaves no folder that looks done."""
     partial = output + ".partial"
     shutil.rmtree(partial, ignore_errors=True)  # what a failed export left
     os.makedirs(partial)
@@ -201,9 +197,7 @@ def run(config, workdir: str, output: str, fmt: str = "stablehlo", batch: int = 
     files.check_writable(os.path.dirname(os.path.abspath(output)), "output folder")
     config = portable(config)
     mesh = startup.start(config, workdir)
-    trained = networks.restore_features(
-        config, workdir, mesh, None if config.eval.step < 0 else config.eval.step
-    )
+    trained = networks.restore_features(config, workdir, mesh)
     programs = [features_program(config, trained)]
     gan_steps = {}
     for camera in networks.trained_cameras(workdir):

@@ -70,9 +70,10 @@ class FeatureModel:
     meta: dict  # the checkpoint's meta: num_classes, model, method, dataset
 
 
-def restore_features(config, workdir: str, mesh, step: int | None = None) -> FeatureModel:
-    """The backbone of WORKDIR's newest IDE checkpoint (or `step`'s): no optimiser state and no classifier, so
-    a model trained on another dataset (another number of identities) restores as well."""
+def restore_features(config, workdir: str, mesh) -> FeatureModel:
+    """The backbone of WORKDIR's newest IDE checkpoint (or config.eval.step's, when >= 0): no optimiser state and
+    no classifier, so a model trained on another dataset (another number of identities) restores as well."""
+    step = None if config.eval.step < 0 else config.eval.step
     backbone = create_backbone(config.model)
     image_shape = (config.data.height, config.data.width, 3)
     abstract = _abstract_variables(backbone, image_shape, mesh)

@@ -25,18 +25,23 @@ TABLE_KEYS = (
 )
 
 
+def features(backbone, variables, images, flip: bool):
+    """L2-normalised backbone features of a normalised image batch (averaged with the mirrored batch's if flip):
+    what evaluation ranks, extraction returns and export writes out."""
+    f = backbone.apply(variables, images, train=False)
+    if flip:
+        f = f + backbone.apply(variables, images[:, :, ::-1], train=False)
+    return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), 1e-12)
+
+
 @functools.cache
 def feature_fn(backbone, flip: bool, mesh):
-    """jit'd (backbone variables, image batch) -> L2-normalised features (mirror-averaged if flip), replicated on
-    every process; one per backbone module (equal for runs of one config), so it is traced once."""
-
-    def features(variables, images):
-        f = backbone.apply(variables, images, train=False)
-        if flip:
-            f = f + backbone.apply(variables, images[:, :, ::-1], train=False)
-        return f / jnp.maximum(jnp.linalg.norm(f, axis=-1, keepdims=True), 1e-12)
-
-    return jax.jit(features, out_shardings=parallel.replicated(mesh))
+    """jit'd (backbone variables, image batch) -> `features`, replicated on every process; one per backbone
+    module (equal for runs of one config), so it is traced once."""
+    return jax.jit(
+        lambda variables, images: features(backbone, variables, images, flip),
+        out_shardings=parallel.replicated(mesh),
+    )
 
 
 def extract_features(fn, variables, records, config, mesh) -> np.ndarray:
@@ -122,9 +127,7 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     """Features of `inputs`' query and gallery (the real ones, or versions aligned row by row with `splits`';
     None: what the run's method sees, the UnityStyle versions for unitystyle), scored with the identities and
     cameras of `splits`; writes OUTPUT_DIR (default WORKDIR/eval)."""
-    trained = networks.restore_features(
-        config, workdir, mesh, None if config.eval.step < 0 else config.eval.step
-    )
+    trained = networks.restore_features(config, workdir, mesh)
     step = trained.step
     transferred = inputs is not None
     if inputs is None:
