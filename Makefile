@@ -20,8 +20,11 @@ demo: $(STAMP)
 compare: $(STAMP)
 	$(PY) -m unitystyle_jax.compare --config=configs/synthetic.py --workdir=runs/compare --results=results
 
+LINTED := unitystyle_jax tests benchmarks configs train.py evaluate.py
+
 test: $(STAMP)
-	$(VENV)/bin/ruff check unitystyle_jax tests benchmarks configs train.py evaluate.py
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 clean:

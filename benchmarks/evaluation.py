@@ -68,18 +68,25 @@ def make_data(num_query, num_gallery, num_ids, num_cameras, seed=0):
     def features(pids):
         out = np.empty((len(pids), FEATURE_DIM), np.float32)
         for start in range(0, len(pids), 4096):  # bounded temporaries
-            block = IDENTITY_SIGNAL * centres[pids[start:start + 4096]] + rng.standard_normal(
-                (len(pids[start:start + 4096]), FEATURE_DIM), dtype=np.float32)
-            out[start:start + 4096] = block / np.linalg.norm(block, axis=1, keepdims=True)
+            block = IDENTITY_SIGNAL * centres[pids[start : start + 4096]] + rng.standard_normal(
+                (len(pids[start : start + 4096]), FEATURE_DIM), dtype=np.float32
+            )
+            out[start : start + 4096] = block / np.linalg.norm(block, axis=1, keepdims=True)
         return out
 
-    return (features(q_pids), features(g_pids), q_pids, g_pids,
-            rng.integers(0, num_cameras, num_query), rng.integers(0, num_cameras, num_gallery))
+    return (
+        features(q_pids),
+        features(g_pids),
+        q_pids,
+        g_pids,
+        rng.integers(0, num_cameras, num_query),
+        rng.integers(0, num_cameras, num_gallery),
+    )
 
 
 def numpy_squared_distances(query, gallery):
     """torchreid's euclidean_squared_distance, in numpy."""
-    return (np.square(query).sum(1)[:, None] + np.square(gallery).sum(1)[None, :] - 2 * query @ gallery.T)
+    return np.square(query).sum(1)[:, None] + np.square(gallery).sum(1)[None, :] - 2 * query @ gallery.T
 
 
 def torchreid_eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
@@ -105,8 +112,9 @@ def torchreid_eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_r
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", choices=sorted(SCALES), default="market")
     parser.add_argument("--full", action="store_true", help="the reference on every query (~2 min on Market)")
     parser.add_argument("--reference-queries", type=int, default=300, help="queries the reference runs on")
@@ -116,8 +124,10 @@ def main():
 
     num_query, num_gallery, num_ids, num_cameras = SCALES[args.scale]
     query, gallery, q_pids, g_pids, q_camids, g_camids = make_data(*SCALES[args.scale])
-    print(f"data: {num_query} queries x {num_gallery} gallery, {FEATURE_DIM}-d float32 features, {num_ids} "
-          f"identities + distractors (id 0), {num_cameras} cameras, seed 0; {os.cpu_count()} CPU cores")
+    print(
+        f"data: {num_query} queries x {num_gallery} gallery, {FEATURE_DIM}-d float32 features, {num_ids} "
+        f"identities + distractors (id 0), {num_cameras} cameras, seed 0; {os.cpu_count()} CPU cores"
+    )
 
     project_seconds = float("inf")
     for run in range(args.repeats):
@@ -128,33 +138,50 @@ def main():
             result = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids)
             seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         project_seconds = min(project_seconds, seconds)
-        print(f"project run {run + 1}{' (incl. JIT compiles)' if run == 0 else ''}: distances "
-              f"{distance_seconds:.2f} s + metrics {seconds - distance_seconds:.2f} s = {seconds:.2f} s "
-              f"(CPU time {cpu_seconds:.2f} s); peak RSS growth {memory.growth_gib:.2f} GiB "
-              f"(the distance matrix itself: {distmat.nbytes / GIB:.2f} GiB)")
-    print(f"metrics: rank-1 {100 * result['cmc'][0]:.2f}%, mAP {100 * result['mAP']:.2f}%, "
-          f"mINP {100 * result['mINP']:.2f}%, valid queries {result['num_valid_queries']}")
+        print(
+            f"project run {run + 1}{' (incl. JIT compiles)' if run == 0 else ''}: distances "
+            f"{distance_seconds:.2f} s + metrics {seconds - distance_seconds:.2f} s = {seconds:.2f} s "
+            f"(CPU time {cpu_seconds:.2f} s); peak RSS growth {memory.growth_gib:.2f} GiB "
+            f"(the distance matrix itself: {distmat.nbytes / GIB:.2f} GiB)"
+        )
+    print(
+        f"metrics: rank-1 {100 * result['cmc'][0]:.2f}%, mAP {100 * result['mAP']:.2f}%, "
+        f"mINP {100 * result['mINP']:.2f}%, valid queries {result['num_valid_queries']}"
+    )
 
     subset = num_query if args.full else min(args.reference_queries, num_query)
     start = time.perf_counter()
     reference_distances = numpy_squared_distances(query[:subset], gallery)
     reference_distance_seconds = time.perf_counter() - start
-    reference = torchreid_eval_market1501(distmat[:subset], q_pids[:subset], g_pids, q_camids[:subset],
-                                          g_camids)
+    reference = torchreid_eval_market1501(
+        distmat[:subset], q_pids[:subset], g_pids, q_camids[:subset], g_camids
+    )
     reference_seconds = (time.perf_counter() - start) * num_query / subset
-    scope = "all queries" if subset == num_query else (
-        f"EXTRAPOLATED x{num_query / subset:.1f} from its time on the first {subset} of {num_query} queries")
+    scope = (
+        "all queries"
+        if subset == num_query
+        else (
+            f"EXTRAPOLATED x{num_query / subset:.1f} from its time on the first {subset} of {num_query} queries"
+        )
+    )
     print(f"reference (numpy distances + torchreid per-query loop): {reference_seconds:.1f} s, {scope}")
     print(f"speed-up: {reference_seconds / project_seconds:.0f}x (against the project's best run)")
 
     ours = evaluate_rank(distmat[:subset], q_pids[:subset], g_pids, q_camids[:subset], g_camids)
-    gaps = (np.abs(ours["cmc"] - reference[0]).max(), abs(ours["mAP"] - reference[1]),
-            abs(ours["mINP"] - reference[2]))
+    gaps = (
+        np.abs(ours["cmc"] - reference[0]).max(),
+        abs(ours["mAP"] - reference[1]),
+        abs(ours["mINP"] - reference[2]),
+    )
     distance_gap = np.abs(distmat[:subset] - reference_distances).max() / np.abs(reference_distances).max()
-    print(f"agreement on the same {subset} distance rows: max |cmc gap| {gaps[0]:.1e}, "
-          f"|mAP gap| {gaps[1]:.1e}, |mINP gap| {gaps[2]:.1e}")
-    print(f"JAX vs numpy distances: max gap {distance_gap:.1e} of the largest distance "
-          f"(numpy took {reference_distance_seconds:.2f} s for those {subset} rows)")
+    print(
+        f"agreement on the same {subset} distance rows: max |cmc gap| {gaps[0]:.1e}, "
+        f"|mAP gap| {gaps[1]:.1e}, |mINP gap| {gaps[2]:.1e}"
+    )
+    print(
+        f"JAX vs numpy distances: max gap {distance_gap:.1e} of the largest distance "
+        f"(numpy took {reference_distance_seconds:.2f} s for those {subset} rows)"
+    )
     if max(gaps) > 1e-6:
         sys.exit("error: the project's metrics disagree with the reference")
 
@@ -166,10 +193,13 @@ def main():
             reranked = rerank(distmat, q_q, g_g)
             rerank_seconds = time.perf_counter() - start - distance_seconds
         result = evaluate_rank(reranked, q_pids, g_pids, q_camids, g_camids)
-        print(f"re-ranking (k1=20, k2=6, lambda=0.3): q-q and g-g distances {distance_seconds:.1f} s + "
-              f"rerank {rerank_seconds:.1f} s; peak RSS growth {memory.growth_gib:.2f} GiB, of which g-g distances "
-              f"{g_g.nbytes / GIB:.2f} GiB")
+        print(
+            f"re-ranking (k1=20, k2=6, lambda=0.3): q-q and g-g distances {distance_seconds:.1f} s + "
+            f"rerank {rerank_seconds:.1f} s; peak RSS growth {memory.growth_gib:.2f} GiB, of which g-g distances "
+            f"{g_g.nbytes / GIB:.2f} GiB"
+        )
         print(f"after re-ranking: rank-1 {100 * result['cmc'][0]:.2f}%, mAP {100 * result['mAP']:.2f}%")
+
 
 if __name__ == "__main__":
     main()

@@ -1,16 +1,21 @@
-"""Runs the real entry points in subprocesses (as a user would) for end-to-end tests."""
+"""Runs the real entry points in subprocesses (as a user would), and reads what they leave: the helpers every
+CLI test module shares."""
 
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = "configs/synthetic.py:tiny"
 # One compilation cache for every test's commands: the tiny programs compile once per machine, not once per test.
 CACHE_DIR = os.path.join(REPO, ".jax_cache", "tests")
 CACHE = f"--config.compilation_cache_dir={CACHE_DIR}"
+METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
+BASELINE = ("--config.stages=reid", "--config.reid.method=baseline")
 
 
 def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
@@ -26,24 +31,106 @@ def env(devices: int = 1, **extra) -> dict:
     return e
 
 
-def run(script: str, workdir, *flags, devices: int = 1, check: bool = True, timeout: int = 600, **kwargs):
-    result = subprocess.run(
-        command(script, workdir, *flags),
+def start(script: str, workdir, *flags, config: str = TINY, devices: int = 1) -> subprocess.Popen:
+    """A command started, not waited for. Output goes to files: a pipe nobody reads while the process runs
+    would fill up and stall it."""
+    logs = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(
+        command(script, workdir, *flags, config=config),
         cwd=REPO,
         env=env(devices),
-        capture_output=True,
+        stdout=logs[0],
+        stderr=logs[1],
         text=True,
-        timeout=timeout,
-        **kwargs,
     )
-    if check and result.returncode != 0:
-        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    return result
+    process.logs = logs
+    return process
+
+
+def output(process: subprocess.Popen) -> tuple[str, str]:
+    """(stdout, stderr) a started process has written so far."""
+    for log in process.logs:
+        log.seek(0)
+    return tuple(log.read() for log in process.logs)
+
+
+def finish(
+    *processes: subprocess.Popen, check: bool = True, timeout: int = 900
+) -> list[subprocess.CompletedProcess]:
+    """Waits for processes started together (most of a tiny run is single-threaded Python, so two share the
+    CPU well); with check, each must have succeeded."""
+    results = [subprocess.CompletedProcess(p.args, p.wait(timeout=timeout), *output(p)) for p in processes]
+    for result in results if check else ():
+        assert result.returncode == 0, f"{result.args} failed ({result.returncode}):\n{result.stderr[-4000:]}"
+    return results
+
+
+def run(
+    script: str, workdir, *flags, config: str = TINY, devices: int = 1, check: bool = True, timeout: int = 900
+):
+    """A command run to its end."""
+    process = start(script, workdir, *flags, config=config, devices=devices)
+    return finish(process, check=check, timeout=timeout)[0]
+
+
+def one_error_line(result) -> str:
+    """The single `error:` line of a failed command (asserting there is exactly one, and no traceback)."""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1, result.stderr[-4000:]
+    assert "Traceback" not in result.stderr
+    assert len(errors) == 1, result.stderr[-4000:]
+    return errors[0]
+
+
+def interrupt_when(*plans, timeout: float = 600.0) -> None:
+    """plans: (process, condition, signal); each process gets its signal as soon as its condition holds. A
+    process that ends first fails the run: it would have left nothing to test."""
+    waiting, deadline = list(plans), time.monotonic() + timeout
+    while waiting:
+        for plan in list(waiting):
+            process, condition, signum = plan
+            if condition():
+                process.send_signal(signum)
+                waiting.remove(plan)
+            elif process.poll() is not None:
+                stderr = output(process)[1][-4000:]
+                raise AssertionError(f"{process.args} ended ({process.returncode}) first:\n{stderr}")
+        assert time.monotonic() < deadline, "timed out waiting to interrupt"
+        time.sleep(0.02)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
 
 
 def metrics(workdir) -> list[dict]:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def logged_steps(workdir) -> int:
+    """Complete lines in WORKDIR/metrics.jsonl (a line being written is not counted)."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    return open(path).read().count("\n") if os.path.exists(path) else 0
+
+
+def checkpoint_steps(workdir) -> list[int]:
+    folder = os.path.join(workdir, "checkpoints")
+    return sorted(int(n) for n in os.listdir(folder) if n.isdigit()) if os.path.isdir(folder) else []
+
+
+def snapshot(workdir) -> dict:
+    """{relative path: (size, mtime)} of every file under workdir: any rewrite or removal shows. The workdir's
+    lock files are left out: every run rewrites them (with its pid), and they hold no results."""
+    files = {}
+    for folder, _, names in os.walk(workdir):
+        for name in names:
+            if name.startswith(".lock-process"):
+                continue
+            stat = os.stat(os.path.join(folder, name))
+            files[os.path.relpath(os.path.join(folder, name), workdir)] = (stat.st_size, stat.st_mtime_ns)
+    return files
 
 
 def free_port() -> int:

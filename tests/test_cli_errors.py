@@ -8,33 +8,11 @@ import pytest
 
 import fakedata
 import runs
-from test_end_to_end import BASELINE, finish, run, start
-
-
-def one_error_line(result) -> str:
-    """The single `error:` line of a failed command (asserting there is exactly one, and no traceback)."""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 1, result.stderr[-4000:]
-    assert "Traceback" not in result.stderr
-    assert len(errors) == 1, result.stderr[-4000:]
-    return errors[0]
+from runs import BASELINE, finish, one_error_line, run, snapshot, start
 
 
 def fails(script: str, workdir, *flags, config: str = runs.TINY) -> str:
     return one_error_line(run(script, workdir, *flags, config=config, check=False))
-
-
-def snapshot(workdir) -> dict:
-    """{relative path: (size, mtime)} of every file under workdir: any rewrite or removal shows. The workdir's
-    lock files are left out: every run rewrites them (with its pid), and they hold no results."""
-    files = {}
-    for folder, _, names in os.walk(workdir):
-        for name in names:
-            if name.startswith(".lock-process"):
-                continue
-            stat = os.stat(os.path.join(folder, name))
-            files[os.path.relpath(os.path.join(folder, name), workdir)] = (stat.st_size, stat.st_mtime_ns)
-    return files
 
 
 @pytest.mark.parametrize(

@@ -3,16 +3,13 @@ is written and holds what it should.
 
 The demo (`python -m unitystyle_jax.demo`, what `make demo` runs) trains one tiny UnityStyle run (gan, transfer,
 reid) and one real-only baseline run, evaluates both and writes its table; evaluate.py then runs on both side
-by side (the UnityStyle run twice: as is, and a copy with re-ranking, flip and feature export). Helpers here (`start`, `finish`, `run`) serve the other CLI test modules too.
+by side (the UnityStyle run twice: as is, and a copy with re-ranking, flip and feature export).
 """
 
 import csv
-import json
 import math
 import os
 import shutil
-import subprocess
-import tempfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,49 +17,11 @@ import pytest
 from PIL import Image
 
 import runs
+from runs import BASELINE, METRIC_KEYS, finish, read_json, start
 from unitystyle_jax.data import formats
 
-# One compilation cache for every run of these tests (git-ignored): reruns skip XLA compilation.
-METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 TABLE_COLUMNS = ("Rank-1", "Rank-5", "Rank-10", "mAP", "mINP")
-BASELINE = ("--config.stages=reid", "--config.reid.method=baseline")
 VARIANT = ("--config.eval.export_features=True", "--config.eval.rerank=True", "--config.eval.flip=True")
-
-
-def start(script: str, workdir, *flags, config: str = runs.TINY) -> subprocess.Popen:
-    """train.py / evaluate.py as runs.run starts them, not waited for.
-    Output goes to files: a pipe nobody reads while the process runs would fill up and stall it."""
-    logs = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    process = subprocess.Popen(
-        runs.command(script, workdir, *flags, config=config),
-        cwd=runs.REPO,
-        env=runs.env(),
-        stdout=logs[0],
-        stderr=logs[1],
-        text=True,
-    )
-    process.logs = logs
-    return process
-
-
-def output(process: subprocess.Popen) -> tuple[str, str]:
-    """(stdout, stderr) a started process has written so far."""
-    for log in process.logs:
-        log.seek(0)
-    return tuple(log.read() for log in process.logs)
-
-
-def finish(*processes: subprocess.Popen, check: bool = True) -> list[subprocess.CompletedProcess]:
-    """Waits for processes started together (most of a tiny run is single-threaded Python, so two share the
-    CPU well); with check, each must have succeeded."""
-    results = [subprocess.CompletedProcess(p.args, p.wait(timeout=900), *output(p)) for p in processes]
-    for result in results if check else ():
-        assert result.returncode == 0, f"{result.args} failed ({result.returncode}):\n{result.stderr[-4000:]}"
-    return results
-
-
-def run(script: str, workdir, *flags, config: str = runs.TINY, check: bool = True):
-    return finish(start(script, workdir, *flags, config=config), check=check)[0]
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +53,6 @@ def evaluated(trained, tmp_path_factory):
         start("evaluate.py", variant, data, *VARIANT),
     )
     return SimpleNamespace(default=default.stdout, baseline=baseline.stdout, variant=variant)
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 def assert_png(path):

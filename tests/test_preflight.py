@@ -13,8 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 import fakedata
-from test_cli_errors import one_error_line, snapshot
-from test_end_to_end import finish, start
+from runs import finish, one_error_line, snapshot, start
 
 MARKET = "--config.data.name=market1501"
 

@@ -1,16 +1,21 @@
 """The IDE step in-process, with a tiny model: its loss is what the README says, (1/N) * sum over the N real and
 N UnityStyle images of the cross-entropy (the paper's formula), the real-only baseline's is the mean, CamStyle's
-label smoothing touches its generated images only, and `loss_normalization=all` is one mean over the batch."""
+label smoothing touches its generated images only, and `loss_normalization=all` is one mean over the batch;
+and the shared training loop runs the step in-process."""
 
 import functools
+import itertools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import runs
 from configs import synthetic
-from unitystyle_jax import losses, networks, reid_training
+from unitystyle_jax import losses, networks, parallel, reid_training, training_loop
+from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.parallel import INIT_PRNG
 
 N, CLASSES, SEED = 4, 5, 3
@@ -110,3 +115,32 @@ def test_loss_normalization_all_is_one_mean_over_the_batch(harness):
     both = jnp.concatenate([batch["image"], batch["extra_image"]])
     ce = cross_entropies(model, state, both, jnp.concatenate([batch["label"]] * 2))
     np.testing.assert_allclose(float(metrics["loss"]), float(ce.mean()), rtol=1e-5)
+
+
+def test_the_training_loop_fits_a_fixed_batch_logs_every_step_and_checkpoints(harness, tmp_path):
+    """training_loop.run in-process, as flax's train_test.py runs its loop: eight steps on one repeated batch.
+    The loss falls, every logged step has the step's metric keys with finite values, and the loop counts steps
+    and saves where asked."""
+    model, state, step, batch = harness
+    real_only = {k: np.asarray(batch[k]) for k in ("image", "label")}
+    mesh = parallel.make_mesh()
+    checkpoints = Checkpoints(str(tmp_path / "checkpoints"), async_save=False)
+    final = training_loop.run(
+        members=[training_loop.Member("fixed batch", checkpoints, {"what": "test"}, str(tmp_path))],
+        state=state,
+        start_step=0,
+        num_steps=8,
+        batches=itertools.repeat(real_only),
+        step_fn=step(),
+        mesh=mesh,
+        log_every=1,
+        checkpoint_every=4,
+        images_per_step=N,
+    )
+    logged = runs.metrics(tmp_path)
+    assert [m["step"] for m in logged] == list(range(1, 9)) and int(final.step) == 8
+    for m in logged:
+        assert set(m) == {"step", "loss", "accuracy", "learning_rate", "images_per_sec"}
+        assert all(math.isfinite(v) for v in m.values())
+    assert logged[-1]["loss"] < 0.5 * logged[0]["loss"], [m["loss"] for m in logged]
+    assert checkpoints.steps() == [4, 8]

@@ -9,15 +9,22 @@ import os
 import re
 import shutil
 import signal
-import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import runs
-from test_cli_errors import one_error_line
-from test_end_to_end import METRIC_KEYS, finish, output, read_json, start
+from runs import (
+    METRIC_KEYS,
+    checkpoint_steps,
+    finish,
+    interrupt_when,
+    logged_steps,
+    one_error_line,
+    read_json,
+    start,
+)
 from unitystyle_jax.data import synthetic
 
 FLAGS = (
@@ -35,34 +42,6 @@ DIVERGING = (
     "--config.reid.checkpoint_every=2",
 )
 LOGGED = ("loss", "accuracy", "learning_rate")
-
-
-def checkpoint_steps(workdir) -> list[int]:
-    folder = os.path.join(workdir, "checkpoints")
-    return sorted(int(n) for n in os.listdir(folder) if n.isdigit()) if os.path.isdir(folder) else []
-
-
-def logged_steps(workdir) -> int:
-    """Complete lines in WORKDIR/metrics.jsonl (a line being written is not counted)."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    return open(path).read().count("\n") if os.path.exists(path) else 0
-
-
-def interrupt_when(*plans, timeout: float = 600.0) -> None:
-    """plans: (process, condition, signal); each process gets its signal as soon as its condition holds. A
-    process that ends first fails the run: it would have left nothing to test."""
-    waiting, deadline = list(plans), time.monotonic() + timeout
-    while waiting:
-        for plan in list(waiting):
-            process, condition, signum = plan
-            if condition():
-                process.send_signal(signum)
-                waiting.remove(plan)
-            elif process.poll() is not None:
-                stderr = output(process)[1][-4000:]
-                raise AssertionError(f"{process.args} ended ({process.returncode}) first:\n{stderr}")
-        assert time.monotonic() < deadline, "timed out waiting to interrupt"
-        time.sleep(0.02)
 
 
 def damage(step_folder) -> None:

@@ -94,8 +94,16 @@ def test_plot_ranked_lists_accepts_arrays_and_shows_only_the_top_k(tmp_path):
 )
 def test_plot_ranked_lists_names_bad_images(tmp_path, gallery_images, culprit):
     with pytest.raises(EvaluationError, match=culprit):
-        plot_ranked_lists(["no/such/query.jpg"], gallery_images, np.zeros((1, 1)), np.array([1]), np.array([1]),
-                          np.array([0]), np.array([1]), str(tmp_path / "ranked.png"))
+        plot_ranked_lists(
+            ["no/such/query.jpg"],
+            gallery_images,
+            np.zeros((1, 1)),
+            np.array([1]),
+            np.array([1]),
+            np.array([0]),
+            np.array([1]),
+            str(tmp_path / "ranked.png"),
+        )
     assert not os.listdir(tmp_path)
 
 

@@ -17,8 +17,7 @@ import pytest
 
 import fakedata
 import runs
-from test_end_to_end import METRIC_KEYS, finish, read_json, start
-from test_reliability import checkpoint_steps, interrupt_when
+from runs import METRIC_KEYS, checkpoint_steps, finish, interrupt_when, read_json, start
 
 CAMERAS = (1, 2, 3, 5)  # as in the file names; 0-based camera ids 0, 1, 2, 4
 GAN_STEPS = 40

@@ -184,7 +184,10 @@ def test_local_styles_vary_across_the_frame_where_global_ones_do_not():
     flat = [_light_pattern(s) for s in synthetic.camera_styles(spec)]
     lit = [_light_pattern(s) for s in synthetic.camera_styles(local)]
     assert max(flat) < 0.02 and min(lit) > 3 * max(flat), (flat, lit)
-    assert "local_style_strength" not in spec.meta()["spec"] and local.meta()["spec"]["local_style_strength"] == 1
+    assert (
+        "local_style_strength" not in spec.meta()["spec"]
+        and local.meta()["spec"]["local_style_strength"] == 1
+    )
     styles = synthetic.camera_styles(spec)
     assert all(s.light_gradient == s.vignetting == 0 and s.cast == (0.0, 0.0, 0.0) for s in styles)
     assert [s.gains for s in synthetic.camera_styles(local)] == [s.gains for s in styles]

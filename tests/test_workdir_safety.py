@@ -15,9 +15,17 @@ import time
 
 import pytest
 
-from test_cli_errors import one_error_line, snapshot
-from test_end_to_end import BASELINE, finish, output, run, start
-from test_reliability import checkpoint_steps, logged_steps
+from runs import (
+    BASELINE,
+    checkpoint_steps,
+    finish,
+    logged_steps,
+    one_error_line,
+    output,
+    run,
+    snapshot,
+    start,
+)
 
 
 @contextlib.contextmanager

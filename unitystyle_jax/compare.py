@@ -170,8 +170,7 @@ def _make_styles(config, workdir: str, style_set: str, splits, mesh) -> dict:
     domains = _gan_domains(style_set, splits)
     os.makedirs(workdir, exist_ok=True)
     began = time.perf_counter()
-    for d in domains:
-        gan_training.train(config, workdir, splits, d, mesh)
+    gan_training.train_all(config, workdir, splits, domains, mesh)
     stages.record_time(workdir, "gan", time.perf_counter() - began)
     began = time.perf_counter()
     make = {
@@ -257,7 +256,7 @@ def _torch_available() -> bool:
 
 def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
     """Start-up: what would stop the comparison later fails now, with one line."""
-    needed = _style_sets(rows)
+    needed = set(_style_sets(rows))
     missing = sorted(set(styled_data.needed_cameras(splits)) - set(splits.cameras))
     if missing and needed - {"camstyle"}:
         raise config_validation.ConfigError(
@@ -271,6 +270,8 @@ def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
         raise config_validation.ConfigError("the torch_ide row runs in one process only")
     if any(r.framework != "torch" for r in rows):
         preflight.check_pretrained(config)
+    if needed - {"colour_norm"}:
+        gan_training.check_model_devices(config)
     if config.compare.retrain_generators:
         return
     for style_set in needed:

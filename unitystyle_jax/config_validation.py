@@ -6,6 +6,7 @@ from unitystyle_jax.errors import ConfigError
 from unitystyle_jax.evaluation.distance import DISTANCE_METRICS
 from unitystyle_jax.evaluation.metrics import AP_MODES
 from unitystyle_jax.models.fast_conv import CONV_KINDS
+from unitystyle_jax.models.layers import COMPUTE_DTYPES
 from unitystyle_jax.models.resnet import STAGE_SIZES
 
 STAGES = ("gan", "transfer", "reid")
@@ -72,6 +73,7 @@ def validate(config) -> None:
         "gan.num_steps",
         "gan.log_every",
         "gan.checkpoint_every",
+        "gan.model_devices",
         "reid.batch_size",
         "reid.generated_batch_size",
         "reid.num_steps",
@@ -124,3 +126,5 @@ def validate(config) -> None:
     _require(e.ap in AP_MODES, f"config.eval.ap={e.ap!r}: choose from {AP_MODES}")
     for field, value in (("gan.conv", g.conv), ("model.conv", m.conv)):
         _require(value in CONV_KINDS, f"config.{field}={value!r}: choose from {CONV_KINDS}")
+    for field, value in (("gan.dtype", g.dtype), ("model.dtype", m.dtype)):
+        _require(value in COMPUTE_DTYPES, f"config.{field}={value!r}: choose from {tuple(COMPUTE_DTYPES)}")

@@ -144,9 +144,7 @@ def backbone_variables(state_dict: dict[str, np.ndarray], depth: int, ibn: bool)
     if unexpected:
         problems.append(f"unexpected {listed(unexpected)}")
     if problems:
-        raise ConversionError(
-            f"state_dict does not fit {describe(depth, width, ibn)}: {'; '.join(problems)}"
-        )
+        raise ConversionError(f"state_dict does not fit {describe(depth, width, ibn)}: {'; '.join(problems)}")
     flat = {}
     for key, path in wanted.items():
         array, needed = state_dict[key], torch_layout(path, shapes[path])
@@ -206,9 +204,7 @@ def read_meta(folder: str) -> dict:
     if not os.path.isdir(folder):
         raise WeightsNotFoundError(f"converted backbone folder {folder} does not exist")
     if not os.path.isfile(meta_path):
-        raise WeightsNotFoundError(
-            f"{folder} has no {META_FILE}: not a folder written by convert_torch"
-        )
+        raise WeightsNotFoundError(f"{folder} has no {META_FILE}: not a folder written by convert_torch")
     try:
         with open(meta_path) as file:
             meta = json.load(file)
@@ -216,9 +212,7 @@ def read_meta(folder: str) -> dict:
     except (ValueError, KeyError, TypeError) as error:
         raise ConversionError(f"{meta_path} is unreadable or lacks depth/width/ibn ({error!r})") from None
     if not all(isinstance(value, kind) for value, kind in zip(fields, (int, int, bool))):
-        raise ConversionError(
-            f"{meta_path} has depth={fields[0]!r}, width={fields[1]!r}, ibn={fields[2]!r}"
-        )
+        raise ConversionError(f"{meta_path} has depth={fields[0]!r}, width={fields[1]!r}, ibn={fields[2]!r}")
     return meta
 
 
@@ -228,9 +222,7 @@ def restore_variables(folder: str, meta: dict) -> dict:
         with ocp.StandardCheckpointer() as checkpointer:
             variables = checkpointer.restore(os.path.abspath(os.path.join(folder, VARIABLES_DIR)))
     except Exception as error:  # orbax raises many types for missing or damaged files
-        raise ConversionError(
-            f"cannot restore {folder}/{VARIABLES_DIR} ({type(error).__name__})"
-        ) from None
+        raise ConversionError(f"cannot restore {folder}/{VARIABLES_DIR} ({type(error).__name__})") from None
     found = {path: np.shape(leaf) for path, leaf in traverse_util.flatten_dict(variables).items()}
     if found != expected_shapes(meta["depth"], meta["width"], meta["ibn"]):
         raise ConversionError(

@@ -10,8 +10,9 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import flax.struct
 import jax
@@ -282,15 +283,26 @@ def _sample_row(translate, state, sample_x) -> np.ndarray:
     return images.strip([image for pair in zip(np.asarray(sample_x), fake) for image in pair])
 
 
-def train(config, workdir: str, splits, domains: networks.Domains, mesh):
-    """Trains (or resumes) the GAN of `domains`; one whose training has finished is skipped."""
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    """One GAN ready to train: its start state and step, its own batch stream, and where its results go."""
+
+    programs: GanPrograms
+    state: GanState
+    start_step: int
+    batches: Iterator[dict]
+    member: training_loop.Member
+
+
+def _prepare(config, workdir: str, splits, domains: networks.Domains, mesh) -> _Prepared | None:
+    """The GAN of `domains` restored (or initialised) with its data stream; None when its training has finished."""
     from PIL import Image
 
     setup = GanSetup(config, workdir, domains, mesh)
     done = setup.finished()
     if done is not None:
         logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, setup.workdir)
-        return
+        return None
     restored = setup.restore()
     state, start_step = restored if restored else (setup.programs.train.init(setup.rng), 0)
     gan = config.gan
@@ -306,30 +318,139 @@ def train(config, workdir: str, splits, domains: networks.Domains, mesh):
         start_step,
         gan.num_steps,
     )
-    sample_x = next(pipeline.ordered_batches(x_records[:4], gan.height, gan.width, 4, "gan"))[0]
+    sample_x = pipeline.sample_images(x_records[:4], gan.height, gan.width)
     samples_dir = os.path.join(setup.workdir, "samples")
+    replicated = parallel.replicated(mesh)
 
     def write_samples(step, state, writer):
-        row = _sample_row(setup.programs.translate, state, sample_x)
+        # A stacked run hands over its model's slice, laid out on the stacked mesh: back onto this one.
+        row = _sample_row(setup.programs.translate, jax.device_put(state, replicated), sample_x)
         writer.write_images(step, {"samples": row[None]})  # a no-op logger on processes other than 0
         if jax.process_index() == 0:
             os.makedirs(samples_dir, exist_ok=True)
             Image.fromarray(row).save(os.path.join(samples_dir, f"step_{step:07d}.png"))
 
     logging.info("GAN %s: %d images in X, %d in Y", domains.name, len(x_records), len(y_records))
+    member = training_loop.Member(
+        f"gan[{domains.name}]", setup.checkpoints, setup.meta, setup.workdir, write_samples
+    )
+    return _Prepared(setup.programs, state, start_step, batches, member)
+
+
+def _loop_settings(gan_config) -> dict:
+    return dict(
+        num_steps=gan_config.num_steps,
+        log_every=gan_config.log_every,
+        checkpoint_every=gan_config.checkpoint_every,
+        images_per_step=2 * gan_config.batch_size,
+    )
+
+
+def train(config, workdir: str, splits, domains: networks.Domains, mesh):
+    """Trains (or resumes) the GAN of `domains` alone; one whose training has finished is skipped."""
+    model = _prepare(config, workdir, splits, domains, mesh)
+    if model is None:
+        return
     training_loop.run(
-        name=f"gan[{domains.name}]",
-        state=state,
-        start_step=start_step,
-        num_steps=gan.num_steps,
-        batches=batches,
-        step_fn=setup.programs.train.step,
+        members=[model.member],
+        state=model.state,
+        start_step=model.start_step,
+        batches=model.batches,
+        step_fn=model.programs.train.step,
         mesh=mesh,
-        checkpoints=setup.checkpoints,
-        meta=setup.meta,
-        logdir=setup.workdir,
-        log_every=gan.log_every,
-        checkpoint_every=gan.checkpoint_every,
-        images_per_step=2 * gan.batch_size,
-        on_checkpoint=write_samples,
+        **_loop_settings(config.gan),
+    )
+
+
+def train_all(config, workdir: str, splits, domains: list[networks.Domains], mesh):
+    """Trains (or resumes) the GANs of `domains`: one after another, or with config.gan.train_together as one
+    vmapped program (`train_together`). Either way each model's checkpoints, logs and samples land in its own
+    folder, so a run can resume in the other mode."""
+    if not config.gan.train_together:
+        for d in domains:
+            train(config, workdir, splits, d, mesh)
+        return
+    prepared = [m for m in (_prepare(config, workdir, splits, d, mesh) for d in domains) if m is not None]
+    # Models resume from their own steps; those at the same step train together (normally all of them).
+    for start_step in sorted({m.start_step for m in prepared}):
+        train_together(config, [m for m in prepared if m.start_step == start_step])
+
+
+# ------------------------------------------------------------------------------------ stacked (vmapped) training
+def check_model_devices(config) -> None:
+    """Start-up: ConfigError unless config.gan.model_devices divides this job's devices (and, above 1, the job is
+    one process: each process feeds every model's batch share, so a model axis across processes is not built)."""
+    n, count = config.gan.model_devices, jax.device_count()
+    if n > 1 and count % n:
+        raise config_validation.ConfigError(
+            f"config.gan.model_devices={n} does not divide this job's {count} devices"
+        )
+    if n > 1 and jax.process_count() > 1:
+        raise config_validation.ConfigError(
+            f"config.gan.model_devices={n} needs a single-process job (this one has {jax.process_count()} "
+            "processes): lay the models over one host's devices, or set it to 1"
+        )
+
+
+def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
+    """A (model, data) mesh over every device: the stacked models' axis over `model_devices` devices, each
+    model's batch split over the rest."""
+    return jax.make_mesh(
+        (model_devices, jax.device_count() // model_devices),
+        (parallel.MODEL_AXIS, parallel.DATA_AXIS),
+        axis_types=(jax.sharding.AxisType.Auto,) * 2,
+    )
+
+
+@functools.cache
+def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
+    """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
+    step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated."""
+    gan = ml_collections.FrozenConfigDict(json.loads(gan_json))
+    generator, discriminator = networks.create_gan_networks(gan)
+    step = functools.partial(
+        train_step, generator=generator, discriminator=discriminator, tx=create_optimizer(gan), gan_config=gan
+    )
+    by_model = parallel.model_sharded(mesh)
+    stack = jax.jit(
+        lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), out_shardings=by_model
+    )
+    stacked_step = jax.jit(
+        jax.vmap(step),
+        in_shardings=(by_model, parallel.batch_sharded(mesh)),
+        out_shardings=(by_model, by_model),
+        donate_argnums=(0,),
+    )
+    return stack, stacked_step
+
+
+def _stacked_batches(streams: list[Iterator[dict]]) -> Iterator[dict]:
+    for batches in zip(*streams):
+        yield {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+
+
+def train_together(config, models: list[_Prepared]):
+    """Trains prepared GANs at one start step as one program: parameters, optimizer and SLN states stacked on a
+    leading model axis, one vmapped step. On several devices the model axis spans config.gan.model_devices of
+    them (fewer when that does not divide the models), so different models train on different devices."""
+    if not models:
+        return
+    model_devices = math.gcd(len(models), config.gan.model_devices)
+    mesh = stacked_mesh(model_devices)
+    stack, step = _stacked_programs(config.gan.to_json(sort_keys=True), mesh)
+    logging.info(
+        "GAN: %s trained together as one program (model axis over %d of %d devices)",
+        ", ".join(m.member.name for m in models),
+        model_devices,
+        jax.device_count(),
+    )
+    on_mesh = parallel.replicated(mesh)
+    training_loop.run(
+        members=[m.member for m in models],
+        state=stack(*(jax.device_put(m.state, on_mesh) for m in models)),
+        start_step=models[0].start_step,
+        batches=_stacked_batches([m.batches for m in models]),
+        step_fn=step,
+        mesh=mesh,
+        **_loop_settings(config.gan),
     )

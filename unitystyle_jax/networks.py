@@ -22,6 +22,7 @@ from unitystyle_jax.checkpoints import Checkpoints
 from unitystyle_jax.errors import CheckpointError
 from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.ide import IDE
+from unitystyle_jax.models.layers import COMPUTE_DTYPES
 from unitystyle_jax.models.resnet import ResNet
 from unitystyle_jax.models.unitygan import Discriminator, Generator
 
@@ -33,8 +34,9 @@ OBJECTIVE_VERSION = 2
 
 # ----------------------------------------------------------------------------------------------- IDE (re-ID)
 def model_fingerprint(model_config) -> dict:
-    """The model settings a checkpoint must share with the config that restores it (not how convs compute)."""
-    return {k: v for k, v in model_config.to_dict().items() if k not in ("pretrained", "conv")}
+    """The model settings a checkpoint must share with the config that restores it (not how convs compute, nor
+    in which dtype: parameters are float32 whatever the compute dtype)."""
+    return {k: v for k, v in model_config.to_dict().items() if k not in ("pretrained", "conv", "dtype")}
 
 
 def create_ide(model_config, num_classes: int) -> IDE:
@@ -47,6 +49,7 @@ def create_ide(model_config, num_classes: int) -> IDE:
         bottleneck_dim=model_config.bottleneck_dim,
         dropout=model_config.dropout,
         conv=fast_conv.conv_module(model_config.conv, "config.model.conv"),
+        dtype=COMPUTE_DTYPES[model_config.dtype],
     )
 
 
@@ -100,6 +103,7 @@ def restore_features(config, workdir: str, mesh) -> FeatureModel:
 def create_gan_networks(gan_config) -> tuple[Generator, Discriminator]:
     g = gan_config.generator
     conv = fast_conv.conv_module(gan_config.conv, "config.gan.conv")
+    dtype = COMPUTE_DTYPES[gan_config.dtype]
     generator = Generator(
         base_features=g.base_features,
         num_res_blocks=g.num_res_blocks,
@@ -107,8 +111,11 @@ def create_gan_networks(gan_config) -> tuple[Generator, Discriminator]:
         ibn_scales=g.ibn_scales,
         output_epsilon=g.output_epsilon,
         conv=conv,
+        dtype=dtype,
     )
-    return generator, Discriminator(base_features=gan_config.discriminator.base_features, conv=conv)
+    return generator, Discriminator(
+        base_features=gan_config.discriminator.base_features, conv=conv, dtype=dtype
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,8 @@ from unitystyle_jax.reid_training import ReidSetup
 def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], mesh) -> list[int]:
     """Every check of a train.py run's stages against the data and the workdir; returns the gan stage's cameras."""
     trained = gan_training.modelled_cameras(config, splits) if "gan" in stages else []
+    if trained:
+        gan_training.check_model_devices(config)
     for camera in trained:
         check_gan_checkpoint(config, workdir, networks.Domains(camera), mesh)
     if "transfer" in stages:

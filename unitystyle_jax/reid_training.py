@@ -263,16 +263,13 @@ def train(config, workdir: str, splits, extra: pipeline.Extra | None, mesh):
     step_fn = lambda state, batch: setup.programs.train.step(state, batch, seed)  # noqa: E731
     second = 0 if extra is None else reid.batch_size if extra.aligned else extra.batch_size
     return training_loop.run(
-        name=f"reid[{reid.method}]",
+        members=[training_loop.Member(f"reid[{reid.method}]", setup.checkpoints, setup.meta, workdir)],
         state=state,
         start_step=start_step,
         num_steps=reid.num_steps,
         batches=batches,
         step_fn=step_fn,
         mesh=mesh,
-        checkpoints=setup.checkpoints,
-        meta=setup.meta,
-        logdir=workdir,
         log_every=reid.log_every,
         checkpoint_every=reid.checkpoint_every,
         images_per_step=reid.batch_size + second,

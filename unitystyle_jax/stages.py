@@ -16,7 +16,6 @@ from unitystyle_jax import (
     gan_training,
     images,
     networks,
-    parallel,
     preflight,
     reid_training,
     startup,
@@ -37,10 +36,8 @@ def _write_grid(config, workdir, splits, cameras, mesh) -> None:
     for camera in cameras:
         generator = networks.restore_generator(config, workdir, networks.Domains(camera), mesh)
         records = [r for r in splits.train if r.camid == camera][:4]
-        real = next(
-            pipeline.ordered_batches(records, config.gan.height, config.gan.width, len(records), "gan")
-        )[0]
-        rows.append(images.strip([*real, *np.asarray(generator(parallel.to_global(real, mesh)))]))
+        real = pipeline.sample_images(records, config.gan.height, config.gan.width)
+        rows.append(images.strip([*real, *np.asarray(generator(real))]))
     if jax.process_index() == 0 and rows:
         grid = images.grid(rows)
         Image.fromarray(grid).save(os.path.join(workdir, "gan", "unitystyle_grid.png"))
@@ -104,8 +101,8 @@ def execute(plan: Plan) -> None:
                 splits.num_cameras * (splits.num_cameras - 1) // 2,
                 splits.num_cameras,
             )
-            for camera in plan.gan_cameras:
-                gan_training.train(config, workdir, splits, networks.Domains(camera), mesh)
+            domains = [networks.Domains(camera) for camera in plan.gan_cameras]
+            gan_training.train_all(config, workdir, splits, domains, mesh)
             _write_grid(config, workdir, splits, plan.gan_cameras, mesh)
         elif stage == "transfer":
             summary = transfer.run(config, workdir, splits, mesh)

@@ -95,74 +95,120 @@ def train_programs(init_fn: Callable, step_fn: Callable, mesh, step_args: int = 
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One model a loop trains, and where its results go: checkpoints (with `meta`), WORKDIR-style metrics log and
+    TensorBoard folder `logdir`, and `on_checkpoint(step, its state, its writer)` after each save (pictures)."""
+
+    name: str
+    checkpoints: Checkpoints
+    meta: dict
+    logdir: str
+    on_checkpoint: Callable | None = None
+
+
+class _Sink:
+    """A member's writers for one run: TensorBoard, progress report and metrics log."""
+
+    def __init__(self, member: Member, num_steps: int, start_step: int, log_every: int):
+        self.member = member
+        os.makedirs(member.logdir, exist_ok=True)
+        self.writer = metric_writers.create_default_writer(
+            os.path.join(member.logdir, "tensorboard"),
+            just_logging=jax.process_index() > 0,
+            asynchronous=False,
+        )
+        self.report = periodic_actions.ReportProgress(
+            num_train_steps=num_steps, writer=self.writer, every_steps=log_every
+        )
+        self.log = MetricsLog(os.path.join(member.logdir, "metrics.jsonl"), start_step)
+
+
+def part(tree, index: int):
+    """Model `index` of a stacked tree (every leaf's leading axis is the model axis)."""
+    return jax.tree.map(lambda a: a[index], tree)
+
+
 def run(
     *,
-    name: str,
+    members: list[Member],
     state,
     start_step: int,
     num_steps: int,
     batches: Iterator[dict],
     step_fn: Callable,
     mesh,
-    checkpoints: Checkpoints,
-    meta: dict,
-    logdir: str,
     log_every: int,
     checkpoint_every: int,
     images_per_step: int,
-    on_checkpoint: Callable | None = None,
 ):
     """Runs steps start_step+1..num_steps; returns the final state.
 
-    step_fn(state, global_batch) -> (state, metrics) where metrics holds scalar jax values including `loss`;
-    on_checkpoint(step, state, writer), after each save, may log pictures through the run's metric writer.
+    step_fn(state, global_batch) -> (state, metrics) where metrics holds scalar jax values including `loss`.
+    With one member, `state` is that model's. With several, the models are stacked (every leaf of `state`, of
+    the batches and of the metrics has a leading model axis, member i at index i) and train as one program;
+    each member still gets its own checkpoints, metrics log and TensorBoard, as if trained alone.
     """
-    os.makedirs(logdir, exist_ok=True)
-    writer = metric_writers.create_default_writer(
-        os.path.join(logdir, "tensorboard"), just_logging=jax.process_index() > 0, asynchronous=False
-    )
-    report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer, every_steps=log_every)
-    log = MetricsLog(os.path.join(logdir, "metrics.jsonl"), start_step)
-    if start_step:
-        logging.info("%s: resuming from step %d (checkpoint in %s)", name, start_step, checkpoints.directory)
+    stacked = len(members) > 1
+    state_of = (lambda state, i: part(state, i)) if stacked else (lambda state, i: state)
+    sinks = [_Sink(m, num_steps, start_step, log_every) for m in members]
+    for m in members if start_step else ():
+        logging.info(
+            "%s: resuming from step %d (checkpoint in %s)", m.name, start_step, m.checkpoints.directory
+        )
     window_start, window_steps, started = time.perf_counter(), 0, time.perf_counter()
     step = start_step
     try:
         with stop_requests() as stop:
             for step in range(start_step + 1, num_steps + 1):
                 state, metrics = step_fn(state, parallel.to_global(next(batches), mesh))
-                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
-                if bad:
-                    good = checkpoints.steps()
-                    raise TrainingError(
-                        f"{name}: non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {step}; "
-                        f"last good checkpoint: {f'step {good[-1]}' if good else 'none'} in {checkpoints.directory}"
-                    )
-                report(step)
+                metrics = jax.device_get(metrics)
+                per_member = [
+                    {k: float(v[i] if stacked else v) for k, v in metrics.items()}
+                    for i in range(len(members))
+                ]
+                _check_finite(members, per_member, step)
                 window_steps += 1
-                if step % log_every == 0 or step == num_steps:
-                    elapsed = time.perf_counter() - window_start
-                    metrics["images_per_sec"] = window_steps * images_per_step / max(elapsed, 1e-9)
-                    writer.write_scalars(step, metrics)
-                    log.write({"step": step, **metrics})
-                    eta = (time.perf_counter() - started) / (step - start_step) * (num_steps - step)
-                    logging.info(
-                        "%s step %d/%d  %s  ETA %s",
-                        name,
-                        step,
-                        num_steps,
-                        "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
-                        _format_eta(eta),
-                    )
+                logged = step % log_every == 0 or step == num_steps
+                elapsed = time.perf_counter() - window_start
+                for sink, metrics in zip(sinks, per_member):
+                    sink.report(step)
+                    if logged:
+                        metrics["images_per_sec"] = window_steps * images_per_step / max(elapsed, 1e-9)
+                        sink.writer.write_scalars(step, metrics)
+                        sink.log.write({"step": step, **metrics})
+                        eta = (time.perf_counter() - started) / (step - start_step) * (num_steps - step)
+                        logging.info(
+                            "%s step %d/%d  %s  ETA %s",
+                            sink.member.name,
+                            step,
+                            num_steps,
+                            "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+                            _format_eta(eta),
+                        )
+                if logged:
                     window_start, window_steps = time.perf_counter(), 0
                 if step % checkpoint_every == 0 or step == num_steps or stop:
-                    checkpoints.save(step, state, {**meta, "step": step})
-                    if on_checkpoint:
-                        on_checkpoint(step, state, writer)
+                    for i, (m, sink) in enumerate(zip(members, sinks)):
+                        m.checkpoints.save(step, state_of(state, i), {**m.meta, "step": step})
+                        if m.on_checkpoint:
+                            m.on_checkpoint(step, state_of(state, i), sink.writer)
                 if stop:
                     raise Interrupted(step)
     finally:
-        checkpoints.wait()
-        writer.flush()
+        for m, sink in zip(members, sinks):
+            m.checkpoints.wait()
+            sink.writer.flush()
     return state
+
+
+def _check_finite(members: list[Member], per_member: list[dict], step: int) -> None:
+    """TrainingError naming the first member whose metrics hold a NaN or an infinity, and its last good checkpoint."""
+    for m, metrics in zip(members, per_member):
+        bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+        if bad:
+            good = m.checkpoints.steps()
+            raise TrainingError(
+                f"{m.name}: non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {step}; "
+                f"last good checkpoint: {f'step {good[-1]}' if good else 'none'} in {m.checkpoints.directory}"
+            )

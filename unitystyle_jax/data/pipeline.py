@@ -238,6 +238,12 @@ def gan_train_batches(
     return _finish(dataset, parallel.local_batch_size(batch_size), prefetch)
 
 
+def sample_images(records: Sequence[Record], height: int, width: int) -> np.ndarray:
+    """A few records' images in the GAN's [-1, 1], whole on every process rather than a share of a global batch:
+    pictures of what a generator does, fed to a program as one replicated input whatever the device count."""
+    return np.stack([to_gan_range(decode(tf.constant(r.path), height, width)).numpy() for r in records])
+
+
 def ordered_batches(
     records: Sequence[Record], height: int, width: int, batch_size: int, value_range: str = "imagenet"
 ) -> Iterator[tuple[np.ndarray, int]]:

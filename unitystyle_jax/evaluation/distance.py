@@ -46,8 +46,9 @@ def check_positive_int(name: str, value) -> None:
         raise EvaluationError(f"{name} must be a positive integer, got {value!r}")
 
 
-def compute_distance(query_features, gallery_features, metric: str = "euclidean",
-                     chunk_size: int = DEFAULT_CHUNK_SIZE) -> np.ndarray:
+def compute_distance(
+    query_features, gallery_features, metric: str = "euclidean", chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> np.ndarray:
     """(num_query, num_gallery) float32 distances: squared Euclidean (torchreid's) or 1 - cosine similarity.
 
     Computed in float32 on the default JAX device, `chunk_size` query rows at a time; the rows are split into
@@ -80,10 +81,10 @@ def compute_distance(query_features, gallery_features, metric: str = "euclidean"
     block_rows = math.ceil(num_query / num_blocks)
     distances = np.empty((num_query, gallery.shape[0]), np.float32)
     for start in range(0, num_query, block_rows):
-        block = query[start:start + block_rows]
+        block = query[start : start + block_rows]
         rows = block.shape[0]
         padded = jnp.asarray(np.pad(block, ((0, block_rows - rows), (0, 0))))
-        distances[start:start + rows] = np.asarray(block_distances(padded))[:rows]
+        distances[start : start + rows] = np.asarray(block_distances(padded))[:rows]
     return distances
 
 
@@ -95,8 +96,9 @@ def _gram(query: jax.Array, gallery: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, donate_argnums=0)
-def _squared_euclidean_from_gram(gram: jax.Array, query_squared_norms: jax.Array,
-                                 gallery_squared_norms: jax.Array) -> jax.Array:
+def _squared_euclidean_from_gram(
+    gram: jax.Array, query_squared_norms: jax.Array, gallery_squared_norms: jax.Array
+) -> jax.Array:
     """|q|^2 + |g|^2 - 2 q.g, clipped at 0 so rounding never yields a negative squared distance."""
     return jnp.maximum(query_squared_norms[:, None] + gallery_squared_norms[None, :] - 2.0 * gram, 0.0)
 

@@ -20,8 +20,9 @@ AP_MODES = ("average", "trapezoid")
 _BLOCK_ELEMENTS = 1 << 24  # distances per block of queries: bounds the sorted copy at 64 MB (float32)
 
 
-def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50,
-                  ap: str = "average") -> dict:
+def evaluate_rank(
+    distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 50, ap: str = "average"
+) -> dict:
     """Market-1501 metrics of a (num_query, num_gallery) distance matrix (smaller = more similar).
 
     Returns {"cmc": float64 array of length max_rank, "mAP": float, "mINP": float, "num_valid_queries": int}.
@@ -51,8 +52,9 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
     first_ranks, aps, inps = [], [], []
     for start in range(0, num_query, block):
         stop = min(start + block, num_query)
-        query, rank = true_match_ranks(distmat[start:stop], q_pids[start:stop], q_camids[start:stop],
-                                       g_pids, g_camids)
+        query, rank = true_match_ranks(
+            distmat[start:stop], q_pids[start:stop], q_camids[start:stop], g_pids, g_camids
+        )
         first, average_precision, inverse_negative_penalty = _per_query(query, rank, ap)
         first_ranks.append(first)
         aps.append(average_precision)
@@ -63,7 +65,7 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
         raise EvaluationError(
             f"none of the {num_query} queries has a true match (same identity, other camera) in the gallery"
         )
-    hits = np.bincount(np.minimum(first_ranks, max_rank + 1), minlength=max_rank + 2)[1:max_rank + 1]
+    hits = np.bincount(np.minimum(first_ranks, max_rank + 1), minlength=max_rank + 2)[1 : max_rank + 1]
     return {
         "cmc": np.cumsum(hits) / num_valid,
         "mAP": float(np.mean(np.concatenate(aps))),
@@ -72,8 +74,9 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
     }
 
 
-def true_match_ranks(distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray,
-                     g_camids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def true_match_ranks(
+    distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray, g_camids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Every true match of every query (row): (query row, 1-based rank once junk is dropped), sorted.
 
     Inputs are already checked. Rank = 1 + entries ranked before it (smaller distance, or equal distance and
@@ -94,7 +97,7 @@ def true_match_ranks(distmat: np.ndarray, q_pids: np.ndarray, q_camids: np.ndarr
         position[pairs] = np.searchsorted(sorted_rows[row], distance[pairs], side="left")
         tied[pairs] = np.searchsorted(sorted_rows[row], distance[pairs], side="right") > position[pairs] + 1
     for pair in np.flatnonzero(tied):  # rare with real features: equal distances keep gallery order
-        position[pair] += np.count_nonzero(distmat[query[pair], :gallery[pair]] == distance[pair])
+        position[pair] += np.count_nonzero(distmat[query[pair], : gallery[pair]] == distance[pair])
 
     junk = g_camids[gallery] == q_camids[query]
     order = np.lexsort((position, query))
@@ -112,8 +115,9 @@ def concatenated_ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndar
     return owner, starts[owner] + np.arange(len(owner)) - (np.cumsum(counts) - counts)[owner]
 
 
-def ranked_gallery(distances: np.ndarray, q_pid, q_camid, g_pids: np.ndarray,
-                   g_camids: np.ndarray) -> np.ndarray:
+def ranked_gallery(
+    distances: np.ndarray, q_pid, q_camid, g_pids: np.ndarray, g_camids: np.ndarray
+) -> np.ndarray:
     """Gallery indices in one query's protocol order: stable by distance, the query's junk dropped."""
     order = np.argsort(distances, kind="stable")
     return order[(g_pids[order] != q_pid) | (g_camids[order] != q_camid)]

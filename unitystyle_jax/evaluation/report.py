@@ -34,16 +34,30 @@ def plot_cmc(curves: Mapping[str, Sequence[float]], out_png: str) -> None:
         curve = np.asarray(curve, dtype=float)
         if curve.ndim != 1 or len(curve) == 0 or not np.all((curve >= 0) & (curve <= 1)):
             raise EvaluationError(f"CMC curve {label!r} must be a non-empty 1-D array of rates in [0, 1]")
-        axes.plot(np.arange(1, len(curve) + 1), 100 * curve, marker="." if len(curve) <= 20 else None,
-                  label=f"{label} (rank-1 {100 * curve[0]:.1f}%)")
+        axes.plot(
+            np.arange(1, len(curve) + 1),
+            100 * curve,
+            marker="." if len(curve) <= 20 else None,
+            label=f"{label} (rank-1 {100 * curve[0]:.1f}%)",
+        )
     axes.set(xlabel="rank", ylabel="matching rate (%)", title="CMC", ylim=(0, 100.5))
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     files.write_atomically(out_png, lambda file: figure.savefig(file, format="png"), binary=True)
 
 
-def plot_ranked_lists(query_images: Sequence, gallery_images: Sequence, distmat, q_pids, g_pids, q_camids,
-                      g_camids, out_png: str, num_queries: int = 5, topk: int = 10) -> None:
+def plot_ranked_lists(
+    query_images: Sequence,
+    gallery_images: Sequence,
+    distmat,
+    q_pids,
+    g_pids,
+    q_camids,
+    g_camids,
+    out_png: str,
+    num_queries: int = 5,
+    topk: int = 10,
+) -> None:
     """A row per query: the query (blue frame), then its top-k gallery images in protocol order (same identity
     and camera excluded), framed green for a true match and red otherwise.
 
@@ -52,8 +66,10 @@ def plot_ranked_lists(query_images: Sequence, gallery_images: Sequence, distmat,
     """
     distmat = as_distance_matrix("distmat", distmat)
     num_query, num_gallery = distmat.shape
-    for name, images, length in (("query_images", query_images, num_query),
-                                 ("gallery_images", gallery_images, num_gallery)):
+    for name, images, length in (
+        ("query_images", query_images, num_query),
+        ("gallery_images", gallery_images, num_gallery),
+    ):
         if len(images) != length:
             raise EvaluationError(f"{name} has {len(images)} entries, but distmat has {length}")
     q_pids = as_labels("q_pids", q_pids, num_query, "distmat rows")
@@ -72,13 +88,21 @@ def plot_ranked_lists(query_images: Sequence, gallery_images: Sequence, distmat,
     for row, query in enumerate(shown):
         ranked = ranked_gallery(distmat[query], q_pids[query], q_camids[query], g_pids, g_camids)[:topk]
         axes = figure.add_subplot(len(shown), columns, row * columns + 1)
-        _show(axes, _thumbnail(query_images[query], f"query image {query}"), QUERY_COLOUR,
-              f"query\nid {q_pids[query]} cam {q_camids[query]}")
+        _show(
+            axes,
+            _thumbnail(query_images[query], f"query image {query}"),
+            QUERY_COLOUR,
+            f"query\nid {q_pids[query]} cam {q_camids[query]}",
+        )
         for rank, gallery in enumerate(ranked, start=1):
             axes = figure.add_subplot(len(shown), columns, row * columns + 1 + rank)
             colour = MATCH_COLOUR if g_pids[gallery] == q_pids[query] else MISMATCH_COLOUR
-            _show(axes, _thumbnail(gallery_images[gallery], f"gallery image {gallery}"), colour,
-                  f"#{rank}\nid {g_pids[gallery]} cam {g_camids[gallery]}")
+            _show(
+                axes,
+                _thumbnail(gallery_images[gallery], f"gallery image {gallery}"),
+                colour,
+                f"#{rank}\nid {g_pids[gallery]} cam {g_camids[gallery]}",
+            )
     figure.tight_layout()
     files.write_atomically(out_png, lambda file: figure.savefig(file, format="png"), binary=True)
 

@@ -37,28 +37,31 @@ def rerank(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value
     g_g = as_distance_matrix("g_g_dist", g_g_dist, shape=(num_gallery, num_gallery))
     check_positive_int("k1", k1)
     check_positive_int("k2", k2)
-    if not isinstance(lambda_value, numbers.Real) or isinstance(lambda_value, bool) \
-            or not 0 <= lambda_value <= 1:
+    if (
+        not isinstance(lambda_value, numbers.Real)
+        or isinstance(lambda_value, bool)
+        or not 0 <= lambda_value <= 1
+    ):
         raise EvaluationError(f"lambda_value must lie in [0, 1], got {lambda_value!r}")
 
     rows = _OriginalDistanceRows(q_g, q_q, g_g)
     num_all = rows.num_all
     neighbours = np.empty((num_all, min(max(k1 + 1, k2), num_all)), np.int64)
     for start, block in rows.blocks():
-        neighbours[start:start + len(block)] = _nearest(block, neighbours.shape[1])
+        neighbours[start : start + len(block)] = _nearest(block, neighbours.shape[1])
 
     result = np.empty((num_query, num_gallery), np.float32)
-    forward = neighbours[:, :min(k1 + 1, num_all)]
-    half = neighbours[:, :min(int(round(k1 / 2)) + 1, num_all)]  # round() halves to even, as np.around
+    forward = neighbours[:, : min(k1 + 1, num_all)]
+    half = neighbours[:, : min(int(round(k1 / 2)) + 1, num_all)]  # round() halves to even, as np.around
     half_reciprocal = _reciprocal(half, np.arange(num_all))
     pieces = []
     for start, block in rows.blocks():
         pieces.append(_encode(block, np.arange(start, start + len(block)), forward, half, half_reciprocal))
         if start < num_query:  # the original-distance share of the result, before the Jaccard share is added
-            result[start:start + len(block)] = block[:, num_query:] * lambda_value
+            result[start : start + len(block)] = block[:, num_query:] * lambda_value
     v = _SparseRows.concatenate(pieces, num_all)
     if k2 != 1:  # the reference skips expansion at k2 == 1 (rather than averaging the nearest row alone)
-        v = v.average_of(neighbours[:, :min(k2, num_all)], rows.block_rows)
+        v = v.average_of(neighbours[:, : min(k2, num_all)], rows.block_rows)
     _add_jaccard(result, v, num_query, 1 - lambda_value)
     return result
 
@@ -84,8 +87,12 @@ class _OriginalDistanceRows:
             yield start, _normalise(parts, self.dtype, "query", start)
         for start in range(0, self.num_all - self.num_query, self.block_rows):
             stop = min(start + self.block_rows, self.num_all - self.num_query)
-            yield self.num_query + start, _normalise(
-                [self.q_g[:, start:stop].T, self.g_g[:, start:stop].T], self.dtype, "gallery image", start)
+            yield (
+                self.num_query + start,
+                _normalise(
+                    [self.q_g[:, start:stop].T, self.g_g[:, start:stop].T], self.dtype, "gallery image", start
+                ),
+            )
 
 
 def _normalise(parts: list[np.ndarray], dtype: np.dtype, kind: str, start: int) -> np.ndarray:
@@ -119,8 +126,9 @@ def _reciprocal(table: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     return (table[table[nodes]] == nodes[:, None, None]).any(axis=2)
 
 
-def _encode(block: np.ndarray, nodes: np.ndarray, forward: np.ndarray, half: np.ndarray,
-            half_reciprocal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _encode(
+    block: np.ndarray, nodes: np.ndarray, forward: np.ndarray, half: np.ndarray, half_reciprocal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows `nodes` of V as (row, column, value): exp(-distance) over each node's expanded k-reciprocal set,
     normalised to sum 1.
 
@@ -136,10 +144,13 @@ def _encode(block: np.ndarray, nodes: np.ndarray, forward: np.ndarray, half: np.
     in_set = in_set.any(axis=3)
     overlap = np.count_nonzero(in_set & candidate_masks, axis=2)
     expands = reciprocal & (overlap > 2.0 / 3 * np.count_nonzero(candidate_masks, axis=2))
-    members = np.concatenate([
-        np.where(reciprocal, neighbours, num_all),
-        np.where(candidate_masks & expands[:, :, None], candidate_sets, num_all).reshape(len(nodes), -1),
-    ], axis=1)
+    members = np.concatenate(
+        [
+            np.where(reciprocal, neighbours, num_all),
+            np.where(candidate_masks & expands[:, :, None], candidate_sets, num_all).reshape(len(nodes), -1),
+        ],
+        axis=1,
+    )
     members.sort(axis=1)
     first = np.ones(members.shape, bool)
     first[:, 1:] = members[:, 1:] != members[:, :-1]
@@ -172,7 +183,7 @@ class _SparseRows:
         num_rows, k = neighbours.shape
         pieces = []
         for start in range(0, num_rows, block_rows):
-            owner, entry = self.entries(neighbours[start:start + block_rows].reshape(-1))
+            owner, entry = self.entries(neighbours[start : start + block_rows].reshape(-1))
             key = (start + owner // k) * num_rows + self.column[entry]
             unique_key, inverse = np.unique(key, return_inverse=True)
             mean = np.bincount(inverse, weights=self.value[entry]) / k

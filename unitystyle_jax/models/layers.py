@@ -18,6 +18,9 @@ from unitystyle_jax.errors import ModelError
 
 ModuleDef = Callable[..., nn.Module]
 Dtype = Any
+# The compute dtypes a config may name (config.model.dtype, config.gan.dtype). Parameters stay float32 in both:
+# bfloat16 halves activation memory and uses bf16 matrix units on accelerators, with float32 master weights.
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 NORM_KINDS = ("batch", "instance", "ibn")
 
