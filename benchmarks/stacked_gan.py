@@ -1,18 +1,21 @@
 """Several UnityGANs as one vmapped program against the same models one after another, in one run.
 
-    python benchmarks/stacked_gan.py [--models 6] [--steps 15] [--conv auto] [--all-shifted]
+    python benchmarks/stacked_gan.py [--models 6] [--steps 15] [--conv auto] [--all-shifted] [--stage]
 
-At the demo's sizes (configs/synthetic.py): one train step of one model, then `jax.vmap` of the same step over
-`--models` stacked models (parameters, optimizer and SLN state on a leading model axis, each model its own
-batch). Prints the first call (trace + compile) and the steady step time of each, and the stacked program's
-speed relative to running the models one after another. This decides whether the GAN stage trains its models
-together (issue: performance) on a given machine.
+At the demo's sizes (configs/synthetic.py): one train step of one model (the trainer's own program), then the
+stacked trainer's program (`gan_training.stacked_programs`: parameters, optimizer and SLN state on a leading
+model axis, each model its own batch) over `--models` models. Prints the first call (trace + compile) and the
+steady step time of each, and the stacked program's speed relative to running the models one after another.
+With --stage, also the demo's whole GAN stage (`train.py --config.stages=gan`, every camera, fresh workdirs and
+compile caches) with config.gan.train_together off and on, one after the other: what decides the default.
 """
 
 import argparse
-import functools
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,7 +24,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import synthetic  # noqa: E402
-from unitystyle_jax import gan_training, networks, parallel  # noqa: E402
+from unitystyle_jax import gan_training, parallel  # noqa: E402
 from unitystyle_jax.models import fast_conv  # noqa: E402
 
 
@@ -43,6 +46,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=6, help="models stacked (the demo's 6 cameras)")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--conv", default="auto", choices=fast_conv.CONV_KINDS)
+    parser.add_argument("--stage", action="store_true", help="also time the demo's whole GAN stage both ways")
     parser.add_argument(
         "--all-shifted", action="store_true", help="every conv pass as shifted matrix products (no XLA conv)"
     )
@@ -52,13 +56,10 @@ def main() -> None:
     config = synthetic.get_config()
     config.gan.conv = args.conv
     gan = config.gan
-    generator, discriminator = networks.create_gan_networks(gan)
-    tx = gan_training.create_optimizer(gan)
     shape = (gan.height, gan.width, 3)
-    init = functools.partial(gan_training.initial_state, generator, discriminator, tx, shape)
-    step = functools.partial(
-        gan_training.train_step, generator=generator, discriminator=discriminator, tx=tx, gan_config=gan
-    )
+    one = gan_training.programs(gan, parallel.make_mesh()).train
+    mesh = gan_training.stacked_mesh(1)
+    stack, stacked = gan_training.stacked_programs(gan, mesh)
     rng = np.random.default_rng(0)
 
     def batch(*lead):
@@ -69,15 +70,11 @@ def main() -> None:
             "y_own": np.zeros(size, np.float32),
         }
 
-    one_first, one_step = timed(
-        jax.jit(step, donate_argnums=0), jax.jit(init)(parallel.init_key(0)), batch(), args.steps
-    )
-    keys = jax.random.split(parallel.init_key(0), args.models)
+    one_first, one_step = timed(one.step, one.init(parallel.init_key(0)), batch(), args.steps)
+    states = [one.init(parallel.init_key(seed)) for seed in range(args.models)]
+    on_mesh = parallel.replicated(mesh)
     stacked_first, stacked_step = timed(
-        jax.jit(jax.vmap(step), donate_argnums=0),
-        jax.jit(jax.vmap(init))(keys),
-        batch(args.models),
-        args.steps,
+        stacked, stack(*(jax.device_put(s, on_mesh) for s in states)), batch(args.models), args.steps
     )
     load = os.getloadavg()[0]
     print(
@@ -92,6 +89,35 @@ def main() -> None:
         f"{1e3 * stacked_step / args.models:.0f} |"
     )
     print(f"\nstacked vs one after another: {args.models * one_step / stacked_step:.2f}x")
+    if args.stage:
+        stage_times(args.conv)
+
+
+def stage_times(conv: str) -> None:
+    """The demo's GAN stage with train_together off, then on: train.py in fresh workdirs, cold compile caches."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    print(
+        "\n| demo GAN stage (6 cameras, 150 steps each) | wall s | stage s (stage_times.json) |\n|---|---|---|"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        data = None
+        for together in (False, True):
+            workdir = os.path.join(tmp, f"together_{together}")
+            flags = [f"--config.gan.train_together={together}", f"--config.gan.conv={conv}"]
+            if data:
+                flags.append(f"--config.data.root={data}")
+            began = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "train.py", "--config=configs/synthetic.py", f"--workdir={workdir}",
+                 "--config.stages=gan", *flags],
+                cwd=repo, check=True, capture_output=True,
+            )  # fmt: skip
+            wall = time.perf_counter() - began
+            data = data or os.path.join(workdir, "dataset")
+            with open(os.path.join(workdir, "stage_times.json")) as f:
+                stage = json.load(f)["gan"]
+            mode = "stacked (train_together)" if together else "one after another"
+            print(f"| {mode} | {wall:.0f} | {stage:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

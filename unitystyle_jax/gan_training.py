@@ -210,22 +210,25 @@ class GanPrograms:
     translate: Callable  # jit'd (generator variables, images in [-1, 1]) -> translated images
 
 
-@functools.cache
-def _programs(gan_json: str, mesh) -> GanPrograms:
+def _functions(gan_json: str):
+    """(gan config, generator, init(rng) -> state, step(state, batch)) of one GAN config, not yet jit'd."""
     gan = ml_collections.FrozenConfigDict(json.loads(gan_json))
     generator, discriminator = networks.create_gan_networks(gan)
     tx = create_optimizer(gan)
-    image_shape = networks.gan_image_shape(gan)
+    init = functools.partial(initial_state, generator, discriminator, tx, networks.gan_image_shape(gan))
+    step = functools.partial(
+        train_step, generator=generator, discriminator=discriminator, tx=tx, gan_config=gan
+    )
+    return gan, generator, init, step
+
+
+@functools.cache
+def _programs(gan_json: str, mesh) -> GanPrograms:
+    gan, generator, init, step = _functions(gan_json)
     return GanPrograms(
         generator=generator,
-        image_shape=image_shape,
-        train=training_loop.train_programs(
-            functools.partial(initial_state, generator, discriminator, tx, image_shape),
-            functools.partial(
-                train_step, generator=generator, discriminator=discriminator, tx=tx, gan_config=gan
-            ),
-            mesh,
-        ),
+        image_shape=networks.gan_image_shape(gan),
+        train=training_loop.train_programs(init, step, mesh),
         translate=networks.translator(gan, mesh),
     )
 
@@ -406,11 +409,7 @@ def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
 def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
     """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
     step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated."""
-    gan = ml_collections.FrozenConfigDict(json.loads(gan_json))
-    generator, discriminator = networks.create_gan_networks(gan)
-    step = functools.partial(
-        train_step, generator=generator, discriminator=discriminator, tx=create_optimizer(gan), gan_config=gan
-    )
+    step = _functions(gan_json)[3]
     by_model = parallel.model_sharded(mesh)
     stack = jax.jit(
         lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), out_shardings=by_model
@@ -422,6 +421,11 @@ def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
         donate_argnums=(0,),
     )
     return stack, stacked_step
+
+
+def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
+    """(stack, step) of `gan_config` on a stacked mesh, built on first use (keyed by the config's contents)."""
+    return _stacked_programs(gan_config.to_json(sort_keys=True), mesh)
 
 
 def _stacked_batches(streams: list[Iterator[dict]]) -> Iterator[dict]:
@@ -437,7 +441,7 @@ def train_together(config, models: list[_Prepared]):
         return
     model_devices = math.gcd(len(models), config.gan.model_devices)
     mesh = stacked_mesh(model_devices)
-    stack, step = _stacked_programs(config.gan.to_json(sort_keys=True), mesh)
+    stack, step = stacked_programs(config.gan, mesh)
     logging.info(
         "GAN: %s trained together as one program (model axis over %d of %d devices)",
         ", ".join(m.member.name for m in models),
