@@ -67,6 +67,7 @@ def jax_config(args):
 
     config = default.get_config()
     config.model.conv = config.gan.conv = args.conv
+    config.model.dtype = config.gan.dtype = args.dtype
     config.gan.height, config.gan.width = IMAGE_SIZE
     config.gan.batch_size = args.gan_batch
     return config
@@ -285,7 +286,9 @@ def worker(args) -> None:
     """One measurement in this process; prints one JSON line."""
     model, framework = args.worker.split(":")
     os.sched_setaffinity(0, args.cpus)
-    if framework.startswith("jax-"):  # jax-xla, jax-fast, jax-auto: the project with that convolution
+    if framework == "jax-bf16":  # the project with --conv, computing in bfloat16 (float32 parameters)
+        framework, args.dtype = "jax", "bfloat16"
+    elif framework.startswith("jax-"):  # jax-xla, jax-fast, jax-auto: the project with that convolution
         framework, args.conv = "jax", framework[len("jax-") :]
     if framework == "torch":
         import torch
@@ -308,6 +311,7 @@ def measure(model: str, framework: str, args, cache: str) -> dict:
         "steps": args.steps,
         "warmup": args.warmup,
         "conv": args.conv,
+        "dtype": args.dtype,
         "profile": args.profile,
         "cpus": ",".join(map(str, args.cpus)),
         "compilation-cache": cache,
@@ -387,7 +391,8 @@ def parse_args(argv):
     parser.add_argument(
         "--frameworks",
         default="jax,torch",
-        help="comma-separated: jax (with --conv), jax-auto, jax-fast, jax-xla (with that conv), torch",
+        help="comma-separated: jax (with --conv), jax-auto, jax-fast, jax-xla (with that conv), jax-bf16 "
+        "(--conv, bfloat16 compute), torch",
     )
     parser.add_argument("--batch", type=int, default=8, help="IDE images per step")
     parser.add_argument("--gan-batch", type=int, default=2, help="UnityGAN x (and y) images per step")
@@ -395,6 +400,7 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first, every round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of all measurements, interleaved")
     parser.add_argument("--conv", default="auto", help="the project's convolution: auto, fast or xla")
+    parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)  # set by the jax-bf16 framework
     parser.add_argument("--cpus", default=None, help="comma-separated CPU ids to pin to (default: all)")
     parser.add_argument(
         "--compilation-cache",
@@ -418,7 +424,7 @@ def parse_args(argv):
         (
             "--frameworks",
             args.frameworks,
-            ("jax", "torch", *(f"jax-{kind}" for kind in ("auto", "fast", "xla"))),
+            ("jax", "torch", "jax-bf16", *(f"jax-{kind}" for kind in ("auto", "fast", "xla"))),
         ),
     ):
         if not values or any(v not in allowed for v in values):
