@@ -138,6 +138,7 @@ def run_jax_step(step, state, batch, args, images_per_step: int, **extra) -> dic
     start = time.perf_counter()
     compiled = jax.jit(step, donate_argnums=(0,)).lower(state, batch).compile()
     compile_s = time.perf_counter() - start
+    memory = compiled.memory_analysis()
     holder = {"state": state}
 
     def one_step():
@@ -150,11 +151,50 @@ def run_jax_step(step, state, batch, args, images_per_step: int, **extra) -> dic
         "images_per_step": images_per_step,
         "compile_s": compile_s,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "xla_temp_gib": memory.temp_size_in_bytes / 2**30,
         **extra,
     }
     if args.profile:
         result["profile"] = op_profile(one_step, args.profile)
+    if args.memory:
+        result["memory"] = peak_buffers(args.memory_dump, args.memory)
     return result
+
+
+def peak_buffers(dump: str, top: int) -> dict:
+    """What holds the step's memory at its peak, from XLA's live-range dump (--xla_dump_to) of the largest
+    program compiled: the peak, the `top` largest live buffers grouped by op kind (fusion, copy, convolution...,
+    as (kind, GiB, buffers)), and XLA's own breakdown of the peak by the JAX source op that made each buffer."""
+    import collections
+    import glob
+    import re
+
+    best = None
+    for path in glob.glob(os.path.join(dump, "*live-range.txt")):
+        text = open(path).read()
+        match = re.search(r"Live ranges at \d+ \(peak\):\n((?:    .*\n)+)", text)
+        if not match:
+            continue
+        buffers = [
+            (m[1], int(m[2])) for m in re.finditer(r"^    (\S+)\{[^}]*\}: (\d+) bytes", match[1], re.M)
+        ]
+        peak = sum(size for _, size in buffers)
+        if best is None or peak > best[0]:
+            best = (peak, buffers, text)
+    if best is None:
+        return {}
+    peak, buffers, text = best
+    by_kind, counts = collections.Counter(), collections.Counter()
+    for name, size in buffers:
+        kind = re.sub(r"[.\d]+$", "", name)
+        by_kind[kind] += size / 2**30
+        counts[kind] += 1
+    breakdown = text.split("Stack trace breakdown for peak usage", 1)[-1].splitlines()[1 : 1 + 3 * top]
+    return {
+        "peak_gib": peak / 2**30,
+        "by_kind": [(kind, round(gib, 3), counts[kind]) for kind, gib in by_kind.most_common(top)],
+        "breakdown": [line.rstrip() for line in breakdown if line.strip()],
+    }
 
 
 def op_profile(one_step, top: int) -> list[tuple[str, float, int]]:
@@ -294,7 +334,14 @@ def worker(args) -> None:
         import torch
 
         torch.set_num_threads(len(args.cpus))
+    elif args.memory:  # before JAX starts: XLA reads its flags once
+        args.memory_dump = tempfile.mkdtemp(prefix="train_step_xla_dump_")
+        os.environ["XLA_FLAGS"] = (
+            f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={args.memory_dump}".strip()
+        )
     result = WORKERS[model, framework](args)
+    if args.memory and framework != "torch":
+        shutil.rmtree(args.memory_dump, ignore_errors=True)
     result["peak_rss_gib"] = peak_rss_gib()
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -313,6 +360,7 @@ def measure(model: str, framework: str, args, cache: str) -> dict:
         "conv": args.conv,
         "dtype": args.dtype,
         "profile": args.profile,
+        "memory": args.memory,
         "cpus": ",".join(map(str, args.cpus)),
         "compilation-cache": cache,
         "worker": f"{model}:{framework}",
@@ -349,7 +397,7 @@ def report(results: dict, args) -> None:
     print(f"XLA_FLAGS: {flags or '(none)'}")
     header = (
         f"{'model':<9} {'framework':<9} {'images/s':>8} {'median s':>9} {'min s':>7} {'ratio':>6} "
-        f"{'compile s':>10} {'cached s':>9} {'peak RSS GiB':>13}"
+        f"{'compile s':>10} {'cached s':>9} {'peak RSS GiB':>13} {'XLA temp GiB':>13}"
     )
     print(header)
     print("-" * len(header))
@@ -364,7 +412,8 @@ def report(results: dict, args) -> None:
             print(
                 f"{name:<9} {framework:<9} {speed:>8.2f} {statistics.median(r['times']):>9.3f} "
                 f"{min(r['times']):>7.3f} {ratio:>6} {optional(r, 'compile_s'):>10} "
-                f"{optional(r, 'cached_compile_s'):>9} {r['peak_rss_gib']:>13.2f}"
+                f"{optional(r, 'cached_compile_s'):>9} {r['peak_rss_gib']:>13.2f} "
+                f"{optional(r, 'xla_temp_gib'):>13}"
             )
     for (model, framework), r in results.items():
         if "profile" in r:
@@ -373,6 +422,14 @@ def report(results: dict, args) -> None:
                 f"{model}/{framework}, one step's {what}: "
                 + ", ".join(f"{kind} {ms:.0f} ms ({count})" for kind, ms, count in r["profile"])
             )
+    for (model, framework), r in results.items():
+        if r.get("memory"):
+            m = r["memory"]
+            print(
+                f"{model}/{framework}, buffers live at the step's peak ({m['peak_gib']:.2f} GiB) by kind: "
+                + ", ".join(f"{kind} {gib:.2f} GiB ({n})" for kind, gib, n in m["by_kind"])
+            )
+            print("  by the JAX op that made them (XLA's breakdown):\n" + "\n".join(m["breakdown"]))
     jax_gan = next(
         (r for (model, framework), r in results.items() if model == "gan" and framework != "torch"), None
     )
@@ -413,6 +470,12 @@ def parse_args(argv):
         default=0,
         help="also trace one JAX step and print its N most expensive XLA op kinds",
     )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=0,
+        help="also dump XLA's buffer live ranges and print the N largest buffer kinds at the step's peak",
+    )
     parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
@@ -431,8 +494,8 @@ def parse_args(argv):
             raise BenchmarkError(f"{name}={','.join(values)}: choose from {', '.join(allowed)}")
     if not set(args.cpus) <= set(available):
         raise BenchmarkError(f"--cpus={args.cpus} names CPUs this process may not use ({available})")
-    if args.profile < 0:
-        raise BenchmarkError(f"--profile={args.profile} must be >= 0")
+    if args.profile < 0 or args.memory < 0:
+        raise BenchmarkError(f"--profile={args.profile} and --memory={args.memory} must be >= 0")
     for name in ("batch", "gan_batch", "steps", "rounds"):
         if getattr(args, name) < 1:
             raise BenchmarkError(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
