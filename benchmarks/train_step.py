@@ -494,13 +494,13 @@ def parse_args(argv):
             raise BenchmarkError(f"{name}={','.join(values)}: choose from {', '.join(allowed)}")
     if not set(args.cpus) <= set(available):
         raise BenchmarkError(f"--cpus={args.cpus} names CPUs this process may not use ({available})")
-    if args.profile < 0 or args.memory < 0:
-        raise BenchmarkError(f"--profile={args.profile} and --memory={args.memory} must be >= 0")
-    for name in ("batch", "gan_batch", "steps", "rounds"):
-        if getattr(args, name) < 1:
-            raise BenchmarkError(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
-    if args.warmup < 0:
-        raise BenchmarkError(f"--warmup={args.warmup} must be >= 0")
+    for names, least in (
+        (("batch", "gan_batch", "steps", "rounds"), 1),
+        (("profile", "memory", "warmup"), 0),
+    ):
+        for name in names:
+            if getattr(args, name) < least:
+                raise BenchmarkError(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= {least}")
     return args
 
 

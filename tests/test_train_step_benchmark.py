@@ -64,6 +64,7 @@ def test_torch_twin_step_updates_both_sides_with_finite_weights():
         (["--frameworks", "jax-cudnn"], "--frameworks=jax-cudnn: choose from"),
         (["--steps", "0"], "--steps=0 must be >= 1"),
         (["--profile", "-1"], "--profile=-1 must be >= 0"),
+        (["--memory", "-2"], "--memory=-2 must be >= 0"),
     ],
 )
 def test_bad_arguments_are_one_clear_error(argv, message):
