@@ -1,6 +1,6 @@
 """Programs are built once per config and process: every camera's UnityGAN (and every CamStyle pair with the same
-GAN config) runs one traced step, every seed of an IDE config one traced step, while a changed setting gets its
-own. In-process, through `gan_training.train` and `training_loop.run`, at the tiny size."""
+GAN config, whatever its loop settings) runs one traced step, every seed of an IDE config one traced step, while
+a changed setting of the model or loss gets its own. In-process, through `gan_training.train` and `training_loop.run`, at the tiny size."""
 
 import json
 import os
@@ -30,6 +30,15 @@ def test_models_of_one_gan_config_share_programs_and_a_changed_setting_does_not(
     other = config.copy_and_resolve_references()
     other.seed = 11  # the seed is not part of the programs: it only picks the rng
     assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is cam0.programs
+    # Nor are the loop's settings: a run extended to more steps, or switched to training its models together,
+    # compiles nothing again (each of networks.GAN_LOOP_SETTINGS changed at once).
+    other.gan.update(num_steps=7, cameras="0", log_every=2, checkpoint_every=5, keep_checkpoints=1)
+    other.gan.update(train_together=True, model_devices=2)
+    assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is cam0.programs
+    stacked = gan_training.stacked_mesh(1)
+    assert gan_training.stacked_programs(other.gan, stacked) is gan_training.stacked_programs(
+        config.gan, stacked
+    )
     other.gan.style_attention = False
     assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is not cam0.programs
     assert not np.array_equal(jax.random.key_data(cam0.rng), jax.random.key_data(pair.rng))

@@ -1,12 +1,12 @@
-"""The stacked GAN trainer (config.gan.train_together): every model of a stage as one vmapped program gives what
-training the models one after another gives (to 1e-5 relative after a step; see RTOL), on one device
-and on 8 simulated devices with the model axis sharded (against the same models trained one after another on
-one device); it writes each model's checkpoints, metrics and samples to that model's own folder, so a run can
-resume in the other mode. In-process at the tiny size (the 8-device check in a subprocess: the device
-count is fixed when JAX starts)."""
+"""The stacked GAN trainer (config.gan.train_together): every model of a stage as one vmapped program, here on 8
+simulated devices with the model axis sharded over 2 of them, gives what training the models one after another on
+one device gives (to 1e-5 relative after a step; see RTOL); it writes each model's checkpoints, metrics and
+samples to that model's own folder, so a run resumes in either mode from the other's checkpoints. The stacked
+runs go in one subprocess (the device count is fixed when JAX starts), the one-after-another ones in-process at
+the tiny size; each program compiles once."""
 
-import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -83,36 +83,8 @@ def one_after_another(tiny):
     }
 
 
-def test_models_trained_together_equal_models_trained_one_after_another(tiny, one_after_another):
-    config, base, splits, mesh = tiny
-    together = trained(config, str(base / "together"), splits, mesh, together=True, num_steps=1)
-    assert_same_training(one_after_another[1], together)
-    # The models did differ from each other: the comparison above is per model, not of one model twice.
-    assert not np.allclose(together[0][0][0], together[1][0][0])
-    for camera in CAMERAS:
-        samples = os.listdir(base / "together" / "gan" / f"cam{camera}" / "samples")
-        assert samples == ["step_0000001.png"]
-
-
-def test_a_run_resumes_in_the_other_mode(tiny, one_after_another):
-    config, base, splits, mesh = tiny
-    workdir = str(base / "switched")
-    trained(config, workdir, splits, mesh, together=True, num_steps=1)
-    resumed = trained(config, workdir, splits, mesh, together=False, num_steps=2)
-    assert_same_training(one_after_another[2], resumed, RTOL_LATER)
-
-
-def test_a_model_axis_that_does_not_divide_the_devices_is_a_config_error():
-    config = synthetic.get_config("tiny")
-    config.gan.model_devices = jax.device_count() + 1
-    with pytest.raises(
-        ConfigError, match=r"config\.gan\.model_devices=\d+ does not divide this job's \d+ devices"
-    ):
-        gan_training.check_model_devices(config)
-
-
-EIGHT_DEVICES = """
-import json, logging, sys
+STACKED = """
+import logging, sys
 logging.basicConfig(level=logging.INFO)
 sys.path.insert(0, {tests!r})
 import test_stacked_gan as t
@@ -124,22 +96,26 @@ config.gan.checkpoint_every = 1
 config.gan.batch_size = 8
 config.gan.model_devices = 2
 mesh = parallel.make_mesh()
-splits = startup.load_dataset(config, {workdir!r})
-together = t.trained(config, {workdir!r}, splits, mesh, together=True, num_steps=1)
-t.assert_same_training(t.read(config, {alone!r}, mesh, 1), together)
-print(json.dumps({{"devices": len(mesh.devices.flat)}}))
+assert len(mesh.devices.flat) == 8
+splits = startup.load_dataset(config, {base!r})
+for workdir, steps in {runs!r}:
+    c = config.copy_and_resolve_references()
+    c.gan.train_together, c.gan.num_steps = True, steps
+    t.gan_training.train_all(c, workdir, splits, [t.networks.Domains(camera) for camera in t.CAMERAS], mesh)
 """
 
 
-def test_on_8_devices_with_the_model_axis_sharded_the_models_train_as_on_one_device_one_after_another(
-    tiny, one_after_another, tmp_path
-):
+@pytest.fixture(scope="module")
+def stacked(tiny, one_after_another):
+    """On 8 devices, CAMERAS' GANs trained together: one step from scratch ("together"), and one step on from
+    the one-after-another models' step-1 checkpoints ("from_alone"). Returns the subprocess's result."""
     config, base, _, _ = tiny
-    code = EIGHT_DEVICES.format(
+    shutil.copytree(base / "alone1", base / "from_alone")
+    code = STACKED.format(
         tests=os.path.dirname(__file__),
         root=config.data.root,
-        workdir=str(tmp_path),
-        alone=str(base / "alone1"),
+        base=str(base),
+        runs=[(str(base / "together"), 1), (str(base / "from_alone"), 2)],
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -150,6 +126,39 @@ def test_on_8_devices_with_the_model_axis_sharded_the_models_train_as_on_one_dev
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["devices"] == 8
-    assert "trained together as one program (model axis over 2 of 8 devices)" in result.stderr
+    return result
+
+
+def test_models_trained_together_on_8_devices_equal_models_trained_one_after_another(
+    tiny, one_after_another, stacked
+):
+    config, base, _, mesh = tiny
+    assert "trained together as one program (model axis over 2 of 8 devices)" in stacked.stderr
+    together = read(config, str(base / "together"), mesh, 1)
+    assert_same_training(one_after_another[1], together)
+    # The models did differ from each other: the comparison above is per model, not of one model twice.
+    assert not np.allclose(together[0][0][0], together[1][0][0])
+    for camera in CAMERAS:
+        samples = os.listdir(base / "together" / "gan" / f"cam{camera}" / "samples")
+        assert samples == ["step_0000001.png"]
+
+
+def test_models_trained_one_after_another_resume_together(tiny, one_after_another, stacked):
+    config, base, _, mesh = tiny
+    assert_same_training(one_after_another[2], read(config, str(base / "from_alone"), mesh, 2), RTOL_LATER)
+
+
+def test_models_trained_together_resume_one_after_another(tiny, one_after_another, stacked):
+    config, base, splits, mesh = tiny
+    shutil.copytree(base / "together", base / "to_alone")
+    resumed = trained(config, str(base / "to_alone"), splits, mesh, together=False, num_steps=2)
+    assert_same_training(one_after_another[2], resumed, RTOL_LATER)
+
+
+def test_a_model_axis_that_does_not_divide_the_devices_is_a_config_error():
+    config = synthetic.get_config("tiny")
+    config.gan.model_devices = jax.device_count() + 1
+    with pytest.raises(
+        ConfigError, match=r"config\.gan\.model_devices=\d+ does not divide this job's \d+ devices"
+    ):
+        gan_training.check_model_devices(config)

@@ -235,7 +235,7 @@ def _programs(gan_json: str, mesh) -> GanPrograms:
 
 def programs(gan_config, mesh) -> GanPrograms:
     """The GanPrograms of `gan_config` on `mesh`, built on first use (keyed by the config's contents)."""
-    return _programs(gan_config.to_json(sort_keys=True), mesh)
+    return _programs(networks.gan_program_key(gan_config), mesh)
 
 
 class GanSetup:
@@ -425,7 +425,7 @@ def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
 
 def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
     """(stack, step) of `gan_config` on a stacked mesh, built on first use (keyed by the config's contents)."""
-    return _stacked_programs(gan_config.to_json(sort_keys=True), mesh)
+    return _stacked_programs(networks.gan_program_key(gan_config), mesh)
 
 
 def _stacked_batches(streams: list[Iterator[dict]]) -> Iterator[dict]:

@@ -187,6 +187,25 @@ def gan_meta(config, domains: Domains) -> dict:
     }
 
 
+# config.gan settings of the training loop, not of any program: runs that differ only in them share programs
+# (a run extended to more steps, or resumed in the other training mode, compiles nothing again).
+GAN_LOOP_SETTINGS = (
+    "num_steps",
+    "cameras",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "train_together",
+    "model_devices",
+)
+
+
+def gan_program_key(gan_config) -> str:
+    """The JSON of the config.gan settings that shape its programs: the cache key of every GAN program."""
+    settings = gan_config.to_dict()
+    return json.dumps({k: v for k, v in settings.items() if k not in GAN_LOOP_SETTINGS}, sort_keys=True)
+
+
 @functools.cache
 def _translator(gan_json: str, mesh) -> Callable:
     generator = create_gan_networks(ml_collections.FrozenConfigDict(json.loads(gan_json)))[0]
@@ -200,7 +219,7 @@ def _translator(gan_json: str, mesh) -> Callable:
 def translator(gan_config, mesh) -> Callable:
     """jit'd (generator variables, images in [-1, 1]) -> translated images, one program per config: G's
     variables map X -> Y (UnityStyle's transfer), F's Y -> X."""
-    return _translator(gan_config.to_json(sort_keys=True), mesh)
+    return _translator(gan_program_key(gan_config), mesh)
 
 
 @dataclasses.dataclass(frozen=True)
