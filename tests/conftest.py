@@ -29,28 +29,3 @@ def custom_root(tmp_path):
     """A tiny custom CSV folder (see fakedata.CUSTOM)."""
     return fakedata.write_custom(tmp_path / "custom")
 
-
-# The modules with the most work, costliest first (seconds on one worker, cold compile cache, 2026-12-03). With
-# `--dist loadfile` each module runs whole on one worker, so the suite ends when the last module does: started
-# first, the long ones overlap the many short ones instead of running alone at the end (the Makefile passes
-# --no-loadscope-reorder, else xdist starts the modules with the most tests first).
-COSTLIEST_FIRST = (
-    "test_compare.py",  # 228
-    "test_end_to_end.py",  # 196
-    "test_stage_resume.py",  # 153
-    "test_stacked_gan.py",  # 141
-    "test_reliability.py",  # 99
-    "test_reid_step.py",  # 89
-    "test_workdir_safety.py",  # 88
-    "test_gan_step.py",  # 85
-    "test_preflight.py",  # 73
-    "test_mixed_precision.py",  # 57
-    "test_cli_errors.py",  # 57
-    "test_sharding.py",  # 50
-    "test_unitystyle_effect.py",  # 49
-)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(COSTLIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
