@@ -28,4 +28,3 @@ def market_root(tmp_path):
 def custom_root(tmp_path):
     """A tiny custom CSV folder (see fakedata.CUSTOM)."""
     return fakedata.write_custom(tmp_path / "custom")
-
