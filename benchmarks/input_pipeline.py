@@ -7,7 +7,6 @@ The pipeline runs as in training: decode, resize, flip, pad+crop, random erasing
 """
 
 import argparse
-import functools
 import os
 import sys
 import tempfile
@@ -35,19 +34,13 @@ def pipeline_images_per_sec(splits, config, batch: int, batches: int) -> float:
 
 
 def model_images_per_sec(config, num_classes: int, batch: int, steps: int = 3) -> float:
-    mesh = parallel.make_mesh()
-    setup = reid_training.ReidSetup(config, tempfile.mkdtemp(), num_classes, mesh)
-    state = setup.fresh_state()
-    step = jax.jit(
-        functools.partial(
-            reid_training.train_step,
-            model=setup.model,
-            tx=setup.programs.tx,
-            schedule=setup.programs.schedule,
-            seed=0,
-        ),
-        donate_argnums=(0,),
-    )
+    """The training's own jit'd IDE step (randomly initialised: the weights do not change its speed)."""
+    programs = reid_training.programs(config, num_classes, parallel.make_mesh()).train
+    state = programs.init(parallel.init_key(0))
+
+    def step(state, batch):
+        return programs.step(state, batch, 0)  # the seed: a step argument
+
     rng = np.random.default_rng(0)
     global_batch = {
         "image": rng.normal(size=(batch, 256, 128, 3)).astype(np.float32),
