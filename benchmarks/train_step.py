@@ -21,8 +21,11 @@ shared machine other processes slow both frameworks.
 """
 
 import argparse
+import collections
+import glob
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -165,10 +168,6 @@ def peak_buffers(dump: str, top: int) -> dict:
     """What holds the step's memory at its peak, from XLA's live-range dump (--xla_dump_to) of the largest
     program compiled: the peak, the `top` largest live buffers grouped by op kind (fusion, copy, convolution...,
     as (kind, GiB, buffers)), and XLA's own breakdown of the peak by the JAX source op that made each buffer."""
-    import collections
-    import glob
-    import re
-
     best = None
     for path in glob.glob(os.path.join(dump, "*live-range.txt")):
         text = open(path).read()
@@ -202,10 +201,6 @@ def op_profile(one_step, top: int) -> list[tuple[str, float, int]]:
     (the op name without its numeric suffix: fusion, convolution, dot, copy, ...), the `top` largest kinds as
     (kind, ms, number of ops). On CPU ops of one step can overlap on two threads, so the sum can exceed the
     step's wall time."""
-    import collections
-    import glob
-    import re
-
     import jax
 
     folder = tempfile.mkdtemp(prefix="train_step_trace_")

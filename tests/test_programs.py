@@ -1,6 +1,7 @@
 """Programs are built once per config and process: every camera's UnityGAN (and every CamStyle pair with the same
 GAN config, whatever its loop settings) runs one traced step, every seed of an IDE config one traced step, while
-a changed setting of the model or loss gets its own. In-process, through `gan_training.train` and `training_loop.run`, at the tiny size."""
+a changed setting of the model or loss gets its own. In-process, through `gan_training.train` and
+`training_loop.run`, at the tiny size."""
 
 import json
 import os

@@ -27,12 +27,17 @@ CAMERAS = (0, 1)
 RTOL, RTOL_LATER = 1e-5, 1e-4
 
 
-def trained(config, workdir: str, splits, mesh, together: bool, num_steps: int) -> dict:
-    """CAMERAS' GANs trained to num_steps, then `read`."""
+def train(config, workdir: str, splits, mesh, together: bool, num_steps: int) -> None:
+    """CAMERAS' GANs trained (or resumed) to num_steps, together or one after another."""
     c = config.copy_and_resolve_references()
     c.gan.train_together, c.gan.num_steps = together, num_steps
     gan_training.train_all(c, workdir, splits, [networks.Domains(camera) for camera in CAMERAS], mesh)
-    return read(c, workdir, mesh, num_steps)
+
+
+def trained(config, workdir: str, splits, mesh, together: bool, num_steps: int) -> dict:
+    """CAMERAS' GANs trained to num_steps, then `read`."""
+    train(config, workdir, splits, mesh, together, num_steps)
+    return read(config, workdir, mesh, num_steps)
 
 
 def read(config, workdir: str, mesh, num_steps: int) -> dict:
@@ -99,9 +104,7 @@ mesh = parallel.make_mesh()
 assert len(mesh.devices.flat) == 8
 splits = startup.load_dataset(config, {base!r})
 for workdir, steps in {runs!r}:
-    c = config.copy_and_resolve_references()
-    c.gan.train_together, c.gan.num_steps = True, steps
-    t.gan_training.train_all(c, workdir, splits, [t.networks.Domains(camera) for camera in t.CAMERAS], mesh)
+    t.train(config, workdir, splits, mesh, together=True, num_steps=steps)
 """
 
 

@@ -234,7 +234,7 @@ def _programs(gan_json: str, mesh) -> GanPrograms:
 
 
 def programs(gan_config, mesh) -> GanPrograms:
-    """The GanPrograms of `gan_config` on `mesh`, built on first use (keyed by the config's contents)."""
+    """The GanPrograms of `gan_config` on `mesh`, built on first use (keyed by `networks.gan_program_key`)."""
     return _programs(networks.gan_program_key(gan_config), mesh)
 
 
@@ -424,7 +424,7 @@ def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
 
 
 def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
-    """(stack, step) of `gan_config` on a stacked mesh, built on first use (keyed by the config's contents)."""
+    """(stack, step) of `gan_config` on a stacked mesh, built on first use (keyed by `networks.gan_program_key`)."""
     return _stacked_programs(networks.gan_program_key(gan_config), mesh)
 
 
