@@ -408,14 +408,27 @@ def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
 @functools.cache
 def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
     """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
-    step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated."""
+    step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated.
+
+    The model axis is manual (`jax.shard_map` over it alone; the data axis stays automatic): each device group
+    vmaps over its own models. Left to XLA's partitioner, a vmapped convolution (the models become its feature
+    groups) split over the model axis fails to compile where a model's conv has one output channel (Style
+    Attention's head, under conv=xla, as on accelerators)."""
     step = _functions(gan_json)[3]
     by_model = parallel.model_sharded(mesh)
     stack = jax.jit(
         lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), out_shardings=by_model
     )
+    per_model = by_model.spec
     stacked_step = jax.jit(
-        jax.vmap(step),
+        jax.shard_map(
+            jax.vmap(step),
+            mesh=mesh,
+            in_specs=(per_model, per_model),
+            out_specs=(per_model, per_model),
+            axis_names={parallel.MODEL_AXIS},
+            check_vma=False,  # no collective crosses models; the step's conds need no varying-axis types
+        ),
         in_shardings=(by_model, parallel.batch_sharded(mesh)),
         out_shardings=(by_model, by_model),
         donate_argnums=(0,),
