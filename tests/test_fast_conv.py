@@ -45,12 +45,12 @@ def _arrays(x_shape, w_shape, spec):
     return x, w, g
 
 
-@functools.partial(jax.jit, static_argnums=3)
-def _shifted_passes(x, w, g, spec):
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _shifted_passes(x, w, g, spec, loop_taps):
     return (
         fast_conv.shifted_forward(x, w, spec),
         fast_conv.shifted_input_grad(g, w, x.shape, spec),
-        fast_conv.shifted_weight_grad(x, g, w.shape, spec),
+        fast_conv.shifted_weight_grad(x, g, w.shape, spec, loop_taps),
     )
 
 
@@ -60,13 +60,34 @@ def _lax_passes(x, w, g, spec):
     return (y, *lax_vjp(g))
 
 
+@pytest.mark.parametrize("loop_taps", [False, True], ids=["taps unrolled", "taps looped"])
 @pytest.mark.parametrize("case", CASES)
-def test_shifted_passes_match_lax(case):
+def test_shifted_passes_match_lax(case, loop_taps):
     x_shape, w_shape, strides, padding, dilation = CASES[case]
     spec = ConvSpec(strides, padding, dilation)
     x, w, g = _arrays(x_shape, w_shape, spec)
-    for got, want in zip(_shifted_passes(x, w, g, spec), _lax_passes(x, w, g, spec), strict=True):
+    for got, want in zip(_shifted_passes(x, w, g, spec, loop_taps), _lax_passes(x, w, g, spec), strict=True):
         np.testing.assert_allclose(got, want, **TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, loops",
+    [
+        ((6, 256, 128, 67), (3, 3, 67, 3), True),  # the paper-size generator's last conv: 450 MB of windows
+        ((8, 64, 32, 64), (3, 3, 64, 64), False),  # ResNet-50's first stage at batch 8: 38 MB
+        ((6, 256, 128, 67), (1, 1, 67, 3), False),  # one tap: its window is the input itself
+    ],
+)
+def test_weight_gradient_loops_over_taps_only_where_windows_are_large(x_shape, w_shape, loops):
+    """Lowered, not run: a large layer's weight gradient is one product in a loop over the taps, a small one's
+    an unrolled product per tap (XLA runs those side by side)."""
+    spec = ConvSpec((1, 1), ((w_shape[0] // 2,) * 2, (w_shape[1] // 2,) * 2), (1, 1))
+    g_shape = (*x_shape[:3], w_shape[3])
+    abstract = [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in (x_shape, g_shape)]
+    text = jax.jit(lambda x, g: fast_conv.shifted_weight_grad(x, g, w_shape, spec)).lower(*abstract).as_text()
+    taps = w_shape[0] * w_shape[1]
+    assert ("stablehlo.while" in text) == loops
+    assert text.count("stablehlo.dot_general") == (1 if loops else taps)
 
 
 def _conv(x, w, padding="SAME", strides=(1, 1), cpu_only=True, **kwargs):
