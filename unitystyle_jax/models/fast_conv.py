@@ -204,7 +204,7 @@ def shifted_weight_grad(x, g, w_shape, spec: ConvSpec, loop_taps: bool | None = 
         ]
         return jnp.stack(rows).reshape(w_shape).astype(x.dtype)
     phases = _phases(x_pad, spec)
-    (sh, sw), channels = spec.strides, x_pad.shape[3]
+    sh, sw = spec.strides
     reads = jnp.array(
         [(a % sh * sw + b % sw, a // sh, b // sw) for _, (a, b), _ in _taps(w_shape, (out_h, out_w), spec)],
         jnp.int32,
@@ -212,7 +212,7 @@ def shifted_weight_grad(x, g, w_shape, spec: ConvSpec, loop_taps: bool | None = 
 
     def tap(carry, read):
         phase, top, left = read[0], read[1], read[2]
-        window = lax.dynamic_slice(phases, (phase, 0, top, left, 0), (1, n, out_h, out_w, channels))
+        window = lax.dynamic_slice(phases, (phase, 0, top, left, 0), (1, n, out_h, out_w, cin))
         return carry, row(window)
 
     _, rows = lax.scan(tap, None, reads)
