@@ -70,24 +70,47 @@ def test_shifted_passes_match_lax(case, loop_taps):
         np.testing.assert_allclose(got, want, **TOLERANCE)
 
 
+IDE_LOOP, GAN_LOOP = fast_conv.LOOPED_WINDOW_BYTES, networks.GAN_LOOPED_WINDOW_BYTES
+
+
+def _same_padding(w_shape) -> ConvSpec:
+    return ConvSpec((1, 1), ((w_shape[0] // 2,) * 2, (w_shape[1] // 2,) * 2), (1, 1))
+
+
 @pytest.mark.parametrize(
-    "x_shape, w_shape, loops",
+    "x_shape, w_shape, threshold, loops",
     [
-        ((6, 256, 128, 67), (3, 3, 67, 3), True),  # the paper-size generator's last conv: 450 MB of windows
-        ((8, 64, 32, 64), (3, 3, 64, 64), False),  # ResNet-50's first stage at batch 8: 38 MB
-        ((6, 256, 128, 67), (1, 1, 67, 3), False),  # one tap: its window is the input itself
+        ((6, 256, 128, 67), (3, 3, 67, 3), IDE_LOOP, True),  # the paper-size generator's last conv: 450 MB
+        ((8, 64, 32, 64), (3, 3, 64, 64), IDE_LOOP, False),  # ResNet-50's first stage at batch 8: 38 MB
+        ((8, 64, 32, 64), (3, 3, 64, 64), GAN_LOOP, True),  # the same windows under the UnityGAN's threshold
+        ((8, 64, 32, 16), (3, 3, 16, 16), GAN_LOOP, False),  # a CPU-demo generator layer: 9.4 MB
+        ((6, 256, 128, 67), (1, 1, 67, 3), 0, False),  # one tap: its window is the input itself
     ],
 )
-def test_weight_gradient_loops_over_taps_only_where_windows_are_large(x_shape, w_shape, loops):
-    """Lowered, not run: a large layer's weight gradient is one product in a loop over the taps, a small one's
-    an unrolled product per tap (XLA runs those side by side)."""
-    spec = ConvSpec((1, 1), ((w_shape[0] // 2,) * 2, (w_shape[1] // 2,) * 2), (1, 1))
+def test_weight_gradient_loops_over_taps_only_where_windows_are_large(x_shape, w_shape, threshold, loops):
+    """The plan's choice, then lowered, not run: a large layer's weight gradient is one product in a loop over
+    the taps, a small one's an unrolled product per tap (XLA runs those side by side)."""
+    spec = _same_padding(w_shape)
+    plan = fast_conv.plan_for(x_shape, w_shape, spec, threshold)
+    assert plan.loop_taps == loops
     g_shape = (*x_shape[:3], w_shape[3])
     abstract = [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in (x_shape, g_shape)]
-    text = jax.jit(lambda x, g: fast_conv.shifted_weight_grad(x, g, w_shape, spec)).lower(*abstract).as_text()
+    weight_grad = lambda x, g: fast_conv.shifted_weight_grad(x, g, w_shape, spec, plan.loop_taps)
+    text = jax.jit(weight_grad).lower(*abstract).as_text()
     taps = w_shape[0] * w_shape[1]
     assert ("stablehlo.while" in text) == loops
     assert text.count("stablehlo.dot_general") == (1 if loops else taps)
+
+
+@pytest.mark.parametrize("threshold, loops", [(IDE_LOOP, False), (GAN_LOOP, True)])
+def test_a_modules_threshold_reaches_its_weight_gradients(threshold, loops):
+    """conv_module's looped_window_bytes decides, through Flax and the custom VJP, whether the lowered weight
+    gradient of a 38 MB layer loops (the only loop in the program)."""
+    x = jax.ShapeDtypeStruct((8, 64, 32, 64), jnp.float32)
+    conv = fast_conv.conv_module("fast", looped_window_bytes=threshold)(64, (3, 3), use_bias=False)
+    params = jax.eval_shape(conv.init, jax.random.key(0), x)["params"]
+    grad = jax.grad(lambda params, x: jnp.sum(conv.apply({"params": params}, x)))
+    assert ("stablehlo.while" in jax.jit(grad).lower(params, x).as_text()) == loops
 
 
 def _conv(x, w, padding="SAME", strides=(1, 1), cpu_only=True, **kwargs):
@@ -116,7 +139,7 @@ def _lax_conv(x, w, padding="SAME", strides=(1, 1), **kwargs):
 )
 @pytest.mark.parametrize("cpu_only", [True, False])
 def test_planned_conv_and_its_gradients_match_lax(x_shape, w_shape, plan, cpu_only):
-    spec = ConvSpec((1, 1), ((1, 1), (1, 1)) if w_shape[0] == 3 else ((0, 0), (0, 0)), (1, 1))
+    spec = _same_padding(w_shape)
     assert fast_conv.plan_for(x_shape, w_shape, spec) == plan
     x, w, _ = _arrays(x_shape, w_shape, spec)
     loss = lambda conv: lambda x, w: jnp.sum(jnp.tanh(conv(x, w)) ** 2)
@@ -195,8 +218,11 @@ def test_unknown_kind_is_one_clear_error():
 def test_configs_choose_the_convolution():
     config = default.get_config()
     assert config.model.conv == config.gan.conv == "auto"
-    config.model.conv, config.gan.conv = "xla", "bogus"
+    config.model.conv = "xla"
     assert networks.create_ide(config.model, 3).conv is nn.Conv
+    gan_conv = networks.create_gan_networks(config.gan)[0].conv.keywords["conv_general_dilated"]
+    assert gan_conv.keywords["looped_window_bytes"] == networks.GAN_LOOPED_WINDOW_BYTES
+    config.gan.conv = "bogus"
     with pytest.raises(ModelError, match="config.gan.conv='bogus'"):
         networks.create_gan_networks(config.gan)
     assert "conv" not in networks.model_fingerprint(config.model)  # checkpoints do not depend on it

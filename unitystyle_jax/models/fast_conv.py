@@ -66,28 +66,47 @@ class ConvSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Which implementation, XLA or SHIFTED, each pass of one convolution uses."""
+    """Which implementation, XLA or SHIFTED, each pass of one convolution uses, and whether the shifted weight
+    gradient runs its taps in a loop (see shifted_weight_grad)."""
 
     forward: str
     input_grad: str
     weight_grad: str
+    loop_taps: bool = False
 
 
-def plan_for(x_shape: Sequence[int], w_shape: Sequence[int], spec: ConvSpec) -> Plan:
+# Measured on the 2-core host, alternating old and new code: looping the taps of every multi-tap layer of the
+# paper-size UnityGAN cut its XLA temporary memory from 4.2 to 2.8 GiB and its peak RSS from 7.9/7.2 to
+# 6.4/5.8 GiB at the same step time (28.7/30.8 s against 29.8/31.8 s), but looping ResNet-50's first layers
+# (38 MB of windows at batch 8) slowed the IDE step by 20% (2.68/2.59 s against 2.23/2.08 s: the looped product
+# runs as a plain dot, not in XNNPACK's fused kernels, with or without XLA's YNNPACK dot fusion). So the IDE
+# loops only layers whose windows together pass LOOPED_WINDOW_BYTES (none at batch 8); the UnityGAN's networks
+# pass their own threshold (networks.GAN_LOOPED_WINDOW_BYTES).
+LOOPED_WINDOW_BYTES = 40 * 2**20
+SMALL_OUTPUT_PIXELS = 64
+
+
+def plan_for(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    spec: ConvSpec,
+    looped_window_bytes: int = LOOPED_WINDOW_BYTES,
+    itemsize: int = 4,
+) -> Plan:
     """The per-shape choice, measured on a 2-core AVX2 host (ResNet-50 and UnityGAN steps, see the README).
 
     A 1x1 convolution is one matrix product: SHIFTED throughout. Otherwise the forward pass and the input
     gradient stay with XLA's convolution unless the output is tiny (at most SMALL_OUTPUT_PIXELS positions per
     image), where XLA's is up to 100x slower; the weight gradient, XLA's slow spot at every size we measured
-    (up to 13x on a 1x1/2 conv, 3x on 3x3 convs at batch 32), is always SHIFTED.
+    (up to 13x on a 1x1/2 conv, 3x on 3x3 convs at batch 32), is always SHIFTED, its taps looped where the
+    layer's windows (of `itemsize`-byte elements) together pass looped_window_bytes.
     """
-    kh, kw = w_shape[:2]
+    kh, kw, cin = w_shape[:3]
     out_h, out_w = spec.output_size(x_shape[1:3], (kh, kw))
     data_passes = SHIFTED if kh * kw == 1 or out_h * out_w <= SMALL_OUTPUT_PIXELS else XLA
-    return Plan(forward=data_passes, input_grad=data_passes, weight_grad=SHIFTED)
-
-
-SMALL_OUTPUT_PIXELS = 64
+    window_bytes = kh * kw * x_shape[0] * out_h * out_w * cin * itemsize
+    loop_taps = kh * kw > 1 and window_bytes > looped_window_bytes
+    return Plan(forward=data_passes, input_grad=data_passes, weight_grad=SHIFTED, loop_taps=loop_taps)
 
 
 def _padded(x, spec: ConvSpec):
@@ -149,13 +168,6 @@ def shifted_input_grad(g, w, x_shape, spec: ConvSpec):
     return lax.pad(dx_pad, jnp.zeros((), dx_pad.dtype), crop).astype(g.dtype)
 
 
-# Measured on the 2-core host: looping all of the paper-size UnityGAN's taps cut XLA's temporary memory from 8.3 to
-# 2.8 GiB at the same step time, but looping ResNet-50's first layers (38 MB of windows at batch 8) slowed the
-# IDE step by 10-20% (the looped product runs as a plain dot, not in XNNPACK's fused kernels). 40 MB keeps the
-# IDE unrolled at batch 8 and loops the UnityGAN's large layers (4.2 GiB).
-LOOPED_WINDOW_BYTES = 40 * 2**20
-
-
 def _phases(x_pad, spec: ConvSpec):
     """x_pad split by stride phase: phases[p * sw + q] = x_pad[:, p::sh, q::sw] (H and W first padded up to a
     multiple of the stride, so every phase has one shape). A tap starting at (a, b) reads phase
@@ -172,14 +184,13 @@ def _phases(x_pad, spec: ConvSpec):
     return phases.reshape(sh * sw, n, hq, wq, channels)
 
 
-def shifted_weight_grad(x, g, w_shape, spec: ConvSpec, loop_taps: bool | None = None):
+def shifted_weight_grad(x, g, w_shape, spec: ConvSpec, loop_taps: bool):
     """dw[i, j] = window_ij(x_pad)^T @ g, contracting batch and output positions.
 
     Written as kh * kw independent products, XLA's scheduler cuts every window of a layer in the forward pass,
     right after its input, and holds them into the backward (6 of the paper-size UnityGAN step's 9.3 GiB peak
-    were such windows), but runs independent products side by side. So where a layer's windows together pass
-    LOOPED_WINDOW_BYTES the taps run in a loop (`lax.scan`), each window sliced as its product needs it
-    (`loop_taps` True or False overrides the choice).
+    were such windows), but runs independent products side by side. With loop_taps (the Plan's choice) the taps
+    run in a loop (`lax.scan`) instead, each window sliced as its product needs it.
     Both operands hold the contracted positions in their major dimension, so XLA copies one of them into a
     transposed layout: g, once, when the windows together are wider than g, else each window.
     """
@@ -196,8 +207,6 @@ def shifted_weight_grad(x, g, w_shape, spec: ConvSpec, loop_taps: bool | None = 
         return _matmul(window.T, g, ((1,), (0,)), spec)
 
     x_pad = _padded(x, spec)
-    if loop_taps is None:
-        loop_taps = kh * kw > 1 and kh * kw * positions * cin * x.dtype.itemsize > LOOPED_WINDOW_BYTES
     if not loop_taps:
         rows = [
             row(_window(x_pad, start, stop, spec)) for _, start, stop in _taps(w_shape, (out_h, out_w), spec)
@@ -260,7 +269,7 @@ def _planned_conv_bwd(spec, plan, cpu_only, residuals, g):
     dw = _staged(
         plan.weight_grad,
         cpu_only,
-        functools.partial(shifted_weight_grad, w_shape=w.shape, spec=spec),
+        functools.partial(shifted_weight_grad, w_shape=w.shape, spec=spec, loop_taps=plan.loop_taps),
         functools.partial(xla_weight_grad, w_shape=w.shape, spec=spec),
         x,
         g,
@@ -309,23 +318,36 @@ def _spec_if_supported(
     return spec
 
 
-def conv_general_dilated(lhs, rhs, window_strides, padding, *, cpu_only: bool = True, **options):
+def conv_general_dilated(
+    lhs,
+    rhs,
+    window_strides,
+    padding,
+    *,
+    cpu_only: bool = True,
+    looped_window_bytes: int = LOOPED_WINDOW_BYTES,
+    **options,
+):
     """`lax.conv_general_dilated` (`options` are its keyword arguments) with each pass planned per shape, on
-    CPU only unless cpu_only=False."""
+    CPU only unless cpu_only=False; looped_window_bytes as in plan_for."""
     spec = _spec_if_supported(lhs, rhs, window_strides, padding, **options)
     if spec is None:
         return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **options)
-    return _planned_conv(lhs, rhs, spec, plan_for(lhs.shape, rhs.shape, spec), cpu_only)
+    plan = plan_for(lhs.shape, rhs.shape, spec, looped_window_bytes, lhs.dtype.itemsize)
+    return _planned_conv(lhs, rhs, spec, plan, cpu_only)
 
 
-def conv_module(kind: str, setting: str = "conv") -> ModuleDef:
+def conv_module(
+    kind: str, setting: str = "conv", looped_window_bytes: int = LOOPED_WINDOW_BYTES
+) -> ModuleDef:
     """The convolution ModuleDef for config knob `kind` (named `setting` in errors): "auto" (per-shape choice on
     CPU, XLA's conv on other platforms), "fast" (per-shape choice on every platform, for comparisons) or
-    "xla" (plain `nn.Conv`)."""
+    "xla" (plain `nn.Conv`); looped_window_bytes as in plan_for."""
     if kind == "xla":
         return nn.Conv
     if kind not in CONV_KINDS:
         raise ModelError(f"{setting}={kind!r}: unknown convolution; choose one of {', '.join(CONV_KINDS)}")
-    return functools.partial(
-        nn.Conv, conv_general_dilated=functools.partial(conv_general_dilated, cpu_only=kind == "auto")
+    conv = functools.partial(
+        conv_general_dilated, cpu_only=kind == "auto", looped_window_bytes=looped_window_bytes
     )
+    return functools.partial(nn.Conv, conv_general_dilated=conv)
