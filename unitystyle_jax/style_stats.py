@@ -14,12 +14,16 @@ exactly as it is. Identities <= 0 (distractors) are left out.
 
 from collections import defaultdict
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from unitystyle_jax import losses
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# One compiled program per batch shape: called eagerly, SSIM's ~20 operations each compiled on their own (about
+# 1 s of a tiny run's transfer stage).
+_ssim = jax.jit(losses.ssim)
 
 
 class StyleStats:
@@ -38,10 +42,10 @@ class StyleStats:
             pixels = (np.asarray(images, np.float32) + 1.0) * 127.5
             self._colour[kind][camera].append(pixels.mean(axis=(1, 2)))
             self._contrast[kind][camera].append((pixels @ LUMA).std(axis=(1, 2)))
-        self._ssim.append(np.asarray(losses.ssim(jnp.asarray(real), jnp.asarray(unity))))
+        self._ssim.append(np.asarray(_ssim(jnp.asarray(real), jnp.asarray(unity))))
         if len(real) > 1:
             self._ssim_unrelated.append(
-                np.asarray(losses.ssim(jnp.asarray(real), jnp.asarray(np.roll(real, 1, 0))))
+                np.asarray(_ssim(jnp.asarray(real), jnp.asarray(np.roll(real, 1, 0))))
             )
 
     @staticmethod
