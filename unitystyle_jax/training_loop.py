@@ -124,8 +124,11 @@ class _Sink:
         self.log = MetricsLog(os.path.join(member.logdir, "metrics.jsonl"), start_step)
 
 
-def part(tree, index: int):
-    """Model `index` of a stacked tree (every leaf's leading axis is the model axis)."""
+@jax.jit
+def part(tree, index):
+    """Model `index` of a stacked tree (every leaf's leading axis is the model axis). One compiled program for
+    every model: sliced eagerly, each of a UnityGAN state's ~370 leaves was its own dispatch (13 of the 24 s a
+    two-step stacked run of two tiny models took on 8 simulated devices)."""
     return jax.tree.map(lambda a: a[index], tree)
 
 
@@ -190,9 +193,10 @@ def run(
                     window_start, window_steps = time.perf_counter(), 0
                 if step % checkpoint_every == 0 or step == num_steps or stop:
                     for i, (m, sink) in enumerate(zip(members, sinks)):
-                        m.checkpoints.save(step, state_of(state, i), {**m.meta, "step": step})
+                        model = state_of(state, i)
+                        m.checkpoints.save(step, model, {**m.meta, "step": step})
                         if m.on_checkpoint:
-                            m.on_checkpoint(step, state_of(state, i), sink.writer)
+                            m.on_checkpoint(step, model, sink.writer)
                 if stop:
                     raise Interrupted(step)
     finally:
