@@ -68,6 +68,7 @@ def main() -> None:
             "x": rng.uniform(-1, 1, (*size, *shape)).astype(np.float32),
             "y": rng.uniform(-1, 1, (*size, *shape)).astype(np.float32),
             "y_own": np.zeros(size, np.float32),
+            "y_balance": np.ones(size, np.float32),
         }
 
     one_first, one_step = timed(one.step, one.init(parallel.init_key(0)), batch(), args.steps)

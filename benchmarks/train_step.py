@@ -115,6 +115,7 @@ def jax_gan(args):
     rng = np.random.default_rng(0)
     batch = {k: rng.uniform(-1, 1, (args.gan_batch, *IMAGE_SIZE, 3)).astype(np.float32) for k in ("x", "y")}
     batch["y_own"] = (np.arange(args.gan_batch) % 2).astype(np.float32)  # half the Y samples from X's camera
+    batch["y_balance"] = np.ones(args.gan_batch, np.float32)
     step = functools.partial(
         gan_training.train_step,
         generator=generator,

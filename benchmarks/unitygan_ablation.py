@@ -1,18 +1,19 @@
-"""UnityGAN ablations on the demo config, each a real run: the C UnityGANs, the transfer, IDE + UnityStyle,
-evaluation. One seed per variant (the seeds' spread is the comparison command's job); the real-only IDE is run
-once beside them for reference.
+"""UnityGAN ablations on the demo config, each a real run: the C UnityGANs and the transfer of every image, per
+variant, style family and GAN seed. Beside them, once per family, the real-only IDE, which checks that each
+variant's UnityStyle queries still show their person (its Rank-1 against the real gallery).
 
-    python benchmarks/unitygan_ablation.py [--workdir runs/ablation] [--results results] [--parallel 2]
-        [--variants full,sln,no_style_attention,no_ibn,identity_all_cameras]
+    python benchmarks/unitygan_ablation.py [--workdir runs/ablation] [--results results]
+        [--variants chosen,generator_identity,...] [--families global,local,sensor] [--seeds 0,1]
+        [--config configs/synthetic.py]
 
-Per variant: the style ratio R (camera spread / within-camera identity spread of colour and contrast; lower =
-cameras more alike while people stay apart), colour and contrast spreads, SSIM(real, UnityStyle), Rank-1, mAP,
-and the GAN stage's time. Writes RESULTS/unitygan_ablation.{md,json}. Every run resumes, so an interrupted
-invocation continues where it stopped.
+Per run: the style ratio R (camera spread / within-camera identity spread of colour and contrast; lower =
+cameras more alike while people stay apart), the camera probe's accuracy (trained on real training images;
+and retrained on UnityStyle ones), SSIM(real, UnityStyle), the content guard, and the GAN stage's time.
+Writes RESULTS/unitygan_ablation.{md,json}: each cell the mean over seeds with its range. Every run resumes, so
+an interrupted invocation continues where it stopped.
 """
 
 import argparse
-import concurrent.futures
 import datetime
 import json
 import os
@@ -22,96 +23,202 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = "configs/synthetic.py"
+sys.path.insert(0, REPO)
+from unitystyle_jax.data import synthetic  # noqa: E402
+
+# The objective before the UnityStyle reading (one discriminator against the image mixture, GANimorph's feature
+# matching, L_ID's G half, per-model Style Attention, its lambdas).
+OLD = (
+    "--config.gan.camera_balance=False",
+    "--config.gan.fm_statistics=means",
+    "--config.gan.generator_identity=True",
+    "--config.gan.style_attention=True",
+    "--config.gan.lambda_gan=0.4",
+    "--config.gan.lambda_fm=0.2",
+    "--config.gan.lambda_cyc=0.3",
+)
 VARIANTS = {
-    "full": ("the demo config", ()),
-    "sln": ("SLN on (bias-corrected)", ("--config.gan.sln=True",)),
-    "no_style_attention": ("no Style Attention (uniform weights)", ("--config.gan.style_attention=False",)),
-    "no_ibn": ("no IBN-Res blocks (ibn_scales = 0)", ("--config.gan.generator.ibn_scales=0",)),
-    "identity_all_cameras": (
-        "L_ID over every camera (camera c kept in Y)",
-        ("--config.gan.identity_other_cameras=False",),
+    "chosen": ("the chosen objective (demo config)", ()),
+    "generator_identity": ("+ L_ID's G half \\|G(y) − y\\|", ("--config.gan.generator_identity=True",)),
+    "no_y_cycle": ("− the Y cycle G(F(y)) = y", ("--config.gan.y_cycle=False",)),
+    "no_camera_balance": (
+        "A: each image alike (the mixture), not each camera",
+        ("--config.gan.camera_balance=False",),
     ),
+    "style_attention": ("A: + per-model adversarial Style Attention", ("--config.gan.style_attention=True",)),
+    "fm_means": ("FM on GANimorph's normalised maps", ("--config.gan.fm_statistics=means",)),
+    "style_layout": (
+        "FM + the coarse layout (light across the frame)",
+        ("--config.gan.fm_statistics=style_layout",),
+    ),
+    "old": ("the objective before (all of the above)", OLD),
+    "no_ibn": ("no IBN-Res blocks (ibn_scales = 0)", ("--config.gan.generator.ibn_scales=0",)),
+    "sln": ("SLN on (bias-corrected)", ("--config.gan.sln=True",)),
+}
+FAMILIES = {
+    name: tuple(f"--config.data.synthetic.{k}={v}" for k, v in fields.items())
+    for name, fields in synthetic.STYLE_FAMILIES.items()
 }
 BASELINE = ("--config.stages=reid", "--config.reid.method=baseline")
 
 
-def run_variant(name: str, flags, args) -> dict:
-    workdir = os.path.join(args.workdir, name)
-    common = (
-        f"--config={CONFIG}",
+def flags_of(args, family: str, workdir: str, *extra) -> list[str]:
+    return [
+        f"--config={args.config}",
         f"--workdir={workdir}",
-        f"--config.data.root={os.path.join(args.workdir, 'dataset')}",
+        f"--config.data.root={os.path.join(args.workdir, 'dataset_' + family)}",
         f"--config.compilation_cache_dir={os.path.join(args.workdir, '.jax_cache')}",
-        *flags,
-    )
-    began = time.perf_counter()
-    for script in ("train.py", "evaluate.py"):
-        with open(os.path.join(args.workdir, f"{name}.{script}.log"), "w") as log:
-            subprocess.run([sys.executable, script, *common], cwd=REPO, stdout=log, stderr=log, check=True)
+        *FAMILIES[family],
+        *extra,
+    ]
+
+
+def command(args, log: str, script: str, flags) -> None:
+    with open(os.path.join(args.workdir, log), "w") as out:
+        subprocess.run([sys.executable, script, *flags], cwd=REPO, stdout=out, stderr=out, check=True)
+
+
+def baseline(args, family: str) -> str:
+    """The real-only IDE of `family`, trained once: its workdir."""
+    workdir = os.path.join(args.workdir, family, "baseline")
+    command(args, f"{family}.baseline.log", "train.py", flags_of(args, family, workdir, *BASELINE))
+    return workdir
+
+
+def baseline_rank1(args, family: str, workdir: str) -> float:
+    """The real-only IDE's Rank-1 on the real queries: what the content guard is read against."""
+    command(args, f"{family}.baseline.eval.log", "evaluate.py", flags_of(args, family, workdir, *BASELINE))
     with open(os.path.join(workdir, "eval", "metrics.json")) as f:
-        metrics = json.load(f)
+        return json.load(f)["rank1"]
+
+
+def run_variant(args, family: str, name: str, seed: int, baseline_workdir: str) -> dict:
+    from absl import flags as absl_flags
+    from ml_collections import config_flags
+
+    from unitystyle_jax import reid_evaluation
+
+    workdir = os.path.join(args.workdir, family, f"{name}_seed{seed}")
+    flags = flags_of(args, family, workdir, "--config.stages=gan,transfer", f"--config.seed={seed}")
+    began = time.perf_counter()
+    command(args, f"{family}.{name}_seed{seed}.log", "train.py", [*flags, *VARIANTS[name][1]])
+    # The content guard, in this process: the baseline's config (its data), this variant's UnityStyle queries.
+    argv = [sys.argv[0], *(f for f in flags_of(args, family, baseline_workdir, *BASELINE) if "--config" in f)]
+    holder = absl_flags.FlagValues()
+    config_flags.DEFINE_config_file("config", args.config, flag_values=holder, sys_argv=argv)
+    holder(argv)
+    guard = reid_evaluation.run_styled_query(holder.config, baseline_workdir, workdir)
+    with open(os.path.join(workdir, "unitystyle", "transfer.json")) as f:
+        style = json.load(f)["style"]
     with open(os.path.join(workdir, "stage_times.json")) as f:
         times = json.load(f)
-    row = {"metrics": metrics, "stage_seconds": times, "wall_seconds": round(time.perf_counter() - began, 1)}
-    transfer = os.path.join(workdir, "unitystyle", "transfer.json")
-    if os.path.exists(transfer):
-        with open(transfer) as f:
-            row["style"] = json.load(f)["style"]
-    return row
+    return {
+        "style": style,
+        "styled_query_rank1": guard["rank1"],
+        "gan_seconds": times.get("gan", 0.0),
+        "wall_seconds": round(time.perf_counter() - began, 1),
+    }
+
+
+def _cell(values, fmt: str, scale: float = 1.0) -> str:
+    values = [scale * v for v in values]
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:{fmt}}"
+    return f"{mean:{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
 
 
 def render(report: dict) -> str:
-    baseline = report["rows"]["baseline"]["metrics"]
     lines = [
         f"# UnityGAN ablations on the synthetic demo data ({report['date']}, {report['machine']})",
         "",
-        f"One seed each; the real-only IDE: Rank-1 {100 * baseline['rank1']:.1f}, mAP {100 * baseline['mAP']:.1f}. "
-        "R = camera spread / within-camera identity spread of (R, G, B, contrast), query + gallery.",
-        "",
-        "| variant | R real → UnityStyle | colour spread | contrast spread | SSIM | Rank-1 | mAP | GAN s |",
-        "|---|---|---|---|---|---|---|---|",
+        "Each cell: the mean over GAN seeds, (min–max) where there are several. R = camera spread / within-camera",
+        "identity spread of (R, G, B, contrast); probe = a camera classifier of style descriptors trained on real",
+        "training images (chance 1/C), and one retrained on UnityStyle training images; guard = the real-only IDE's",
+        "Rank-1 for UnityStyle queries against the real gallery. All on query + gallery.",
     ]
-    for name, row in report["rows"].items():
-        if name == "baseline":
-            continue
-        s, m = row["style"], row["metrics"]
-        lines.append(
-            f"| {VARIANTS[name][0]} | {s['style_ratio']['real']:.2f} → {s['style_ratio']['unity']:.2f} "
-            f"| {s['colour_spread']['real']:.1f} → {s['colour_spread']['unity']:.1f} "
-            f"| {s['contrast_spread']['real']:.1f} → {s['contrast_spread']['unity']:.1f} | {s['ssim']:.3f} "
-            f"| {100 * m['rank1']:.1f} | {100 * m['mAP']:.1f} | {row['stage_seconds'].get('gan', 0):.0f} |"
-        )
+    for family, rows in report["families"].items():
+        real = report["real"][family]
+        lines += [
+            "",
+            f"## {family} styles (real images: R {real['style_ratio']:.2f}, probe {100 * real['probe']:.1f}%, "
+            f"IDE Rank-1 {100 * real['rank1']:.1f})",
+            "",
+            "| variant | seeds | R | probe % | probe retrained % | SSIM | guard Rank-1 | GAN s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, runs in rows.items():
+            style = [r["style"] for r in runs.values()]
+            lines.append(
+                f"| {VARIANTS[name][0]} | {len(runs)} "
+                f"| {_cell([s['style_ratio']['unity'] for s in style], '.2f')} "
+                f"| {_cell([s['camera_probe']['unity'] for s in style], '.1f', 100)} "
+                f"| {_cell([s['camera_probe']['unity_retrained'] for s in style], '.1f', 100)} "
+                f"| {_cell([s['ssim'] for s in style], '.3f')} "
+                f"| {_cell([r['styled_query_rank1'] for r in runs.values()], '.1f', 100)} "
+                f"| {_cell([r['gan_seconds'] for r in runs.values()], '.0f')} |"
+            )
     return "\n".join(lines) + "\n"
+
+
+def _names(text: str, allowed, what: str, parser) -> list[str]:
+    names = [v for v in text.split(",") if v]
+    unknown = [v for v in names if v not in allowed]
+    if unknown or not names:
+        parser.error(f"unknown or no {what} {unknown}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _seeds(text: str, parser) -> list[int]:
+    if not text or not all(s.isdigit() for s in text.split(",")):
+        parser.error(f"seeds {text!r}: comma-separated non-negative integers")
+    return [int(s) for s in text.split(",")]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", default="configs/synthetic.py", help="configs/synthetic.py:tiny: a smoke run"
+    )
     parser.add_argument("--workdir", default="runs/ablation")
     parser.add_argument("--results", default="results")
-    parser.add_argument("--parallel", type=int, default=2, help="variants run at once")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--seeds", default="0,1", help="GAN seeds (config.seed) of the chosen objective")
+    parser.add_argument("--ablation-seeds", help="GAN seeds of the other variants (default: --seeds)")
+    parser.add_argument(
+        "--ablation-families", help="families the other variants run on (default: --families)"
+    )
     args = parser.parse_args()
-    names = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in names if v not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+    variants = _names(args.variants, VARIANTS, "variants", parser)
+    families = _names(args.families, FAMILIES, "families", parser)
+    ablated = _names(args.ablation_families or args.families, FAMILIES, "families", parser)
+    seeds, ablation_seeds = (_seeds(text, parser) for text in (args.seeds, args.ablation_seeds or args.seeds))
     os.makedirs(args.workdir, exist_ok=True)
     began = time.perf_counter()
-    # The first run writes the synthetic dataset; the others then share it.
-    rows = {"baseline": run_variant("baseline", BASELINE, args)}
-    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-        futures = {n: pool.submit(run_variant, n, VARIANTS[n][1], args) for n in names}
-        rows.update({n: f.result() for n, f in futures.items()})
+    report = {"families": {f: {} for f in families}, "real": {}}
+    baselines = {family: baseline(args, family) for family in families}
+    # The chosen objective on every family first, then the other variants: an interrupted run has the first.
+    plan = [(f, "chosen", seeds) for f in families if "chosen" in variants]
+    plan += [(f, n, ablation_seeds) for f in families if f in ablated for n in variants if n != "chosen"]
+    for family, name, runs in plan:
+        report["families"][family][name] = {
+            str(s): run_variant(args, family, name, s, baselines[family]) for s in runs
+        }
+    for family, rows in report["families"].items():
+        first = next(iter(next(iter(rows.values())).values()))["style"]
+        report["real"][family] = {
+            "style_ratio": first["style_ratio"]["real"],
+            "probe": first["camera_probe"]["real"],
+            "rank1": baseline_rank1(args, family, baselines[family]),
+        }
     import jax
 
-    report = {
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on CPU",
-        "parallel": args.parallel,
-        "wall_seconds": round(time.perf_counter() - began, 1),
-        "rows": rows,
-    }
+    report.update(
+        date=datetime.date.today().isoformat(),
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on CPU",
+        wall_seconds=round(time.perf_counter() - began, 1),
+    )
     os.makedirs(args.results, exist_ok=True)
     with open(os.path.join(args.results, "unitygan_ablation.json"), "w") as f:
         json.dump(report, f, indent=2)

@@ -34,13 +34,20 @@ def get_config():
     c.gan.b1 = 0.5
     c.gan.b2 = 0.999
     c.gan.gan_loss = "lsgan"  # lsgan | bce: the paper does not say
-    c.gan.style_attention = True  # weight Y samples by Style Attention (the UnityStyle loss); False: uniform
+    # The UnityStyle loss's reading (README, "UnityGAN objective"): every camera weighs 1/C in the expectation
+    # over y, the same in all C models, and feature matching compares style statistics; their minimiser is the
+    # middle of the camera styles. Each knob off (and style_attention on) gives back the objective before it.
+    c.gan.camera_balance = True  # each Y sample weighted so that every camera weighs alike
+    c.gan.fm_statistics = "style"  # style: image and D's first map by mean/std | style_layout | means
+    c.gan.style_attention = False  # per-sample Style Attention weights, per model and adversarial
     c.gan.attention_floor = 0.5  # weights in (floor, 1) / their mean: no sample weighs > 1/floor x another
-    c.gan.identity_other_cameras = True  # L_ID's |G(y) - y| over Y samples of the other cameras only
-    c.gan.lambda_gan = 0.4
-    c.gan.lambda_fm = 0.2
+    c.gan.generator_identity = False  # L_ID's G half |G(y) - y|: asks G to keep the other cameras' styles
+    c.gan.identity_other_cameras = True  # that half over Y samples of the other cameras only
+    c.gan.y_cycle = True  # the Y-side cycle G(F(y)) = y
+    c.gan.lambda_gan = 0.2
+    c.gan.lambda_fm = 0.5
     c.gan.lambda_id = 0.1
-    c.gan.lambda_cyc = 0.3
+    c.gan.lambda_cyc = 0.2
     c.gan.lambda_ss = 0.7
     c.gan.lambda_l1 = 0.3
     c.gan.sln = True  # divide each term by its SLN snapshot; False: the lambdas weight the raw terms

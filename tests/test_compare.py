@@ -49,7 +49,7 @@ def test_generator_counts_and_styled_sets(compared):
     rows = report["rows"]
     pairs = TINY_CAMERAS * (TINY_CAMERAS - 1) // 2
     assert rows["camstyle"]["generators"] == pairs
-    assert rows["unitystyle"]["generators"] == rows["unitystyle_no_attention"]["generators"] == TINY_CAMERAS
+    assert rows["unitystyle"]["generators"] == rows["unitystyle_attention"]["generators"] == TINY_CAMERAS
     assert all(rows[key]["generators"] == 0 for key in ("ide", "real_twin", "colour_norm", "torch_ide"))
     assert rows["camstyle"]["gan_seconds"] > 0 and rows["unitystyle"]["transfer_seconds"] > 0
     pair_dirs = sorted(os.listdir(workdir / "styles" / "camstyle" / "gan"))
@@ -59,7 +59,7 @@ def test_generator_counts_and_styled_sets(compared):
     with open(workdir / "styles" / "unitystyle" / "unitystyle" / "train.csv") as f:
         real_train = len(f.read().splitlines()) - 1
     assert len(generated) == (TINY_CAMERAS - 1) * real_train  # every image into every other camera's style
-    assert {"unitystyle", "unitystyle_no_attention", "colour_norm"} <= set(report["style"])
+    assert {"unitystyle", "unitystyle_attention", "colour_norm"} <= set(report["style"])
     contrasts = {(c["row"], c["against"]) for c in report["contrasts"]}
     assert ("unitystyle", "camstyle") in contrasts and ("torch_ide", "ide") in contrasts
 

@@ -147,3 +147,9 @@ def test_synthetic_command_generates_reuses_and_draws_a_grid(tmp_path):
     again = _cli("synthetic", "--root", root, "--tiny")  # same spec: reused
     assert again.returncode == 0, again.stderr
     _assert_one_error_line(_cli("synthetic", "--root", root), root)  # default spec: refuses to overwrite
+    # Another style family is another spec: refused in the same folder, generated in its own.
+    _assert_one_error_line(_cli("synthetic", "--root", root, "--tiny", "--family", "sensor"), root)
+    sensor = str(tmp_path / "sensor")
+    assert _cli("synthetic", "--root", sensor, "--tiny", "--family", "sensor").returncode == 0
+    with open(os.path.join(sensor, "meta.json")) as f:
+        assert json.load(f)["spec"]["sensor_style_strength"] == 1.0

@@ -186,6 +186,14 @@ def test_demo_writes_the_table_stage_times_and_style_numbers(trained):
     for key in ("colour_spread", "contrast_spread"):
         assert math.isfinite(style[key]["real"]) and math.isfinite(style[key]["unity"])
     assert 0.0 < style["ssim"] <= 1.0
+    probe = style["camera_probe"]
+    assert probe["chance"] == 1 / 3 and all(
+        0.0 <= probe[k] <= 1.0 for k in ("real", "unity", "unity_retrained")
+    )
+    # The content guard: the baseline ranked the real gallery for the UnityStyle queries, written apart.
+    guard = read_json(trained.baseline / "eval_styled_query" / "metrics.json")
+    assert guard == report["styled_query"] and guard["method"] == "baseline"
+    assert guard["num_valid_queries"] == methods["baseline"]["num_valid_queries"]
 
     with open(trained.results / "demo.md") as f:
         markdown = f.read()
@@ -197,6 +205,8 @@ def test_demo_writes_the_table_stage_times_and_style_numbers(trained):
     for row, method in zip(rows, ("baseline", "unitystyle"), strict=True):
         assert [float(cell) for cell in row[1:]] == [round(100 * methods[method][k], 1) for k in METRIC_KEYS]
     assert f"{report['unitystyle_map_gain_points']:+.1f} points" in markdown
+    assert f"| camera probe accuracy, % (chance 33.3) | {100 * probe['real']:.1f} |" in markdown
+    assert f"for {100 * guard['rank1']:.1f}% of the\nUnityStyle queries" in markdown
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The UnityGAN step in-process, with tiny models: every term pairs what it should, the Style Attention reaches
 exactly the terms the UnityStyle loss weights, the discriminator sees the weighted real side, the identity knob
-leaves camera c out, and SLN refreshes on schedule with bias correction.
+leaves camera c out, the chosen reading's knobs drop and weigh what they say, and SLN refreshes on schedule
+with bias correction.
 
 Pairing tests use a generator without IBN (ibn_scales = 0): batch norm would let the Y images change the
 statistics G normalises X with, and no term could then be "X only".
@@ -22,9 +23,11 @@ Y_TERMS = (("g", "fm"), ("g", "id"), ("f", "gan"), ("f", "fm"), ("f", "cyc"))  #
 
 
 def gan_config(**overrides):
+    """The tiny config with every term of the objective on (L_ID's G half too), so each can be checked."""
     c = synthetic.get_config("tiny").gan
     c.conv = "xla"
     c.generator.ibn_scales = 0
+    c.generator_identity = True
     c.update(overrides)
     return c
 
@@ -71,8 +74,13 @@ def images(seed: int, n: int = 4):
     return jnp.asarray(np.random.default_rng(seed).uniform(-0.9, 0.9, (n, 32, 16, 3)), jnp.float32)
 
 
-def batch_of(x, y, y_own=(1.0, 0.0, 0.0, 1.0)):
-    return {"x": x, "y": y, "y_own": jnp.asarray(y_own, jnp.float32)}
+def batch_of(x, y, y_own=(1.0, 0.0, 0.0, 1.0), y_balance=(1.0, 1.0, 1.0, 1.0)):
+    return {
+        "x": x,
+        "y": y,
+        "y_own": jnp.asarray(y_own, jnp.float32),
+        "y_balance": jnp.asarray(y_balance, jnp.float32),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +168,23 @@ def test_the_identity_term_can_leave_camera_c_out(uniform):
     all_y = everyone.parts(nets, batch_of(x, y, y_own=(1.0, 1.0, 1.0, 1.0)))
     np.testing.assert_allclose(none_own[("g", "id")], all_y[("g", "id")], rtol=1e-6)
     assert all_y[("g", "id")] > 0
+
+
+def test_the_chosen_objective_drops_the_terms_that_keep_styles_and_weighs_cameras_by_y_balance(uniform):
+    """The default reading: L_ID's G half and (here) the Y cycle off are exactly zero; the camera weights
+    (y_balance) reach the Y-indexed terms and leave the X-indexed ones alone."""
+    chosen = Harness(gan_config(generator_identity=False, y_cycle=False, camera_balance=True))
+    assert (chosen.config.fm_statistics, chosen.config.style_attention) == ("style", False)  # the defaults
+    x, y = images(0), images(1)
+    nets = uniform.trained(batch_of(x, y)).nets
+    even = chosen.parts(nets, batch_of(x, y))
+    assert even[("g", "id")] == 0.0 and even[("f", "cyc")] == 0.0
+    assert all(even[part] > 0 for part in X_TERMS + (("g", "fm"), ("f", "gan"), ("f", "fm")))
+    skewed = chosen.parts(nets, batch_of(x, y, y_balance=(3.0, 0.5, 0.25, 0.25)))
+    for part in X_TERMS:
+        np.testing.assert_allclose(skewed[part], even[part], rtol=1e-6, err_msg=str(part))
+    for part in (("g", "fm"), ("f", "gan"), ("f", "fm")):
+        assert abs(skewed[part] - even[part]) > 1e-4 * even[part], part
 
 
 def test_train_step_counts_steps_and_refreshes_sln_on_schedule_with_bias_correction():

@@ -97,7 +97,12 @@ def gan():
             gan_config=config,
         )
     )
-    batch = {"x": images(2, 4), "y": images(3, 4), "y_own": jnp.asarray([1.0, 0.0, 0.0, 1.0])}
+    batch = {
+        "x": images(2, 4),
+        "y": images(3, 4),
+        "y_own": jnp.asarray([1.0, 0.0, 0.0, 1.0]),
+        "y_balance": jnp.ones(4),
+    }
     state = init(init_key(0))
     for _ in range(2):
         state, metrics = step(state, batch)

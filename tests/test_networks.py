@@ -47,7 +47,7 @@ def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
     np.testing.assert_array_equal(trained.backbone.apply(trained.variables, x, train=False), ide["features"])
     features = reid_evaluation.feature_fn(trained.backbone, False, mesh)(trained.variables, x)
     np.testing.assert_allclose(
-        features, ide["features"] / np.linalg.norm(ide["features"], axis=1, keepdims=True), rtol=1e-6
+        features, ide["features"] / np.linalg.norm(ide["features"], axis=1, keepdims=True), rtol=1e-5
     )
 
     other = config.copy_and_resolve_references()
@@ -73,8 +73,8 @@ def test_a_generator_restores_alone_and_translates_as_trained(tiny, tmp_path):
         x = images(networks.gan_image_shape(config.gan))
         np.testing.assert_array_equal(generator(x), setup.programs.translate(state.nets[net], x))
     other = config.copy_and_resolve_references()
-    other.gan.style_attention = False
-    with pytest.raises(CheckpointError, match="was trained with style_attention=True"):
+    other.gan.style_attention = True
+    with pytest.raises(CheckpointError, match="was trained with style_attention=False"):
         networks.restore_generator(other, str(tmp_path), domains, mesh)
     with pytest.raises(CheckpointError, match="no GAN checkpoint for cam2 in .*run the gan stage first"):
         networks.restore_generator(config, str(tmp_path), networks.Domains(2), mesh)

@@ -1,5 +1,6 @@
 """The tf.data pipeline: deterministic order, resumable, N real + N UnityStyle rows aligned, shapes and ranges."""
 
+import collections
 import ml_collections
 import numpy as np
 import pytest
@@ -114,6 +115,19 @@ def test_gan_batches_draw_x_from_one_camera_in_gan_range(splits):
     )
     y_own = [nearest(image) < 1e-5 for image in batch["y"]]
     np.testing.assert_array_equal(batch["y_own"], np.array(y_own, np.float32))
+
+
+def test_y_balance_weighs_every_camera_of_y_alike(splits):
+    """Each Y sample's weight is images / (cameras x its camera's images): summed over a camera's records, every
+    camera weighs the same whatever its image count (the tiny data's cameras differ in count)."""
+    steps = 60
+    batches = list(pipeline.gan_train_batches(splits.train, splits.train, 32, 16, 4, False, 0, 0, steps))
+    counts = collections.Counter(r.camid for r in splits.train)
+    assert len(set(counts.values())) > 1, counts  # else the check below could pass unweighted
+    weight_of = {c: len(splits.train) / (len(counts) * n) for c, n in counts.items()}
+    weights = np.concatenate([b["y_balance"] for b in batches])
+    assert sorted(np.unique(weights.round(5))) == sorted({round(w, 5) for w in weight_of.values()})
+    assert abs(weights.mean() - 1.0) < 0.25  # the weights average to 1 over the Y records
 
 
 def test_ordered_batches_cover_every_record_once_with_padding(splits):

@@ -40,7 +40,7 @@ def test_models_of_one_gan_config_share_programs_and_a_changed_setting_does_not(
     assert gan_training.stacked_programs(other.gan, stacked) is gan_training.stacked_programs(
         config.gan, stacked
     )
-    other.gan.style_attention = False
+    other.gan.style_attention = True
     assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is not cam0.programs
     assert not np.array_equal(jax.random.key_data(cam0.rng), jax.random.key_data(pair.rng))
 

@@ -80,3 +80,30 @@ def test_style_ratio_ignores_global_colour_maps_and_falls_when_cameras_are_made_
     )
     assert undone["style_ratio"]["unity"] < 0.5 * undone["style_ratio"]["real"]  # each camera's style undone
     assert StyleStats().summary() == {}
+
+
+def probe_summary(transfer, blur_cameras=()):
+    """3 cameras of random-blob images, each with its own colour cast (and, for `blur_cameras`, a blur):
+    training and test batches, real and `transfer(camera, images)`, through StyleStats."""
+    rng = np.random.default_rng(3)
+    casts = np.asarray([(-0.3, 0.0, 0.3), (0.3, 0.0, -0.3), (0.0, 0.3, 0.0)], np.float32)
+    stats = StyleStats()
+    for camera, cast in enumerate(casts):
+        for add in (stats.add_training, stats.add):
+            real = np.clip(camera_images(rng, cast, 1.0, n=24), -1, 1)
+            if camera in blur_cameras:
+                real = (real + np.roll(real, 1, 1) + np.roll(real, 1, 2) + np.roll(real, 1, (1, 2))) / 4
+            add(camera, real, transfer(camera, real, cast))
+    return stats.summary()["camera_probe"]
+
+
+def test_the_camera_probe_tells_cast_cameras_apart_and_not_once_the_casts_are_undone():
+    probe = probe_summary(lambda c, x, cast: x)
+    assert probe["chance"] == 1 / 3
+    assert probe["real"] > 0.95 and probe["unity"] > 0.95  # the identity transfer leaves every cue
+    undone = probe_summary(lambda c, x, cast: x - cast)
+    assert undone["real"] > 0.95
+    assert undone["unity"] < 0.6 and undone["unity_retrained"] < 0.6, undone  # chance 0.33, 72 test images
+    # A cue the transfer leaves (blur in camera 0) is found again by the retrained probe, not by the real one.
+    blurred = probe_summary(lambda c, x, cast: x - cast, blur_cameras=(0,))
+    assert blurred["unity_retrained"] > undone["unity_retrained"] + 0.2, (blurred, undone)

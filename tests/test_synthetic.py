@@ -193,6 +193,48 @@ def test_local_styles_vary_across_the_frame_where_global_ones_do_not():
     assert [s.gains for s in synthetic.camera_styles(local)] == [s.gains for s in styles]
 
 
+def _chart_residual(spec) -> float:
+    """How far each camera's rendering of a colour chart (random flat patches, block-averaged so noise drops out)
+    lies from the best per-channel affine map of its global-styles-only rendering: what a per-channel colour
+    normalisation cannot undo. RMS in [0, 1] units, the worst camera."""
+    rng = np.random.default_rng(0)
+    chart = Image.fromarray(np.kron(rng.integers(0, 256, (8, 4, 3)), np.ones((8, 8, 1))).astype(np.uint8))
+    worst = 0.0
+    global_only = dataclasses.replace(spec, sensor_style_strength=0.0)
+    for styled, plain in zip(synthetic.camera_styles(spec), synthetic.camera_styles(global_only)):
+        patches = []
+        for style in (styled, plain):
+            pixels = np.asarray(synthetic._apply_style(chart, style, 1, np.random.default_rng(1)), np.float32)
+            patches.append(pixels[2:-2:8, 2:-2:8].reshape(-1, 3) / 255.0)  # patch centres: blur stays inside
+        target, source = patches
+        residual = [
+            target[:, k] - np.polyval(np.polyfit(source[:, k], target[:, k], 1), source[:, k])
+            for k in range(3)
+        ]
+        worst = max(worst, float(np.sqrt(np.mean(np.square(residual)))))
+    return worst
+
+
+def test_sensor_styles_are_what_no_per_channel_colour_map_undoes():
+    """The sensor family (colour mixing, a tone curve, blur, noise) moves each camera's colours in ways no
+    per-channel gain and offset can fit; at strength 0 it draws nothing and leaves the metadata as it was."""
+    spec = STYLE_PROBE
+    sensor = dataclasses.replace(spec, sensor_style_strength=1.0)
+    assert _chart_residual(spec) < 1e-6  # negative control: the same rendering twice
+    assert _chart_residual(sensor) > 0.03, _chart_residual(sensor)
+    assert (
+        "sensor_style_strength" not in spec.meta()["spec"]
+        and sensor.meta()["spec"]["sensor_style_strength"] == 1
+    )
+    plain, styled = synthetic.camera_styles(spec), synthetic.camera_styles(sensor)
+    assert all(s.tone == 0 and s.mixing == synthetic.CameraStyle.mixing for s in plain)
+    for s in styled:
+        np.testing.assert_allclose(
+            np.reshape(s.mixing, (3, 3)).sum(axis=1), 1.0, atol=1e-9
+        )  # greys stay grey
+    assert [s.gains for s in styled] == [s.gains for s in plain]  # the global styles' draws do not move
+
+
 def test_ensure_reuses_a_matching_folder_and_refuses_anything_else(tiny_root, tmp_path):
     meta = os.path.join(tiny_root, "meta.json")
     before = os.stat(meta).st_mtime_ns
@@ -225,6 +267,7 @@ def test_ensure_fills_an_empty_folder_and_leaves_no_partial_copy(tmp_path):
         ("min_cameras_per_id", 4, r"min_cameras_per_id 4 exceeds num_cameras 3"),
         ("style_strength", 1.5, r"style_strength must be a number in \[0, 1\], got 1\.5"),
         ("local_style_strength", -0.5, r"local_style_strength must be a number in \[0, 1\], got -0\.5"),
+        ("sensor_style_strength", 2, r"sensor_style_strength must be a number in \[0, 1\], got 2"),
     ],
 )
 def test_spec_validation_names_the_field(tmp_path, field, value, pattern):

@@ -121,7 +121,7 @@ def test_generator_rejects_bad_settings(generator, height, match):
         abstract_variables(generator, (1, height, 32, 3))
 
 
-def test_discriminator_scores_patches_and_returns_seven_feature_maps():
+def test_discriminator_scores_patches_and_returns_eight_feature_maps():
     images = jax.random.uniform(jax.random.key(2), TALL, minval=-1.0, maxval=1.0)
     # The same first image beside two different neighbours: instance norm must score it the same both times.
     batch = jnp.concatenate([images, images[:1], -images[1:]])
@@ -130,7 +130,7 @@ def test_discriminator_scores_patches_and_returns_seven_feature_maps():
     )(KEY, batch)
     assert "batch_stats" not in variables
     assert logits.shape == (4, 8, 4, 1)
-    assert [f.shape for f in features] == [(4, 16, 8, 16)] + [(4, 8, 4, 32)] * 6
+    assert [f.shape for f in features] == [(4, 32, 16, 8), (4, 16, 8, 16)] + [(4, 8, 4, 32)] * 6
     assert all(np.isfinite(np.asarray(f)).all() for f in (logits, *features))
     np.testing.assert_allclose(np.asarray(logits[2]), np.asarray(logits[0]), atol=1e-5)
     assert not np.allclose(np.asarray(logits[3]), np.asarray(logits[1]))

@@ -3,7 +3,7 @@
 Rows (`ROWS`): the IDE baseline; two controls (the same real images again with another augmentation, which
 carries the loss formula and the 2N images per step of UnityStyle; and a per-camera colour normalisation,
 with no GAN); IDE + CamStyle (C(C-1)/2 pairwise GANs of this project's trainer, label smoothing on generated
-images); IDE + UnityStyle with and without test-time transfer; UnityStyle without Style Attention; and the
+images); IDE + UnityStyle with and without test-time transfer; UnityStyle with per-model Style Attention; and the
 PyTorch IDE trained on the same batches. Every row is trained with each of `compare.seeds` seeds (the IDE's
 initialisation, data order and augmentation); each set of generators is trained once and shared by the seeds and rows that use
 it, unless `compare.retrain_generators`. Everything resumes: finished GANs, transfers, IDE models and
@@ -75,7 +75,7 @@ STYLE_SETS = {
     s.name: s
     for s in (
         StyleSet("unitystyle", "UnityStyle", styled_data.OUTPUT),
-        StyleSet("unitystyle_no_attention", "UnityStyle, no Style Attention", styled_data.OUTPUT),
+        StyleSet("unitystyle_attention", "UnityStyle, per-model Style Attention", styled_data.OUTPUT),
         StyleSet("camstyle", "CamStyle", styled_data.CAMSTYLE_OUTPUT),
         StyleSet("colour_norm", "camera colour normalisation", styled_data.COLOUR_NORM_OUTPUT),
     )
@@ -101,11 +101,11 @@ ROWS = (
     ),
     Row("unitystyle", "IDE + UnityStyle", "unitystyle", "unitystyle", "unitystyle"),
     Row(
-        "unitystyle_no_attention",
-        "IDE + UnityStyle, no Style Attention",
+        "unitystyle_attention",
+        "IDE + UnityStyle, per-model Style Attention",
         "unitystyle",
-        "unitystyle_no_attention",
-        "unitystyle_no_attention",
+        "unitystyle_attention",
+        "unitystyle_attention",
     ),
     Row("torch_ide", "IDE in PyTorch", "baseline", framework="torch"),
 )
@@ -118,7 +118,7 @@ CONTRASTS = (
     ("unitystyle", "colour_norm"),
     ("unitystyle", "camstyle"),
     ("unitystyle", "unitystyle_train_only"),
-    ("unitystyle", "unitystyle_no_attention"),
+    ("unitystyle", "unitystyle_attention"),
     ("camstyle", "ide"),
     ("real_twin", "ide"),
     ("colour_norm", "ide"),
@@ -148,19 +148,21 @@ def validate(config) -> list[Row]:
 
 
 def _style_config(config, style_set: str, seed: int):
-    """The config that trains (and restores) a style set's GANs: the UnityGAN config, without Style Attention
-    for the ablation and for CamStyle's CycleGAN-like pairs (same sizes and steps)."""
+    """The config that trains (and restores) a style set's GANs: the UnityGAN config; with per-model Style
+    Attention for that ablation; for CamStyle's CycleGAN-like pairs (same sizes and steps) without it and with
+    CycleGAN's identity loss |G(y) - y|, which fights only a many-to-one map, not a pair's one-to-one."""
     c = config.copy_and_resolve_references()
     c.seed = seed
-    if style_set in ("unitystyle_no_attention", "camstyle"):
-        c.gan.style_attention = False
+    c.gan.style_attention = style_set == "unitystyle_attention"
+    if style_set == "camstyle":
+        c.gan.generator_identity = True
     return c
 
 
 def _gan_domains(style_set: str, splits) -> list:
     if style_set == "camstyle":
         return networks.camstyle_pairs(list(splits.cameras))
-    if style_set in ("unitystyle", "unitystyle_no_attention"):
+    if style_set in ("unitystyle", "unitystyle_attention"):
         return [networks.Domains(c) for c in styled_data.needed_cameras(splits)]
     return []
 
@@ -416,13 +418,18 @@ def render_markdown(report: dict) -> str:
             for _, key in METRICS
         )
         contrast_lines.append(f"| {rows[c['row']]['title']} − {rows[c['against']]['title']} | {cells} |")
-    style_lines = ["| styled images | style ratio R real → styled | colour spread | contrast spread | SSIM |"]
-    style_lines.append("|---|---|---|---|---|")
+    style_lines = [
+        "| styled images | style ratio R real → styled | camera probe % real → styled | colour spread "
+        "| contrast spread | SSIM |"
+    ]
+    style_lines.append("|---|---|---|---|---|---|")
     for name, s in report["style"].items():
         ratio = s["style_ratio"]
         r_text = f"{ratio['real']:.2f} → {ratio['unity']:.2f}" if ratio["real"] is not None else "–"
+        probe = s["camera_probe"]
+        p_text = f"{100 * probe['real']:.1f} → {100 * probe['unity']:.1f}" if probe else "–"
         style_lines.append(
-            f"| {STYLE_SETS[name].title} | {r_text} | {s['colour_spread']['real']:.1f} → "
+            f"| {STYLE_SETS[name].title} | {r_text} | {p_text} | {s['colour_spread']['real']:.1f} → "
             f"{s['colour_spread']['unity']:.1f} | {s['contrast_spread']['real']:.1f} → "
             f"{s['contrast_spread']['unity']:.1f} | {s['ssim']:.3f} |"
         )

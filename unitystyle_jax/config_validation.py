@@ -96,6 +96,10 @@ def validate(config) -> None:
         g.gan_loss in losses.GAN_KINDS, f"config.gan.gan_loss={g.gan_loss!r}: choose from {losses.GAN_KINDS}"
     )
     _require(
+        g.fm_statistics in losses.FM_STATISTICS,
+        f"config.gan.fm_statistics={g.fm_statistics!r}: choose from {losses.FM_STATISTICS}",
+    )
+    _require(
         0.0 < g.attention_floor <= 1.0, f"config.gan.attention_floor={g.attention_floor!r} must be in (0, 1]"
     )
     error = losses.loss_weights_error(

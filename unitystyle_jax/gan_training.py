@@ -2,8 +2,10 @@
 images, one model per camera; CamStyle's pairwise models reuse it with X = camera a, Y = camera b.
 
 G: X -> Y (the UnityStyle generator used for transfer), F: Y -> X, discriminators D_X and D_Y. The four loss
-terms (GAN, feature matching, identity, cycle) are each divided by their SLN snapshot and weighted by the
-lambdas; terms indexed by Y samples are weighted by the Style Attention of those samples (the UnityStyle loss).
+terms (GAN, feature matching, identity, cycle) are each divided by their SLN snapshot (when on) and weighted by
+the lambdas; the expectation over Y samples is weighted so that every camera weighs alike in all C models (the
+UnityStyle loss, `y_weights`), and feature matching compares style statistics: the minimiser is one shared
+style in the middle of the cameras (README, "UnityGAN objective").
 """
 
 import dataclasses
@@ -80,48 +82,97 @@ def _scored(discriminator, variables, fake, real):
     return _halves(logits, fake.shape[0]), _halves(features, fake.shape[0])
 
 
+def y_weights(attention, batch, gan_config):
+    """Each Y sample's weight in the UnityStyle loss: its camera's share (`camera_balance`: every camera weighs
+    1/C, whatever its image count, and the same for all C models) times its Style Attention weight
+    (`style_attention`: per sample, adversarial, bounded by `attention_floor`)."""
+    weights = batch["y_balance"] if gan_config.camera_balance else jnp.ones_like(attention)
+    if gan_config.style_attention:
+        weights = weights * losses.adversarial_weights(attention, gan_config.attention_floor)
+    return weights
+
+
+def matched_features(images, features, gan_config):
+    """What feature matching compares: GANimorph's seven instance-normalised maps by channel means ('means'),
+    or ('style') the image itself and the discriminator's un-normalised first map by per-image channel mean and
+    std, and ('style_layout') also the image's coarse layout (`coarse_layout`). Instance norm removes exactly
+    those statistics from every later map, so they cannot see style; and averaged in with them, the style layers
+    would weigh 2/9 of the term (measured: too little to move G)."""
+    if gan_config.fm_statistics == "means":
+        return features[1:]
+    style = (images, features[0])
+    return (*style, coarse_layout(images)) if gan_config.fm_statistics == "style_layout" else style
+
+
+STYLE_GRID = (4, 2)  # rows, columns of the coarse layout: a person crop's head, torso, legs and feet
+
+
+def coarse_layout(images):
+    """The image's mean colour in each cell of a STYLE_GRID grid, as one 1x1 'map' of cells x channels: light
+    that varies across the frame (a gradient, vignetting, a local cast) moves it, while global statistics
+    average it away."""
+    b, h, w, c = images.shape
+    rows, cols = STYLE_GRID
+    cells = images.reshape(b, rows, h // rows, cols, w // cols, c).mean(axis=(2, 4))
+    return cells.reshape(b, 1, 1, rows * cols * c)
+
+
 def generator_terms(nets, batch, *, generator, discriminator, gan_config):
     """The four UnityGAN terms for G and F, each split into its G half (X-indexed: x -> G(x)) and its F half
     (Y-indexed: y -> F(y)), all scalars; and the Y samples' weights.
 
     The UnityStyle loss weights the expectation over y (paper: sum_c A(y^(c)) L_UnityGAN(x, y^(c))): every
     Y-indexed term, and the real side of what G(x) is compared with (the feature-matching target here, D_Y's
-    real samples in `discriminator_loss`). Only the real side decides which style G must produce. The weights
-    carry `losses.adversarial_weights`' reversed gradient, so minimising the total trains the attention head to
-    maximise it. Calls are batched (F on [y, x], G on [x, y, F(y)], each discriminator on [fake, real]) so the
-    step compiles to a third fewer network copies; the discriminators' instance norm makes their batching exact.
+    real samples in `discriminator_loss`). Only the real side decides which style G must produce (`y_weights`).
+    Two terms ask G to keep every camera's style, the opposite of many-to-one, and can be left out:
+    `generator_identity` (|G(y) - y|, L_ID's G half) and `y_cycle` (G(F(y)) = y). Calls are batched (F on
+    [y, x], G on x and whatever else is needed, each discriminator on [fake, real]) so the step compiles to
+    fewer network copies; the discriminators' instance norm makes their batching exact.
     """
     x, y, c = batch["x"], batch["y"], gan_config
     b = x.shape[0]
     g, f = nets["G"], nets["F"]
     (f_out, _), f = _apply(generator, f, jnp.concatenate([y, x]))
     fake_x, identity_x = f_out[:b], f_out[b:]
-    (g_out, g_attention), g = _apply(generator, g, jnp.concatenate([x, y, fake_x]))
-    fake_y, identity_y, cycle_y = g_out[:b], g_out[b : 2 * b], g_out[2 * b :]
-    attention = g_attention[b : 2 * b]  # Style Attention of the Y samples
-    if c.style_attention:
-        weights = losses.adversarial_weights(attention, c.attention_floor)
-    else:
-        weights = jnp.ones_like(attention)
-    # L_ID's G half: |G(y) - y| over Y samples from other cameras only, when configured (X is part of Y, and
-    # camera c's own images would pull G(x) back to x).
-    id_weights = weights * (1.0 - batch["y_own"]) if c.identity_other_cameras else weights
+    # G sees y for L_ID's G half and for the Style Attention of the Y samples, F(y) for the Y cycle.
+    with_y = c.generator_identity or c.style_attention
+    g_in = [x] + ([y] if with_y else []) + ([fake_x] if c.y_cycle else [])
+    (g_out, g_attention), g = _apply(generator, g, jnp.concatenate(g_in))
+    fake_y = g_out[:b]
+    attention = g_attention[b : 2 * b] if with_y else g_attention[:b]
+    weights = y_weights(attention, batch, c)
     (cycle_x, _), f = _apply(generator, f, fake_y)
     (fake_y_logits, _), (fake_y_features, real_y_features) = _scored(discriminator, nets["D_Y"], fake_y, y)
     (fake_x_logits, _), (fake_x_features, real_x_features) = _scored(discriminator, nets["D_X"], fake_x, x)
-    kind, mean = c.gan_loss, losses.weighted_mean
+    kind, mean, with_std = c.gan_loss, losses.weighted_mean, c.fm_statistics != "means"
     cycle = functools.partial(losses.cycle_loss, lambda_ss=c.lambda_ss, lambda_l1=c.lambda_l1)
+    zero = jnp.zeros((), jnp.float32)
+    if c.generator_identity:
+        # Over Y samples from other cameras only, when configured (X is part of Y, and camera c's own images
+        # would pull G(x) back to x).
+        id_weights = weights * (1.0 - batch["y_own"]) if c.identity_other_cameras else weights
+        g_identity = mean(losses.l1(g_out[b : 2 * b], y), id_weights)
     g_terms = {
         "gan": mean(losses.gan_generator_loss(fake_y_logits, kind)),
-        "fm": losses.feature_matching(real_y_features, fake_y_features, real_weights=weights),
-        "id": mean(losses.l1(identity_y, y), id_weights),
+        "fm": losses.feature_matching(
+            matched_features(y, real_y_features, c),
+            matched_features(fake_y, fake_y_features, c),
+            real_weights=weights,
+            with_std=with_std,
+        ),
+        "id": g_identity if c.generator_identity else zero,
         "cyc": mean(cycle(x, cycle_x)),
     }
     f_terms = {
         "gan": mean(losses.gan_generator_loss(fake_x_logits, kind), weights),
-        "fm": losses.feature_matching(real_x_features, fake_x_features, fake_weights=weights),
+        "fm": losses.feature_matching(
+            matched_features(x, real_x_features, c),
+            matched_features(fake_x, fake_x_features, c),
+            fake_weights=weights,
+            with_std=with_std,
+        ),
         "id": mean(losses.l1(identity_x, x)),
-        "cyc": mean(cycle(y, cycle_y), weights),
+        "cyc": mean(cycle(y, g_out[-b:]), weights) if c.y_cycle else zero,
     }
     aux = {
         "fake_x": fake_x,

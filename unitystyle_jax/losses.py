@@ -83,34 +83,48 @@ def weighted_mean(per_sample, weights=None):
     return jnp.sum(weights * per_sample) / jnp.maximum(jnp.sum(weights), 1e-12)
 
 
-def feature_statistics(features, weights=None):
-    """Per-layer channel means over batch and space of NHWC discriminator features, each sample weighted by
-    `weights` (B,) when given: what feature matching compares."""
+FM_STATISTICS = ("means", "style", "style_layout")
+
+
+def feature_statistics(features, weights=None, with_std: bool = False):
+    """Per-layer batch statistics of NHWC features, each sample weighted by `weights` (B,) when given: what
+    feature matching compares. Per sample, each channel's mean over space (and, `with_std`, its standard
+    deviation); then their weighted mean over the batch. The per-image mean and std of a channel are its style
+    (Huang & Belongie's AdaIN): a colour cast or a contrast change moves them, a new person mostly does not."""
     stats = []
     for f in features:
-        per_sample = jnp.mean(_float32(f), axis=(1, 2))  # (B, C)
+        f = _float32(f)
+        per_sample = jnp.mean(f, axis=(1, 2))  # (B, C)
+        if with_std:
+            spread = jnp.sqrt(
+                jnp.maximum(jnp.mean(jnp.square(f), axis=(1, 2)) - jnp.square(per_sample), 1e-8)
+            )
+            per_sample = jnp.concatenate([per_sample, spread], axis=-1)
         w = jnp.ones(per_sample.shape[:1], jnp.float32) if weights is None else _float32(weights)
         stats.append(w @ per_sample / jnp.maximum(jnp.sum(w), 1e-12))
     return stats
 
 
-def feature_matching(real_features, fake_features, real_weights=None, fake_weights=None):
+def feature_matching(real_features, fake_features, real_weights=None, fake_weights=None, with_std=False):
     """Feature matching as Salimans et al. (2016) and GANimorph define it: per layer, the L1 distance (mean over
-    channels) between the batch statistics (channel means over batch and space) of real and generated features,
-    averaged over layers. A scalar.
+    channels) between the batch statistics (`feature_statistics`) of real and generated features, averaged over
+    layers. A scalar.
 
     Batch statistics, not per-sample distances: the real and generated batches are drawn independently, so
     sample i of one has nothing to do with sample i of the other, and the loss must vanish when the two
     distributions agree, in any order. `real_weights` make the real side the weighted distribution (the
     UnityStyle loss weights the Y samples); real features are constants, only the generator is pulled.
+    The UnityStyle reading: with every camera weighted alike (A_c = 1/C) the real side's statistics estimate
+    sum_c A_c m_c, the mean of the cameras' statistics m_c, which is the minimiser of sum_c A_c ||m(G(x)) - m_c||^2:
+    the middle of the camera styles. Matching that estimate (L1, as GANimorph) has the same minimiser.
     """
     if len(real_features) != len(fake_features) or not real_features:
         raise LossError(
             "feature_matching needs the same non-zero number of layers, got "
             f"{len(real_features)} and {len(fake_features)}"
         )
-    real = feature_statistics([jax.lax.stop_gradient(f) for f in real_features], real_weights)
-    fake = feature_statistics(fake_features, fake_weights)
+    real = feature_statistics([jax.lax.stop_gradient(f) for f in real_features], real_weights, with_std)
+    fake = feature_statistics(fake_features, fake_weights, with_std)
     return jnp.mean(jnp.stack([jnp.mean(jnp.abs(r - f)) for r, f in zip(real, fake, strict=True)]))
 
 

@@ -28,8 +28,18 @@ from unitystyle_jax.models.unitygan import Discriminator, Generator
 
 BACKBONE = "backbone"  # the IDE submodule whose pooled output is the test-time feature
 # The UnityGAN objective's version, kept in each checkpoint's meta: a model trained under another objective
-# (2: batch-statistics feature matching, weighted real side, bias-corrected SLN, tanh output) is not resumed.
-OBJECTIVE_VERSION = 2
+# (2: batch-statistics feature matching, weighted real side, bias-corrected SLN, tanh output; 3: the knobs of
+# the UnityStyle loss's reading, `UNITY_LOSS_SETTINGS`, kept beside it) is not resumed.
+OBJECTIVE_VERSION = 3
+# config.gan settings that change what a UnityGAN is trained to do, kept in its checkpoints' meta.
+UNITY_LOSS_SETTINGS = (
+    "camera_balance",
+    "fm_statistics",
+    "generator_identity",
+    "identity_other_cameras",
+    "y_cycle",
+    "style_attention",
+)
 
 
 # ----------------------------------------------------------------------------------------------- IDE (re-ID)
@@ -186,7 +196,7 @@ def gan_meta(config, domains: Domains) -> dict:
     return {
         "objective": OBJECTIVE_VERSION,
         "domains": domains.name,
-        "style_attention": bool(config.gan.style_attention),
+        **{k: config.gan[k] for k in UNITY_LOSS_SETTINGS},
         "generator": config.gan.generator.to_dict(),
         "discriminator": config.gan.discriminator.to_dict(),
         "image_shape": list(gan_image_shape(config.gan)),

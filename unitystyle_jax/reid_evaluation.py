@@ -5,6 +5,7 @@ Features are the 2048-d pooled backbone features, L2-normalised (optionally aver
 distances and metrics follow the Market-1501 protocol of `unitystyle_jax.evaluation`.
 """
 
+import dataclasses
 import functools
 import logging
 import os
@@ -97,6 +98,16 @@ def run(config, workdir: str) -> dict:
     mesh = startup.start(config, workdir)
     splits = startup.load_dataset(config, workdir)
     return evaluate(config, workdir, splits, None, mesh)
+
+
+def run_styled_query(config, workdir: str, styles_workdir: str) -> dict:
+    """The content guard of a style transfer: WORKDIR's IDE ranks the real gallery for the UnityStyle versions
+    (from STYLES_WORKDIR) of the real queries. A transfer that keeps each person scores near the real queries'
+    Rank-1; one that paints people over does not. Writes WORKDIR/eval_styled_query."""
+    mesh = startup.start(config, workdir)
+    splits = startup.load_dataset(config, workdir)
+    inputs = dataclasses.replace(splits, query=styled_data.load(styles_workdir, splits).query)
+    return evaluate(config, workdir, splits, inputs, mesh, os.path.join(workdir, "eval_styled_query"))
 
 
 def _test_inputs(config, workdir: str, splits, meta: dict):

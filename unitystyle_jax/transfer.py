@@ -107,16 +107,13 @@ def _aligned(writer, splits, translators, stats) -> None:
             if not indices:  # a camera need not appear in every split
                 continue
 
-            def measure(real, fake, first, count, camera=camera, indices=indices):
-                pids = [records[i].pid for i in indices[first : first + count]]
-                stats.add(camera, real, fake, pids)
+            def measure(real, fake, first, count, camera=camera, indices=indices, split=split):
+                if split == "train":
+                    stats.add_training(camera, real, fake)
+                else:
+                    stats.add(camera, real, fake, [records[i].pid for i in indices[first : first + count]])
 
-            writer.translate(
-                [records[i] for i in indices],
-                translate,
-                [names[i] for i in indices],
-                measure if split != "train" else None,
-            )
+            writer.translate([records[i] for i in indices], translate, [names[i] for i in indices], measure)
         writer.write_list(split, ((n, r.pid, r.camid) for n, r in zip(names, records)))
 
 

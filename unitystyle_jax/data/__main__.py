@@ -1,7 +1,7 @@
 """Dataset command line.
 
   python -m unitystyle_jax.data stats --name NAME --root DIR [--json] [--no-verify]
-  python -m unitystyle_jax.data synthetic --root DIR [--tiny] [--grid PNG]
+  python -m unitystyle_jax.data synthetic --root DIR [--tiny] [--family global|local|sensor] [--grid PNG]
 
 `stats` is the check to run before training: it parses every file name / list line and, unless --no-verify,
 decodes every image, then prints images, identities and cameras per split. Bad input ends with one
@@ -11,6 +11,7 @@ decodes every image, then prints images, identities and cameras per split. Bad i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -56,6 +57,7 @@ def _stats(args: argparse.Namespace) -> None:
 
 def _synthetic(args: argparse.Namespace) -> None:
     spec = synthetic.SyntheticSpec.tiny() if args.tiny else synthetic.SyntheticSpec()
+    spec = dataclasses.replace(spec, **synthetic.STYLE_FAMILIES[args.family])
     synthetic.ensure(args.root, spec)
     print(format_table("synthetic", split_stats(formats.load("synthetic", args.root))))
     if args.grid:
@@ -85,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     synth = commands.add_parser("synthetic", help="generate the synthetic dataset (reused if already there)")
     synth.add_argument("--root", required=True, help="folder to generate into")
     synth.add_argument("--tiny", action="store_true", help="the tiny test-sized spec")
+    synth.add_argument(
+        "--family", default="global", choices=synthetic.STYLE_FAMILIES, help="camera style family"
+    )
     synth.add_argument("--grid", metavar="PNG", help="also write an identities x cameras contact sheet")
     synth.set_defaults(run=_synthetic)
     return parser

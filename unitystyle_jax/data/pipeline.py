@@ -7,6 +7,7 @@ So a run's batches do not depend on how many processes or devices share it, and 
 exactly the batches an uninterrupted one would have seen.
 """
 
+import collections
 import dataclasses
 from typing import Iterator, Sequence
 
@@ -216,7 +217,8 @@ def gan_train_batches(
     prefetch: int = 2,
 ) -> Iterator[dict]:
     """Process-local batches {'x': domain X's images, 'y': domain Y's images} in [-1, 1], drawn independently,
-    and 'y_own' (1.0 where a Y sample comes from one of X's cameras: UnityStyle's Y holds X)."""
+    'y_own' (1.0 where a Y sample comes from one of X's cameras: UnityStyle's Y holds X) and 'y_balance' (each
+    Y sample's weight under which every camera of Y weighs alike: images / (cameras x its camera's images))."""
     x_order = sample_order(len(x_records), batch_size, seed, start_step, num_steps)
     y_order = sample_order(len(y_records), batch_size, seed + 1, start_step, num_steps)
     x_indices, positions = _local_columns(x_order, start_step)
@@ -224,6 +226,10 @@ def gan_train_batches(
     x_paths, y_paths = _paths(x_records), _paths(y_records)
     x_cameras = {r.camid for r in x_records}
     y_own = tf.constant([float(r.camid in x_cameras) for r in y_records], tf.float32)
+    per_camera = collections.Counter(r.camid for r in y_records)
+    y_balance = tf.constant(
+        [len(y_records) / (len(per_camera) * per_camera[r.camid]) for r in y_records], tf.float32
+    )
 
     def load(x_index, y_index, position):
         seeds = tf.random.experimental.stateless_split(
@@ -231,7 +237,12 @@ def gan_train_batches(
         )
         x = augment(decode(tf.gather(x_paths, x_index), height, width), seeds[0], flip, 0, 0.0)
         y = augment(decode(tf.gather(y_paths, y_index), height, width), seeds[1], flip, 0, 0.0)
-        return {"x": to_gan_range(x), "y": to_gan_range(y), "y_own": tf.gather(y_own, y_index)}
+        return {
+            "x": to_gan_range(x),
+            "y": to_gan_range(y),
+            "y_own": tf.gather(y_own, y_index),
+            "y_balance": tf.gather(y_balance, y_index),
+        }
 
     dataset = tf.data.Dataset.from_tensor_slices((x_indices, y_indices, positions.astype(np.int64)))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -33,10 +33,19 @@ from unitystyle_jax.data.formats import DatasetError
 
 # Bump when rendering changes, so an old folder is never mistaken for the new code's output.
 RENDER_VERSION = 1
+# The style families beside the global one, each a SyntheticSpec strength in [0, 1] (0 = absent).
+_FAMILY_STRENGTHS = ("local_style_strength", "sensor_style_strength")
+# The three style families by name, as SyntheticSpec fields to set: the global styles alone, + light across the
+# frame, + sensor styles. Each tests something else: a per-channel colour normalisation undoes most of the first.
+STYLE_FAMILIES = {
+    "global": {},
+    "local": {"local_style_strength": 1.0},
+    "sensor": {"sensor_style_strength": 1.0},
+}
 _SUPERSAMPLE = 2  # Draw at 2x and downsample: anti-aliased edges without an anti-aliasing rasteriser.
 
 # Independent random streams: changing how many images one purpose draws never shifts another purpose's draws.
-_LAYOUT, _CAMERA, _IDENTITY, _IMAGE, _DISTRACTOR, _LOCAL_LIGHT = range(6)
+_LAYOUT, _CAMERA, _IDENTITY, _IMAGE, _DISTRACTOR, _LOCAL_LIGHT, _SENSOR = range(7)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +68,9 @@ class SyntheticSpec:
     # Camera light that varies across the frame (a light gradient, vignetting, a local colour cast): a style
     # a global per-channel colour normalisation cannot undo. 0 (default) = the global styles alone.
     local_style_strength: float = 0.0
+    # Sensor and processing styles that no per-channel colour map undoes: cross-channel colour mixing, a tone
+    # curve, extra blur and sensor noise. 0 (default) = the global styles alone.
+    sensor_style_strength: float = 0.0
     occlusion_probability: float = 0.2
 
     @classmethod
@@ -104,17 +116,19 @@ class SyntheticSpec:
             raise DatasetError(
                 f"synthetic spec: num_cameras {self.num_cameras} > 9 does not fit Market names (c1..c9)"
             )
-        for field in ("style_strength", "local_style_strength", "occlusion_probability"):
+        for field in ("style_strength", *_FAMILY_STRENGTHS, "occlusion_probability"):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
                 raise DatasetError(f"synthetic spec: {field} must be a number in [0, 1], got {value!r}")
 
     def meta(self) -> dict:
-        """What `meta.json` holds: enough to tell whether a folder is exactly this spec's output. Without local
-        styles the images are those of specs that predate the field, so it is left out and their folders match."""
+        """What `meta.json` holds: enough to tell whether a folder is exactly this spec's output. A style family
+        at strength 0 draws nothing, and the images are those of specs that predate its field: it is left out,
+        so their folders match."""
         spec = dataclasses.asdict(self)
-        if not self.local_style_strength:
-            del spec["local_style_strength"]
+        for field in _FAMILY_STRENGTHS:
+            if not spec[field]:
+                del spec[field]
         return {"generator": __name__, "render_version": RENDER_VERSION, "spec": spec}
 
 
@@ -164,6 +178,11 @@ class CameraStyle:
     cast: tuple[float, float, float] = (0.0, 0.0, 0.0)
     cast_centre: tuple[float, float] = (0.5, 0.5)
     cast_radius: float = 0.3
+    # Sensor styles (spec.sensor_style_strength; the identity without it): a 3x3 colour mixing matrix (rows sum
+    # to 1, so greys stay grey), a tone curve mixing each intensity v with smoothstep(v) by `tone` (> 0 more
+    # midtone contrast, < 0 less), then blur and noise added to the global ones.
+    mixing: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    tone: float = 0.0
 
 
 _TEXTURES = ("bricks", "windows", "fence", "foliage", "plain")
@@ -211,7 +230,7 @@ def camera_styles(spec: SyntheticSpec) -> list[CameraStyle]:
                 **_local_light(spec, c),
             )
         )
-    return styles
+    return [_with_sensor(spec, c, style) for c, style in enumerate(styles)]
 
 
 def _local_light(spec: SyntheticSpec, camera: int) -> dict:
@@ -230,6 +249,26 @@ def _local_light(spec: SyntheticSpec, camera: int) -> dict:
     }
 
 
+def _with_sensor(spec: SyntheticSpec, camera: int, style: CameraStyle) -> CameraStyle:
+    """Camera c's style with its sensor and processing, from a stream of its own (the other styles' draws do
+    not move)."""
+    strength = spec.sensor_style_strength
+    if not strength:
+        return style
+    rng = _rng(spec.seed, _SENSOR, camera)
+    crosstalk = strength * rng.uniform(-0.45, 0.45, (3, 3))
+    np.fill_diagonal(crosstalk, 0.0)
+    mixing = np.eye(3) + crosstalk
+    mixing -= np.diag(mixing.sum(axis=1) - 1.0)  # each row sums to 1
+    return dataclasses.replace(
+        style,
+        mixing=tuple(float(v) for v in mixing.ravel()),
+        tone=strength * float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 0.9)),
+        blur=style.blur + strength * float(rng.uniform(0.0, 1.0)),
+        noise=style.noise + strength * float(rng.uniform(0.01, 0.04)),
+    )
+
+
 def _light_field(style: CameraStyle, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(gain (H, W, 1), additive colour cast (H, W, 3)) of the camera's light across the frame."""
     v, u = np.meshgrid(np.linspace(-1.0, 1.0, height), np.linspace(-1.0, 1.0, width), indexing="ij")
@@ -246,7 +285,8 @@ def _apply_style(
     image: Image.Image, style: CameraStyle, sequence: int, rng: np.random.Generator
 ) -> Image.Image:
     """Camera optics and processing: blur, then light across the frame (local styles), colour (session light,
-    saturation, white balance, contrast, brightness, gamma), then sensor noise."""
+    saturation, white balance, contrast, brightness, gamma), the sensor's colour mixing and tone curve, then
+    sensor noise."""
     if style.blur > 0.05:
         image = image.filter(ImageFilter.GaussianBlur(style.blur))
     pixels = np.asarray(image, dtype=np.float32) / 255.0
@@ -260,6 +300,9 @@ def _apply_style(
     pixels = pixels * np.asarray(style.gains, np.float32)
     pixels = (pixels - 0.5) * style.contrast + 0.5 + style.brightness
     pixels = np.clip(pixels, 0.0, 1.0) ** style.gamma
+    if style.tone or style.mixing != CameraStyle.mixing:
+        pixels = np.clip(pixels @ np.asarray(style.mixing, np.float32).reshape(3, 3).T, 0.0, 1.0)
+        pixels = pixels + style.tone * (pixels * pixels * (3.0 - 2.0 * pixels) - pixels)
     pixels = pixels + rng.normal(0.0, style.noise, pixels.shape).astype(np.float32)
     return Image.fromarray(np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8))
 

@@ -146,8 +146,9 @@ class Discriminator(nn.Module):
     conv to one logit per patch. Instance norm and leaky ReLU after every conv but the first and the last.
 
     `train` is accepted for a uniform model interface; instance norm has no train/eval difference.
-    Returns `(logits (B, H/8, W/8, 1), features)`, features = the seven normalised maps GANimorph matches
-    (conv1, conv2, conv3, the three dilated convs, merge), all float32.
+    Returns `(logits (B, H/8, W/8, 1), features)`, all float32: features = conv0's map, the only one without
+    instance norm (so it still carries the input's colour and contrast), then the seven normalised maps GANimorph
+    matches (conv1, conv2, conv3, the three dilated convs, merge).
     """
 
     base_features: int = 64
@@ -162,13 +163,13 @@ class Discriminator(nn.Module):
         block = functools.partial(ConvNormAct, activation=leaky_relu, conv=self.conv, dtype=self.dtype)
         wide = 8 * self.base_features
 
-        h = block(2 * self.base_features, 4, 2, norm=None, name="conv0")(x.astype(self.dtype), train)
-        features = [block(4 * self.base_features, 4, 2, name="conv1")(h, train)]
+        features = [block(2 * self.base_features, 4, 2, norm=None, name="conv0")(x.astype(self.dtype), train)]
+        features.append(block(4 * self.base_features, 4, 2, name="conv1")(features[-1], train))
         features.append(block(wide, 4, 2, name="conv2")(features[-1], train))
         features.append(block(wide, name="conv3")(features[-1], train))
         for rate in (2, 4, 8):
             features.append(block(wide, dilation=rate, name=f"dilated{rate}")(features[-1], train))
-        merged = jnp.concatenate([features[2], features[-1]], axis=-1)
+        merged = jnp.concatenate([features[3], features[-1]], axis=-1)
         features.append(block(wide, name="merge")(merged, train))
         logits = block(1, norm=None, activation=None, name="logits")(features[-1], train)
         return logits.astype(jnp.float32), tuple(f.astype(jnp.float32) for f in features)
