@@ -4,7 +4,10 @@ variant's UnityStyle queries still show their person (its Rank-1 against the rea
 
     python benchmarks/unitygan_ablation.py [--workdir runs/ablation] [--results results]
         [--variants chosen,generator_identity,...] [--families global,local,sensor] [--seeds 0,1]
-        [--config configs/synthetic.py]
+        [--config configs/synthetic.py] [--ablation-seeds 0] [--ablation-families global]
+
+A variant runs on --ablation-families with --ablation-seeds, unless it names its own families
+(`style_layout@local+sensor`); the chosen objective runs on every family with --seeds.
 
 Per run: the style ratio R (camera spread / within-camera identity spread of colour and contrast; lower =
 cameras more alike while people stay apart), the camera probe's accuracy (trained on real training images;
@@ -190,7 +193,13 @@ def main():
         "--ablation-families", help="families the other variants run on (default: --families)"
     )
     args = parser.parse_args()
-    variants = _names(args.variants, VARIANTS, "variants", parser)
+    # A variant may name its own families: style_layout@local+sensor.
+    where = {v.split("@")[0]: v.split("@")[1].split("+") for v in args.variants.split(",") if "@" in v}
+    variants = _names(
+        ",".join(v.split("@")[0] for v in args.variants.split(",")), VARIANTS, "variants", parser
+    )
+    for listed in where.values():
+        _names(",".join(listed), FAMILIES, "families", parser)
     families = _names(args.families, FAMILIES, "families", parser)
     ablated = _names(args.ablation_families or args.families, FAMILIES, "families", parser)
     seeds, ablation_seeds = (_seeds(text, parser) for text in (args.seeds, args.ablation_seeds or args.seeds))
@@ -200,7 +209,12 @@ def main():
     baselines = {family: baseline(args, family) for family in families}
     # The chosen objective on every family first, then the other variants: an interrupted run has the first.
     plan = [(f, "chosen", seeds) for f in families if "chosen" in variants]
-    plan += [(f, n, ablation_seeds) for f in families if f in ablated for n in variants if n != "chosen"]
+    plan += [
+        (f, n, ablation_seeds)
+        for f in families
+        for n in variants
+        if n != "chosen" and f in where.get(n, ablated)
+    ]
     for family, name, runs in plan:
         report["families"][family][name] = {
             str(s): run_variant(args, family, name, s, baselines[family]) for s in runs
