@@ -147,6 +147,7 @@ def generator_terms(nets, batch, *, generator, discriminator, gan_config):
     kind, mean, with_std = c.gan_loss, losses.weighted_mean, c.fm_statistics != "means"
     cycle = functools.partial(losses.cycle_loss, lambda_ss=c.lambda_ss, lambda_l1=c.lambda_l1)
     zero = jnp.zeros((), jnp.float32)
+    g_identity = zero
     if c.generator_identity:
         # Over Y samples from other cameras only, when configured (X is part of Y, and camera c's own images
         # would pull G(x) back to x).
@@ -160,7 +161,7 @@ def generator_terms(nets, batch, *, generator, discriminator, gan_config):
             real_weights=weights,
             with_std=with_std,
         ),
-        "id": g_identity if c.generator_identity else zero,
+        "id": g_identity,
         "cyc": mean(cycle(x, cycle_x)),
     }
     f_terms = {

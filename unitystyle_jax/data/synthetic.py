@@ -33,8 +33,6 @@ from unitystyle_jax.data.formats import DatasetError
 
 # Bump when rendering changes, so an old folder is never mistaken for the new code's output.
 RENDER_VERSION = 1
-# The style families beside the global one, each a SyntheticSpec strength in [0, 1] (0 = absent).
-_FAMILY_STRENGTHS = ("local_style_strength", "sensor_style_strength")
 # The three style families by name, as SyntheticSpec fields to set: the global styles alone, + light across the
 # frame, + sensor styles. Each tests something else: a per-channel colour normalisation undoes most of the first.
 STYLE_FAMILIES = {
@@ -42,6 +40,8 @@ STYLE_FAMILIES = {
     "local": {"local_style_strength": 1.0},
     "sensor": {"sensor_style_strength": 1.0},
 }
+# The strengths of the families beside the global one, each in [0, 1] (0 = absent).
+_FAMILY_STRENGTHS = tuple(field for fields in STYLE_FAMILIES.values() for field in fields)
 _SUPERSAMPLE = 2  # Draw at 2x and downsample: anti-aliased edges without an anti-aliasing rasteriser.
 
 # Independent random streams: changing how many images one purpose draws never shifts another purpose's draws.
