@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m unitystyle_jax.demo --workdir=runs/demo --results=results
 
 compare: $(STAMP)
-	$(PY) -m unitystyle_jax.compare --config=configs/synthetic.py --workdir=runs/compare --results=results
+	$(PY) -m unitystyle_jax.compare --config=configs/synthetic.py:compare --workdir=runs/compare --results=results
 
 LINTED := unitystyle_jax tests benchmarks configs train.py evaluate.py
 

@@ -1,6 +1,7 @@
-"""`python -m unitystyle_jax.compare` at the tiny config: every row trained with two seeds and reported with
-its spread, CamStyle's pairwise models and UnityStyle's per-camera ones counted, a second invocation resuming to
-the same numbers without training anything, and bad settings stopped before any work."""
+"""`python -m unitystyle_jax.compare` at the tiny config: every row trained with two seeds over two GAN seeds and
+reported with its spread and interval, the paired contrasts and the claims' verdicts, CamStyle's pairwise models
+and UnityStyle's per-camera ones counted, a second invocation resuming to the same numbers without training
+anything, and bad settings stopped before any work."""
 
 import json
 import os
@@ -18,7 +19,7 @@ TINY_CAMERAS = 3  # SyntheticSpec.tiny()
 def compared(tmp_path_factory):
     base = tmp_path_factory.mktemp("compare")
     workdir, results = base / "runs", base / "results"
-    flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}")
+    flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}", "--config.compare.rows=all")
     first = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=2400)
     with open(results / "compare.json") as f:
         report = json.load(f)
@@ -31,7 +32,7 @@ def compared(tmp_path_factory):
 def test_every_row_is_reported_with_its_seeds(compared):
     _, results, report, _, _, _ = compared
     assert list(report["rows"]) == list(compare.ROW_KEYS)
-    assert report["seeds"] == [0, 1]
+    assert report["seeds"] == [0, 1] and report["gan_seeds"] == [0, 1]
     markdown = (results / "compare.md").read_text()
     for key, row in report["rows"].items():
         assert len(row["per_seed"]) == SEEDS, key
@@ -39,6 +40,7 @@ def test_every_row_is_reported_with_its_seeds(compared):
             values = [run[metric] for run in row["per_seed"]]
             assert all(0.0 <= v <= 1.0 for v in values), (key, metric)
             assert row[metric]["mean"] == pytest.approx(sum(values) / SEEDS)
+            assert row[metric]["low"] <= row[metric]["mean"] <= row[metric]["high"], (key, metric)
         assert row["title"] in markdown
     # The seeds do vary the IDE training: not every row's two seeds score alike.
     assert any(len({run["mAP"] for run in row["per_seed"]}) == SEEDS for row in report["rows"].values())
@@ -52,16 +54,43 @@ def test_generator_counts_and_styled_sets(compared):
     assert rows["unitystyle"]["generators"] == rows["unitystyle_attention"]["generators"] == TINY_CAMERAS
     assert all(rows[key]["generators"] == 0 for key in ("ide", "real_twin", "colour_norm", "torch_ide"))
     assert rows["camstyle"]["gan_seconds"] > 0 and rows["unitystyle"]["transfer_seconds"] > 0
-    pair_dirs = sorted(os.listdir(workdir / "styles" / "camstyle" / "gan"))
-    assert pair_dirs == ["cam0-cam1", "cam0-cam2", "cam1-cam2"]
-    with open(workdir / "styles" / "camstyle" / "camstyle" / "train.csv") as f:
+    # Each GAN row's generators, once per GAN seed; the colour statistics once.
+    for gan_seed in (0, 1):
+        pair_dirs = sorted(os.listdir(workdir / "styles" / "camstyle" / f"gan_seed{gan_seed}" / "gan"))
+        assert pair_dirs == ["cam0-cam1", "cam0-cam2", "cam1-cam2"]
+    with open(workdir / "styles" / "camstyle" / "gan_seed0" / "camstyle" / "train.csv") as f:
         generated = f.read().splitlines()[1:]
-    with open(workdir / "styles" / "unitystyle" / "unitystyle" / "train.csv") as f:
+    with open(workdir / "styles" / "unitystyle" / "gan_seed1" / "unitystyle" / "train.csv") as f:
         real_train = len(f.read().splitlines()) - 1
     assert len(generated) == (TINY_CAMERAS - 1) * real_train  # every image into every other camera's style
+    assert [s["gan_seed"] for s in report["style"]["unitystyle"]] == [0, 1]
     assert {"unitystyle", "unitystyle_attention", "colour_norm"} <= set(report["style"])
-    contrasts = {(c["row"], c["against"]) for c in report["contrasts"]}
-    assert ("unitystyle", "camstyle") in contrasts and ("torch_ide", "ide") in contrasts
+    assert len(report["style"]["colour_norm"]) == 1
+    # The two GAN seeds' generators differ.
+    first, second = (s["ssim"] for s in report["style"]["unitystyle"])
+    assert first != second
+
+
+def test_contrasts_are_paired_intervals_and_claims_get_verdicts(compared):
+    workdir, results, report, _, _, _ = compared
+    contrasts = {(c["row"], c["against"]): c for c in report["contrasts"]}
+    assert set(contrasts) == set(compare.CONTRASTS)
+    for c in contrasts.values():
+        for metric in ("rank1", "mAP", "mINP"):
+            d = c[metric]
+            assert d["low"] <= d["mean"] <= d["high"]
+            assert d["differs"] == (d["low"] > 0 or d["high"] < 0)
+    # The paired mean difference is the difference of the rows' means (the same queries in every row).
+    rows = report["rows"]
+    for (a, b), c in contrasts.items():
+        assert c["mAP"]["mean"] == pytest.approx(rows[a]["mAP"]["mean"] - rows[b]["mAP"]["mean"])
+    assert [c["claim"] for c in report["claims"]] == [claim for claim, *_ in compare.CLAIMS]
+    assert all(c["verdict"] in ("shown", "contradicted", "not separable here") for c in report["claims"])
+    markdown = (results / "compare.md").read_text()
+    assert "two-stage bootstrap" not in markdown and "crossed bootstrap" in markdown
+    # The test-time-only row evaluates the IDE's own model on the UnityStyle query and gallery.
+    assert (workdir / "seed0" / "ide" / "eval_ide_unitystyle_test" / "per_query.npz").exists()
+    assert not (workdir / "seed0" / "ide_unitystyle_test").exists()
 
 
 def test_a_second_invocation_resumes_everything(compared):
@@ -78,6 +107,12 @@ def test_a_second_invocation_resumes_everything(compared):
     [
         ("--config.compare.rows=ide,bogus", "config.compare.rows='ide,bogus': unknown row(s) ['bogus']"),
         ("--config.compare.seeds=0", "config.compare.seeds=0 must be a positive integer"),
+        ("--config.compare.gan_seeds=4", "config.compare.gan_seeds=4 must be an integer from 1 to"),
+        ("--config.compare.bootstrap_samples=5", "config.compare.bootstrap_samples=5 must be an integer of"),
+        (
+            "--config.reid.unitystyle_label_smoothing=1.0",
+            "config.reid.unitystyle_label_smoothing=1.0 must be in",
+        ),
         ("--config.reid.generated_batch_size=0", "config.reid.generated_batch_size=0 must be a positive"),
     ],
 )

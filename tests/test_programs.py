@@ -56,6 +56,16 @@ def test_seeds_of_one_ide_config_share_programs_and_methods_do_not(tiny):
     assert reid_training.ReidSetup(config, os.path.join(workdir, "d"), 6, mesh).programs is not base.programs
 
 
+@pytest.mark.parametrize(
+    "method, unitystyle_smoothing, expected",
+    [("camstyle", 0.3, 0.1), ("unitystyle", 0.0, 0.0), ("unitystyle", 0.1, 0.1), ("real_twin", 0.1, 0.0)],
+)
+def test_each_method_smooths_its_second_part_as_configured(method, unitystyle_smoothing, expected):
+    reid = synthetic.get_config("tiny").reid
+    reid.update(method=method, generated_label_smoothing=0.1, unitystyle_label_smoothing=unitystyle_smoothing)
+    assert reid_training.second_part_smoothing(reid) == expected
+
+
 def test_two_cameras_train_through_one_traced_step(tiny):
     config, workdir, splits, mesh = tiny
     step = gan_training.GanSetup(config, workdir, networks.Domains(0), mesh).programs.train.step

@@ -115,10 +115,9 @@ def validate(config) -> None:
         f"config.reid.loss_normalization={r.loss_normalization!r}: choose from "
         f"{reid_methods.LOSS_NORMALIZATIONS}",
     )
-    _require(
-        0.0 <= r.generated_label_smoothing < 1.0,
-        f"config.reid.generated_label_smoothing={r.generated_label_smoothing!r} must be in [0, 1)",
-    )
+    for field in ("generated_label_smoothing", "unitystyle_label_smoothing"):
+        value = r[field]
+        _require(0.0 <= value < 1.0, f"config.reid.{field}={value!r} must be in [0, 1)")
     _require(m.depth in RESNET_DEPTHS, f"config.model.depth={m.depth!r}: choose one of {RESNET_DEPTHS}")
     _require(0.0 <= m.dropout < 1.0, f"config.model.dropout={m.dropout!r} must be in [0, 1)")
     _require(0.0 <= d.random_erasing <= 1.0, f"config.data.random_erasing={d.random_erasing!r} not in [0, 1]")

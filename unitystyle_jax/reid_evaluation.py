@@ -16,6 +16,7 @@ import numpy as np
 
 from unitystyle_jax import evaluation, networks, parallel, startup, styled_data
 from unitystyle_jax.data import pipeline
+from unitystyle_jax.evaluation import paired
 
 TABLE_KEYS = (
     ("Rank-1", "rank1"),
@@ -64,8 +65,9 @@ def metrics_table(rows: dict[str, dict]) -> str:
 
 
 def score(query_features, gallery_features, splits, eval_config):
-    """(metrics, distance matrix, CMC) of query against gallery features under the Market-1501 protocol, with
-    the identities and cameras of `splits`: what every evaluated model, JAX or PyTorch, is scored by."""
+    """(metrics, distance matrix, ranking) of query against gallery features under the Market-1501 protocol,
+    with the identities and cameras of `splits`: what every evaluated model, JAX or PyTorch, is scored by.
+    ranking: `evaluate_rank`'s result (the CMC and each query's own figures)."""
     q_pids, g_pids = (np.array([r.pid for r in rs]) for rs in (splits.query, splits.gallery))
     q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))
     e = eval_config
@@ -89,7 +91,7 @@ def score(query_features, gallery_features, splits, eval_config):
         "rerank": bool(e.rerank),
         "flip": bool(e.flip),
     }
-    return metrics, distmat, cmc
+    return metrics, distmat, result
 
 
 def run(config, workdir: str) -> dict:
@@ -146,7 +148,7 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     fn = feature_fn(trained.backbone, config.eval.flip, mesh)
     query_features = extract_features(fn, trained.variables, inputs.query, config, mesh)
     gallery_features = extract_features(fn, trained.variables, inputs.gallery, config, mesh)
-    metrics, distmat, cmc = score(query_features, gallery_features, splits, config.eval)
+    metrics, distmat, ranking = score(query_features, gallery_features, splits, config.eval)
     metrics.update(
         step=int(step),
         dataset=config.data.name,
@@ -161,7 +163,8 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
         out = output_dir or os.path.join(workdir, "eval")
         os.makedirs(out, exist_ok=True)
         evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
-        evaluation.plot_cmc({config.reid.method: cmc}, os.path.join(out, "cmc.png"))
+        paired.write_per_query(out, ranking["per_query"])
+        evaluation.plot_cmc({config.reid.method: ranking["cmc"]}, os.path.join(out, "cmc.png"))
         evaluation.plot_ranked_lists(
             [r.path for r in splits.query],
             [r.path for r in splits.gallery],

@@ -134,6 +134,15 @@ def train_step(
     return new_state, metrics
 
 
+def second_part_smoothing(reid) -> float:
+    """The label smoothing of a batch's second part: CamStyle's epsilon on its generated images, UnityStyle's
+    (none unless an ablation sets it), and none for a real twin."""
+    return {
+        "camstyle": reid.generated_label_smoothing,
+        "unitystyle": reid.unitystyle_label_smoothing,
+    }.get(reid.method, 0.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class ReidPrograms:
     """One IDE config's model and optimizer, and its jit'd init and train step (the seed is a step argument), shared
@@ -155,7 +164,7 @@ def _programs(model_json: str, reid_json: str, num_classes: int, image_shape: tu
         model=model,
         tx=tx,
         schedule=schedule,
-        smoothing=reid.generated_label_smoothing if reid.method == "camstyle" else 0.0,
+        smoothing=second_part_smoothing(reid),
         normalization=reid.loss_normalization,
     )
     init = functools.partial(initial_state, model, tx, image_shape)

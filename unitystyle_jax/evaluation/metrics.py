@@ -25,7 +25,9 @@ def evaluate_rank(
 ) -> dict:
     """Market-1501 metrics of a (num_query, num_gallery) distance matrix (smaller = more similar).
 
-    Returns {"cmc": float64 array of length max_rank, "mAP": float, "mINP": float, "num_valid_queries": int}.
+    Returns {"cmc": float64 array of length max_rank, "mAP": float, "mINP": float, "num_valid_queries": int,
+    "per_query": {"query", "first_rank", "ap", "inp"}}: per_query holds each valid query's row, the rank of its
+    first true match, its AP and INP (what a paired comparison of two models resamples).
     - cmc[k-1]: fraction of valid queries whose first true match ranks within the top k. When fewer than
       max_rank gallery entries remain, the curve continues at its last value (1.0): torchreid instead shortens
       the curve to num_gallery and prints a note (and, when junk removal leaves a query fewer than max_rank
@@ -49,17 +51,18 @@ def evaluate_rank(
         raise EvaluationError(f"unknown ap mode {ap!r}: choose one of {', '.join(AP_MODES)}")
 
     block = max(1, _BLOCK_ELEMENTS // num_gallery)
-    first_ranks, aps, inps = [], [], []
+    valid, first_ranks, aps, inps = [], [], [], []
     for start in range(0, num_query, block):
         stop = min(start + block, num_query)
         query, rank = true_match_ranks(
             distmat[start:stop], q_pids[start:stop], q_camids[start:stop], g_pids, g_camids
         )
-        first, average_precision, inverse_negative_penalty = _per_query(query, rank, ap)
+        rows, first, average_precision, inverse_negative_penalty = _per_query(query, rank, ap)
+        valid.append(start + rows)
         first_ranks.append(first)
         aps.append(average_precision)
         inps.append(inverse_negative_penalty)
-    first_ranks = np.concatenate(first_ranks)
+    first_ranks, aps, inps = (np.concatenate(v) for v in (first_ranks, aps, inps))
     num_valid = len(first_ranks)
     if num_valid == 0:
         raise EvaluationError(
@@ -68,9 +71,10 @@ def evaluate_rank(
     hits = np.bincount(np.minimum(first_ranks, max_rank + 1), minlength=max_rank + 2)[1 : max_rank + 1]
     return {
         "cmc": np.cumsum(hits) / num_valid,
-        "mAP": float(np.mean(np.concatenate(aps))),
-        "mINP": float(np.mean(np.concatenate(inps))),
+        "mAP": float(np.mean(aps)),
+        "mINP": float(np.mean(inps)),
         "num_valid_queries": num_valid,
+        "per_query": {"query": np.concatenate(valid), "first_rank": first_ranks, "ap": aps, "inp": inps},
     }
 
 
@@ -123,8 +127,9 @@ def ranked_gallery(
     return order[(g_pids[order] != q_pid) | (g_camids[order] != q_camid)]
 
 
-def _per_query(query: np.ndarray, rank: np.ndarray, ap: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """From (query, rank) of true matches, sorted: first-match rank, AP and INP of each query that has one."""
+def _per_query(query: np.ndarray, rank: np.ndarray, ap: str) -> tuple[np.ndarray, ...]:
+    """From (query, rank) of true matches, sorted: for each query that has one, its row, first-match rank, AP and
+    INP."""
     queries, first, count = np.unique(query, return_index=True, return_counts=True)
     group = np.repeat(np.arange(len(queries)), count)
     k = np.arange(len(rank)) - first[group] + 1  # this is the k-th true match of its query
@@ -135,7 +140,7 @@ def _per_query(query: np.ndarray, rank: np.ndarray, ap: str) -> tuple[np.ndarray
         precision = (previous + precision) / 2
     average_precision = np.bincount(group, weights=precision, minlength=len(queries)) / count
     last_rank = rank[first + count - 1]
-    return rank[first], average_precision, count / last_rank
+    return queries, rank[first], average_precision, count / last_rank
 
 
 def as_labels(name: str, value, length: int, against: str) -> np.ndarray:

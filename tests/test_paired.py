@@ -1,0 +1,106 @@
+"""The comparison's paired statistics on constructed inputs with known answers: identical rows give an interval
+around 0, a shifted row is found, the interval covers the truth at about its level and carries the seeds' spread,
+and each query's figures add up to the metrics they come from."""
+
+import numpy as np
+import pytest
+
+from unitystyle_jax.evaluation import EvaluationError, evaluate_rank, paired
+
+SEEDS, QUERIES = 5, 400
+
+
+def constructed_rows(rng, shift: float, seed_spread: float = 0.02):
+    """Per-query APs of two rows over SEEDS seeds: a shared per-query difficulty, a per-seed training effect
+    each row has on its own, and per-query noise; row a is `shift` better on average."""
+    difficulty = rng.uniform(0.2, 0.8, QUERIES)
+    rows = []
+    for offset in (shift, 0.0):
+        seeds = [
+            {
+                "query": np.arange(QUERIES),
+                "ap": np.clip(
+                    difficulty + offset + rng.normal(0, seed_spread) + rng.normal(0, 0.1, QUERIES), 0, 1
+                ),
+                "first_rank": np.ones(QUERIES, np.int64),
+                "inp": np.ones(QUERIES),
+            }
+            for _ in range(SEEDS)
+        ]
+        rows.append(seeds)
+    return rows
+
+
+def test_identical_rows_give_a_zero_interval():
+    a, _ = constructed_rows(np.random.default_rng(0), 0.0)
+    interval = paired.bootstrap(paired.differences(a, a, "mAP"))
+    assert (interval.mean, interval.low, interval.high) == (0.0, 0.0, 0.0)
+    assert not interval.differs
+
+
+def test_rows_of_one_process_are_rarely_told_apart_and_a_shifted_row_is_found():
+    rng = np.random.default_rng(1)
+    trials = 40
+    false_alarms = found = 0
+    for trial in range(trials):
+        a, b = constructed_rows(rng, 0.0)
+        false_alarms += paired.bootstrap(paired.differences(a, b, "mAP"), samples=1000, seed=trial).differs
+        a, b = constructed_rows(rng, 0.1)  # about four times the seeds' spread of a difference
+        shifted = paired.bootstrap(paired.differences(a, b, "mAP"), samples=1000, seed=trial)
+        found += shifted.differs and shifted.low > 0.0
+    assert false_alarms / trials <= 0.15
+    assert found / trials >= 0.9
+    swapped = paired.bootstrap(paired.differences(b, a, "mAP"))
+    assert swapped.mean == pytest.approx(-shifted.mean) and swapped.high < 0.0
+
+
+def test_the_interval_covers_the_true_difference_at_about_its_level():
+    rng = np.random.default_rng(2)
+    covered = 0
+    trials = 60
+    for trial in range(trials):
+        a, b = constructed_rows(rng, 0.03)
+        # The truth: the shift plus the two rows' expected training effects (0), clipping aside.
+        interval = paired.bootstrap(paired.differences(a, b, "mAP"), samples=1000, seed=trial)
+        covered += interval.low <= 0.03 <= interval.high
+    assert covered / trials >= 0.85
+
+
+def test_the_interval_carries_the_seeds_spread():
+    """The seed stage is there: the same query noise with a larger training effect widens the interval (a
+    query-only bootstrap would not see it)."""
+    widths = []
+    for spread in (0.0, 0.05):
+        a, b = constructed_rows(np.random.default_rng(3), 0.0, seed_spread=spread)
+        interval = paired.bootstrap(paired.differences(a, b, "mAP"))
+        widths.append(interval.high - interval.low)
+    assert widths[1] > 2 * widths[0]
+
+
+def test_rows_scored_on_other_queries_or_seeds_are_refused():
+    a, b = constructed_rows(np.random.default_rng(4), 0.0)
+    moved = [dict(q, query=q["query"] + 1) for q in b]
+    with pytest.raises(EvaluationError, match="seed 0: the two rows were scored on different queries"):
+        paired.differences(a, moved, "mAP")
+    with pytest.raises(EvaluationError, match="paired rows need the same seeds: 5 against 4"):
+        paired.differences(a, b[:4], "mAP")
+
+
+def test_per_query_figures_add_up_to_the_metrics(tmp_path):
+    rng = np.random.default_rng(5)
+    num_query, num_gallery = 30, 200
+    q_pids, g_pids = rng.integers(0, 12, num_query), rng.integers(0, 12, num_gallery)
+    q_pids[0] = 99  # no true match: not a valid query
+    q_cams, g_cams = rng.integers(0, 3, num_query), rng.integers(0, 3, num_gallery)
+    result = evaluate_rank(rng.random((num_query, num_gallery)), q_pids, g_pids, q_cams, g_cams)
+    per_query = result["per_query"]
+    assert 0 not in per_query["query"] and len(per_query["query"]) == result["num_valid_queries"]
+    assert np.mean(per_query["ap"]) == pytest.approx(result["mAP"])
+    assert np.mean(per_query["inp"]) == pytest.approx(result["mINP"])
+    assert np.mean(paired.METRICS["rank1"](per_query)) == pytest.approx(result["cmc"][0])
+    paired.write_per_query(str(tmp_path), per_query)
+    read = paired.read_per_query(str(tmp_path))
+    assert all(np.array_equal(read[k], per_query[k]) for k in per_query)
+    (tmp_path / paired.PER_QUERY_FILE).write_bytes(b"not a zip")
+    with pytest.raises(EvaluationError, match="per_query.npz: no readable per-query results"):
+        paired.read_per_query(str(tmp_path))
