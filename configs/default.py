@@ -34,7 +34,7 @@ def get_config():
     c.gan.b1 = 0.5
     c.gan.b2 = 0.999
     c.gan.gan_loss = "lsgan"  # lsgan | bce: the paper does not say
-    # The UnityStyle loss's reading (README, "UnityGAN objective"): every camera weighs 1/C in the expectation
+    # The UnityStyle loss's reading (docs/objective.md): every camera weighs 1/C in the expectation
     # over y, the same in all C models, and feature matching compares style statistics; their minimiser is the
     # middle of the camera styles. Each knob off (and style_attention on) gives back the objective before it.
     c.gan.camera_balance = True  # each Y sample weighted so that every camera weighs alike

@@ -1,4 +1,4 @@
-"""The demo, then evaluate.py, as a user runs them on the tiny synthetic config: every file the README promises
+"""The demo, then evaluate.py, as a user runs them on the tiny synthetic config: every file docs/outputs.md promises
 is written and holds what it should.
 
 The demo (`python -m unitystyle_jax.demo`, what `make demo` runs) trains one tiny UnityStyle run (gan, transfer,

@@ -1,4 +1,4 @@
-"""The IDE step in-process, with a tiny model: its loss is what the README says, (1/N) * sum over the N real and
+"""The IDE step in-process, with a tiny model: its loss is what docs/design.md says, (1/N) * sum over the N real and
 N UnityStyle images of the cross-entropy (the paper's formula), the real-only baseline's is the mean, CamStyle's
 label smoothing touches its generated images only, and `loss_normalization=all` is one mean over the batch;
 and the shared training loop runs the step in-process."""

@@ -1,4 +1,4 @@
-"""Exports a trained run's networks with a symbolic batch (README "Export"):
+"""Exports a trained run's networks with a symbolic batch (docs/deployment.md):
 
     python -m unitystyle_jax.export --config=configs/synthetic.py --workdir=runs/demo/unitystyle --output=exported \
         [--format=stablehlo|onnx]

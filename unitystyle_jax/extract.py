@@ -1,4 +1,4 @@
-"""Features for any images from a trained run, as evaluation takes them (README "Features for your own images"):
+"""Features for any images from a trained run, as evaluation takes them (docs/deployment.md):
 
     python -m unitystyle_jax.extract --config=configs/synthetic.py --workdir=runs/demo/unitystyle \
         --images=DIR_OR_CSV --output=features.npz [--no-transfer]

@@ -5,7 +5,7 @@ G: X -> Y (the UnityStyle generator used for transfer), F: Y -> X, discriminator
 terms (GAN, feature matching, identity, cycle) are each divided by their SLN snapshot (when on) and weighted by
 the lambdas; the expectation over Y samples is weighted so that every camera weighs alike in all C models (the
 UnityStyle loss, `y_weights`), and feature matching compares style statistics: the minimiser is one shared
-style in the middle of the cameras (README, "UnityGAN objective").
+style in the middle of the cameras (docs/objective.md).
 """
 
 import dataclasses

@@ -93,7 +93,7 @@ def plan_for(
     looped_window_bytes: int = LOOPED_WINDOW_BYTES,
     itemsize: int = 4,
 ) -> Plan:
-    """The per-shape choice, measured on a 2-core AVX2 host (ResNet-50 and UnityGAN steps, see the README).
+    """The per-shape choice, measured on a 2-core AVX2 host (ResNet-50 and UnityGAN steps, see docs/performance.md).
 
     A 1x1 convolution is one matrix product: SHIFTED throughout. Otherwise the forward pass and the input
     gradient stay with XLA's convolution unless the output is tiny (at most SMALL_OUTPUT_PIXELS positions per
