@@ -21,6 +21,9 @@ def get_config():
     c.data.flip = True
     c.data.pad = 10  # zero-pad then random-crop back (torchreid's Pad(10) + RandomCrop)
     c.data.random_erasing = 0.0  # probability; 0.5 in CamStyle's "+ random erasing" rows
+    c.data.colour_jitter = (
+        0.0  # probability of fast-reid's colour jitter (INPUT.CJ: 0.5) on IDE training images
+    )
     c.data.prefetch = 2
     c.data.synthetic = ml_collections.ConfigDict()  # SyntheticSpec fields, used when name == 'synthetic'
 
@@ -124,7 +127,9 @@ def get_config():
     c.eval.rerank = False  # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)
     c.eval.ap = "average"  # average (torchreid/fast-reid) | trapezoid (official MATLAB code)
     c.eval.max_rank = 50
-    c.eval.export_features = False  # write WORKDIR/eval/features.npz
+    c.eval.export_features = False  # write features.npz beside metrics.json
+    # Where evaluate.py writes: '' = WORKDIR/eval/<dataset>[-rerank][-flip][-step<N>], one folder per setting.
+    c.eval.output = ""
     c.eval.ranked_queries = 6
     # Test-time transfer reads the UnityStyle version of the evaluated query and gallery from this run's folder
     # ('' = WORKDIR). For another dataset than the run trained on: a folder where `train.py

@@ -81,3 +81,18 @@ def test_a_part_restores_alone_and_must_fit(tmp_path):
         Checkpoints(str(tmp_path / "ck")).restore(part, meta={"kind": "reid"}, partial=True)
     with pytest.raises(CheckpointError, match="is in the checkpoint but not in the model"):
         Checkpoints(str(tmp_path / "ck")).restore(part)  # the whole state must fit when not partial
+
+
+def test_differing_settings_are_named_by_their_config_fields_before_shapes(tmp_path):
+    ckpt = Checkpoints(str(tmp_path / "ck"))
+    ckpt.save(1, state(1.0), {"model": {"depth": 18, "width": 8, "strides": (1, 2)}, "kind": "reid"})
+    ckpt.wait()
+    wider = jax.eval_shape(lambda: {**state(0.0), "w": jnp.zeros((4, 2))})  # the shapes differ too
+    asked = {"model": {"depth": 34, "width": 8, "strides": [1, 2]}, "kind": "reid"}
+    with pytest.raises(
+        CheckpointError, match=r"was trained with model\.depth=18, the config asks for 34: use"
+    ):
+        Checkpoints(str(tmp_path / "ck")).restore(wider, meta=asked)
+    asked["model"].update(depth=18, width=16)
+    with pytest.raises(CheckpointError, match=r"model\.width=8, the config asks for 16"):
+        Checkpoints(str(tmp_path / "ck")).check(wider, asked)

@@ -69,6 +69,7 @@ def failed(tmp_path_factory):
     )
     return SimpleNamespace(
         tmp=tmp,
+        training=training,
         trained=trained,
         missing=missing,
         broken=broken,
@@ -80,15 +81,17 @@ def failed(tmp_path_factory):
 def test_missing_market_root_is_named(failed):
     error = one_error_line(failed.results["missing_root"])
     assert f"dataset root {failed.missing} does not exist" in error
+    assert not os.path.exists(failed.tmp / "missing")  # the workdir it made for the run is gone again
 
 
 def test_corrupt_jpeg_in_a_market_folder_is_named(failed):
     assert f"{failed.broken}: not a readable image" in one_error_line(failed.results["corrupt_jpeg"])
 
 
-def test_evaluate_without_a_checkpoint_names_the_folder(failed):
+def test_evaluate_without_a_run_names_the_workdir_and_creates_nothing(failed):
     error = one_error_line(failed.results["evaluate_untrained"])
-    assert f"no IDE checkpoint in {failed.tmp / 'untrained' / 'checkpoints'}" in error
+    assert f"workdir {failed.tmp / 'untrained'} does not exist: train a run there first" in error
+    assert not os.path.exists(failed.tmp / "untrained")  # no folder, no generated dataset
 
 
 def test_unitystyle_reid_before_transfer_asks_for_the_transfer_stage(failed):
@@ -101,6 +104,22 @@ def test_unitystyle_reid_before_transfer_asks_for_the_transfer_stage(failed):
 def test_checkpoint_of_another_model_is_named_and_kept(failed, script):
     error = one_error_line(failed.results[f"{script}_other"])
     checkpoint = failed.trained / "checkpoints" / "4"
-    assert f"checkpoint {checkpoint} holds another model than the config builds" in error
-    assert "layer1_2" in error  # depth 34 has a third block in stage 1; depth 18 does not
+    assert f"checkpoint {checkpoint} was trained with model.depth=18, the config asks for 34" in error
     assert failed.kept  # every file of the trained workdir, unchanged
+
+
+def test_a_run_logs_its_own_progress_only_and_ends_with_what_it_wrote(failed):
+    """The real-only tiny run that the failures start from: at the default verbosity its log holds this
+    project's lines (no library bookkeeping, ~580 lines before), and its summary names files that exist."""
+    stderr = failed.training.stderr.splitlines()
+    assert len(stderr) <= 30, "\n".join(stderr)
+    assert not [line for line in stderr if "checkpoint_manager.py" in line or "logging_writer.py" in line]
+    printed = failed.training.stdout.splitlines()
+    assert (
+        printed[-1]
+        == f"next: {' '.join(['python', 'evaluate.py', *runs.command('train.py', failed.trained, *BASELINE)[2:]])}"
+    )
+    paths = [
+        word.rstrip(";") for line in printed for word in line.split() if word.startswith(str(failed.tmp))
+    ]
+    assert paths and all(os.path.exists(p) for p in paths), paths

@@ -52,10 +52,14 @@ def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
 
     other = config.copy_and_resolve_references()
     other.model.width = 16
-    with pytest.raises(CheckpointError, match="holds another model|was trained with model="):
+    with pytest.raises(CheckpointError, match=r"was trained with model\.width=8, the config asks for 16"):
         networks.restore_features(other, str(tmp_path), mesh)
+    with pytest.raises(CheckpointError, match="workdir .*nowhere does not exist"):
+        networks.restore_features(config, str(tmp_path / "nowhere"), mesh)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="no IDE checkpoint in"):
         networks.restore_features(config, str(tmp_path / "empty"), mesh)
+    assert os.listdir(tmp_path / "empty") == []  # looked at, nothing created
 
 
 def test_a_generator_restores_alone_and_translates_as_trained(tiny, tmp_path):

@@ -16,7 +16,9 @@ def splits(tmp_path_factory):
 
 
 def data_config(**overrides):
-    c = ml_collections.ConfigDict(dict(height=32, width=16, flip=True, pad=2, random_erasing=0.0, prefetch=1))
+    c = ml_collections.ConfigDict(
+        dict(height=32, width=16, flip=True, pad=2, random_erasing=0.0, colour_jitter=0.0, prefetch=1)
+    )
     c.update(overrides)
     return c
 
@@ -165,3 +167,21 @@ def test_unusual_but_readable_images_are_accepted_and_decoded_as_rgb(tmp_path):
     np.testing.assert_allclose(gray[..., 0], gray[..., 2])  # grayscale -> equal channels
     assert rgba[..., 0].mean() > 0.5 > rgba[..., 1].mean()  # alpha dropped, colour kept
     np.testing.assert_allclose(one_pixel[..., 1], 1.0, atol=0.02)  # 1x1 green, upsampled
+
+
+def test_colour_jitter_changes_colour_deterministically_and_is_off_at_zero():
+    import tensorflow as tf
+
+    image = tf.constant(np.random.default_rng(0).uniform(0.2, 0.8, (32, 16, 3)), tf.float32)
+    seed = tf.constant([3, 4], tf.int64)
+    plain = pipeline.augment(image, seed, flip=True, pad=2, erasing=0.5).numpy()
+    off = pipeline.augment(image, seed, flip=True, pad=2, erasing=0.5, jitter=0.0).numpy()
+    np.testing.assert_array_equal(off, plain)  # the other augmentations draw as before
+    jittered = [pipeline.colour_jitter(image, tf.constant([s, 1], tf.int64), 1.0).numpy() for s in range(8)]
+    again = pipeline.colour_jitter(image, tf.constant([0, 1], tf.int64), 1.0).numpy()
+    np.testing.assert_array_equal(jittered[0], again)
+    assert all(0.0 <= j.min() and j.max() <= 1.0 for j in jittered)
+    ratios = [j.mean() / image.numpy().mean() for j in jittered]
+    assert len({round(r, 4) for r in ratios}) == 8 and all(0.7 < r < 1.3 for r in ratios)
+    skipped = pipeline.colour_jitter(image, tf.constant([0, 1], tf.int64), 0.0).numpy()
+    np.testing.assert_array_equal(skipped, image.numpy())

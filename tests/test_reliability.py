@@ -134,8 +134,8 @@ def test_kill_9_then_same_command_resumes_and_matches_an_uninterrupted_run(scena
     assert resumed_step(killed.rerun) in range(5, 30, 5)
     assert_same_training(killed.workdir, reference.workdir)
     assert killed.evaluation.returncode == 0, killed.evaluation.stderr[-4000:]
-    got = read_json(killed.workdir / "eval" / "metrics.json")
-    want = read_json(reference.workdir / "eval" / "metrics.json")
+    got = read_json(killed.workdir / "eval" / "synthetic" / "metrics.json")
+    want = read_json(reference.workdir / "eval" / "synthetic" / "metrics.json")
     assert got["step"] == want["step"] == 30
     np.testing.assert_allclose([got[k] for k in METRIC_KEYS], [want[k] for k in METRIC_KEYS], atol=1e-6)
 
@@ -170,7 +170,7 @@ def test_damaged_newest_checkpoint_is_skipped_with_a_warning_then_replaced(scena
     newest = re.escape(str(damaged.workdir / "checkpoints" / "30"))
     assert damaged.evaluation.returncode == 0, damaged.evaluation.stderr[-4000:]
     assert re.search(rf"checkpoint {newest} is unreadable .*; trying an older one", damaged.evaluation.stderr)
-    assert read_json(damaged.workdir / "eval" / "metrics.json")["step"] == 25
+    assert read_json(damaged.workdir / "eval" / "synthetic" / "metrics.json")["step"] == 25
 
     assert resumed_step(damaged.rerun) == 25
     assert re.search(rf"replacing unreadable checkpoint {newest}\b", damaged.rerun.stderr)
@@ -181,6 +181,8 @@ def test_damaged_newest_checkpoint_is_skipped_with_a_warning_then_replaced(scena
 def test_the_same_seed_twice_writes_the_same_metrics_bit_for_bit(scenarios):
     twin = scenarios["twin"]
     assert twin.run.returncode == 0 and twin.evaluation.returncode == 0, twin.run.stderr[-4000:]
-    reference, again = (s.workdir / "eval" / "metrics.json" for s in (scenarios["reference"], twin))
+    reference, again = (
+        s.workdir / "eval" / "synthetic" / "metrics.json" for s in (scenarios["reference"], twin)
+    )
     assert reference.read_bytes() == again.read_bytes()
     assert read_json(reference)["step"] == 30

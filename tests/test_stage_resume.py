@@ -92,8 +92,17 @@ def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
     ]
     summary = read_json(workdir / "unitystyle" / "transfer.json")
     assert (summary["num_generators"], summary["camstyle_generators"]) == (4, 6)
+    # The run ends with what it wrote where and the command to run next, on stdout.
+    printed = reference.stdout.splitlines()
+    assert printed[0].startswith("finished in ") and printed[-1].startswith(
+        "next: python evaluate.py --config="
+    )
+    assert f"gan       4 UnityGANs in {workdir / 'gan'}/cam<c>/" in reference.stdout
+    assert f"in {workdir / 'unitystyle'}" in reference.stdout and "style ratio R " in reference.stdout
+    # Only this project's lines and warnings on stderr: no orbax bookkeeping at the default verbosity.
+    assert "checkpoint_manager.py" not in reference.stderr and "gan[cam0] step 40/40" in reference.stderr
     assert summary["source"]["gan_steps"] == {str(c): GAN_STEPS for c in (0, 1, 2, 4)}
-    metrics = read_json(workdir / "eval" / "metrics.json")
+    metrics = read_json(workdir / "eval" / "market1501" / "metrics.json")
     assert metrics["dataset"] == "market1501" and metrics["num_valid_queries"] > 0
 
 
@@ -129,7 +138,7 @@ def test_resumed_stages_end_where_an_uninterrupted_run_does(resumed):
         assert [m["step"] for m in got] == [m["step"] for m in want] == [10, 20, 30, 40]
         keys = [k for k in want[-1] if k.startswith("loss") or k.startswith("attention")]
         np.testing.assert_allclose([got[-1][k] for k in keys], [want[-1][k] for k in keys], rtol=1e-5)
-    got, want = (read_json(w / "eval" / "metrics.json") for w in (killed, reference))
+    got, want = (read_json(w / "eval" / "market1501" / "metrics.json") for w in (killed, reference))
     np.testing.assert_allclose([got[k] for k in METRIC_KEYS], [want[k] for k in METRIC_KEYS], rtol=1e-5)
     for evaluation in resumed.evaluations:
         assert evaluation.returncode == 0, evaluation.stderr[-4000:]

@@ -152,6 +152,18 @@ class Checkpoints:
             saved = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
         except Exception:
             return
+        # The settings first: they name the config fields that differ, where a shape names a parameter.
+        differing = [
+            f"{field}={old}, the config asks for {new}"
+            for key, value in (meta or {}).items()
+            if key in saved
+            for field, old, new in _differences(key, saved[key], value)
+        ]
+        if differing:
+            raise CheckpointError(
+                f"{where} was trained with {'; '.join(differing)}: use the config it was trained with, or "
+                "another workdir"
+            )
         if misfit:
             raise CheckpointError(
                 f"{where} holds another model than the config builds ({misfit}): "
@@ -199,3 +211,15 @@ def _first_misfit(on_disk, abstract_state, partial: bool = False) -> str | None:
             (saved_shape, saved_dtype), (shape, dtype) = saved[path], wanted[path]
             return f"{path} is {saved_shape} {saved_dtype} there, {shape} {dtype} here"
     return None
+
+
+def _differences(key: str, saved, wanted) -> list[tuple[str, object, object]]:
+    """(dotted field, saved value, wanted value) for each leaf where two settings differ."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        return [
+            difference
+            for field in sorted(set(saved) | set(wanted))
+            for difference in _differences(f"{key}.{field}", saved.get(field), wanted.get(field))
+        ]
+    saved, wanted = (list(v) if isinstance(v, tuple) else v for v in (saved, wanted))
+    return [] if saved == wanted else [(key, saved, wanted)]

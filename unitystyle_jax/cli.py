@@ -1,4 +1,5 @@
-"""What every command does with a bad input: one `error:` line naming the culprit, and a non-zero exit.
+"""What every command does with a bad input (one `error:` line naming the culprit, and a non-zero exit), and with
+its logs (this project's progress lines; the libraries' INFO records only with --verbosity=1).
 
 Set UNITYSTYLE_DEBUG=1 to get the full traceback instead.
 """
@@ -7,11 +8,14 @@ import importlib
 import logging
 import os
 import re
+import shlex
 import sys
 
 from absl import flags
 
 from unitystyle_jax import errors
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # Errors that describe the user's input or environment (files, configs, checkpoints), not a bug: the project's
 # own (errors.py), and what the standard library raises for a bad value or an unusable file.
@@ -74,6 +78,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     try:
         remaining = flags.FLAGS(argv)
         flags.FLAGS.config.to_dict()  # raises the deferred load error of --config now
+        if flags.FLAGS.verbosity < 1:
+            quiet_libraries()
         return remaining
     except flags.Error as error:
         fail(_first_and_last_line(str(error)))
@@ -81,6 +87,26 @@ def parse_flags(argv: list[str]) -> list[str]:
         fail(f"--config: {_first_and_last_line(str(error.__cause__ or error))}")
     except (AttributeError, KeyError) as error:  # ml_collections: an override names no field of the config
         fail(_unknown_field(error, argv))
+
+
+def same_flags(script: str) -> str:
+    """`python SCRIPT` with this command's flags: the next command a summary suggests."""
+    return " ".join(["python", script, *(shlex.quote(arg) for arg in sys.argv[1:])])
+
+
+def quiet_libraries() -> None:
+    """Drops other packages' INFO records (orbax's bookkeeping of every checkpoint, clu's copy of every logged
+    scalar: ~550 of a tiny run's ~580 lines) from the log handlers, keeping this project's progress lines and
+    everyone's warnings but orbax's note on every read-only manager, which restoring a generator or an IDE
+    backbone opens on purpose. absl's --verbosity=1 keeps them all."""
+    for handler in logging.root.handlers:
+        handler.addFilter(_project_or_warning)
+
+
+def _project_or_warning(record: logging.LogRecord) -> bool:
+    if record.pathname.startswith(PACKAGE_DIR + os.sep):
+        return True
+    return record.levelno >= logging.WARNING and record.msg != "Given directory is read only=%s"
 
 
 def _unknown_field(error: Exception, argv: list[str]) -> str:

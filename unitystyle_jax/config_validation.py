@@ -120,7 +120,8 @@ def validate(config) -> None:
         _require(0.0 <= value < 1.0, f"config.reid.{field}={value!r} must be in [0, 1)")
     _require(m.depth in RESNET_DEPTHS, f"config.model.depth={m.depth!r}: choose one of {RESNET_DEPTHS}")
     _require(0.0 <= m.dropout < 1.0, f"config.model.dropout={m.dropout!r} must be in [0, 1)")
-    _require(0.0 <= d.random_erasing <= 1.0, f"config.data.random_erasing={d.random_erasing!r} not in [0, 1]")
+    for field in ("random_erasing", "colour_jitter"):
+        _require(0.0 <= d[field] <= 1.0, f"config.data.{field}={d[field]!r} not in [0, 1]")
     _require(d.pad >= 0, f"config.data.pad={d.pad!r} must be >= 0")
     _require(
         r.learning_rate > 0 and r.backbone_learning_rate >= 0, "config.reid learning rates must be positive"

@@ -48,8 +48,8 @@ class Extractor:
             cameras = networks.trained_cameras(workdir)
             if not cameras:
                 raise CheckpointError(
-                    f"{os.path.join(workdir, 'gan')} has no UnityGAN: run the gan stage, or extract with "
-                    "--no-transfer"
+                    f"{os.path.join(workdir, 'gan')} has no UnityGAN: run the gan stage, or extract real images "
+                    "only (--no-transfer; Extractor.from_workdir(..., transfer=False))"
                 )
             generators = {
                 c: networks.restore_generator(config, workdir, networks.Domains(c), mesh) for c in cameras
@@ -72,7 +72,7 @@ class Extractor:
             raise CheckpointError(
                 f"camera(s) {missing} have no UnityGAN in this run (it has cameras {sorted(self.generators)}): "
                 f"train them (--config.stages=gan --config.gan.cameras={','.join(map(str, missing))}) or "
-                "extract with --no-transfer"
+                "extract real images only (--no-transfer; Extractor.from_workdir(..., transfer=False))"
             )
 
     def __call__(self, batch, camids, names=None) -> np.ndarray:

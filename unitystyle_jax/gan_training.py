@@ -335,7 +335,8 @@ def modelled_cameras(config, splits) -> list[int]:
 def _sample_row(translate, state, sample_x) -> np.ndarray:
     """Pairs (real | UnityStyle) side by side for a few of camera c's images, uint8 HWC."""
     fake = np.asarray(translate(state.nets["G"], sample_x))
-    return images.strip([image for pair in zip(np.asarray(sample_x), fake) for image in pair])
+    row = images.strip([image for pair in zip(np.asarray(sample_x), fake) for image in pair])
+    return images.labelled(row, ["real", "UnityStyle"] * len(fake))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,13 @@
 """Images as people look at them: model outputs in [-1, 1] as uint8, and the strips and grids the GAN stage
-writes (each camera's samples while it trains, the stage's UnityStyle grid)."""
+writes (each camera's samples while it trains, the stage's UnityStyle grid), enlarged and labelled."""
+
+import math
 
 import numpy as np
+from PIL import Image, ImageDraw
+
+MIN_HEIGHT = 256  # pictures of 32- or 64-pixel crops are enlarged to at least this many pixels of image
+_BAND, _MARGIN = 16, 44  # the label bands above the columns and left of the rows, in pixels
 
 
 def to_uint8(images_in_gan_range) -> np.ndarray:
@@ -30,3 +36,21 @@ def encoded(image_uint8, name: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image_uint8)).save(buffer, format=kind, quality=quality)
     return buffer.getvalue()
+
+
+def labelled(picture: np.ndarray, column_labels, row_labels=()) -> np.ndarray:
+    """`picture` (uint8 HWC) enlarged by whole pixels to at least MIN_HEIGHT high, with a band of column labels
+    above it (one per equal-width column) and, when given, row labels left of it (one per equal-height row)."""
+    scale = max(1, math.ceil(MIN_HEIGHT / picture.shape[0]))
+    big = np.repeat(np.repeat(picture, scale, axis=0), scale, axis=1)
+    left = _MARGIN if row_labels else 0
+    canvas = Image.new("RGB", (big.shape[1] + left, big.shape[0] + _BAND), "white")
+    canvas.paste(Image.fromarray(big), (left, _BAND))
+    draw = ImageDraw.Draw(canvas)
+    width = big.shape[1] / max(1, len(column_labels))
+    for i, label in enumerate(column_labels):
+        draw.text((left + i * width + 2, 2), str(label), fill="black")
+    height = big.shape[0] / max(1, len(row_labels))
+    for i, label in enumerate(row_labels):
+        draw.text((2, _BAND + i * height + height / 2 - 5), str(label), fill="black")
+    return np.asarray(canvas)

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import logging
 import os
 import shutil
 from typing import Callable
@@ -107,8 +108,18 @@ def to_onnx(program: Program, batch: int):
     def lax_only(images):
         return jax.core.eval_jaxpr(closed.jaxpr, closed.consts, images)[0]
 
-    with contextlib.redirect_stdout(io.StringIO()):  # jax2onnx prints debugging lines
-        return convert(lax_only, inputs=[(batch, *program.image_shape)], model_name=program.name)
+    # jax2onnx prints debugging lines, and its plugin loader imports a plugin for every package it supports,
+    # logging a warning with a traceback for each that does not import: its dm_pix plugins use
+    # jax.interpreters.batching.not_mapped, which jax 0.10 no longer has. This conversion uses none of them, so
+    # the loader's warnings are held back; a failure of the conversion itself still raises.
+    loader = logging.getLogger("jax2onnx.plugins.plugin_system")
+    level = loader.level
+    loader.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return convert(lax_only, inputs=[(batch, *program.image_shape)], model_name=program.name)
+    finally:
+        loader.setLevel(level)
 
 
 def _max_pool_over_channels(x, window_shape, strides=None, padding="VALID"):

@@ -83,6 +83,16 @@ class FeatureModel:
     meta: dict  # the checkpoint's meta: num_classes, model, method, dataset
 
 
+def check_ide_checkpoints(workdir: str) -> None:
+    """CheckpointError unless WORKDIR has an IDE checkpoint folder: looked at before anything is opened or
+    created there (a missing workdir is not made, nor a dataset generated in it)."""
+    folder = os.path.join(os.path.abspath(workdir), "checkpoints")
+    if not os.path.isdir(workdir):
+        raise CheckpointError(f"workdir {os.path.abspath(workdir)} does not exist: train a run there first")
+    if not os.path.isdir(folder):
+        raise CheckpointError(f"no IDE checkpoint in {folder}: train the reid stage first")
+
+
 def restore_features(config, workdir: str, mesh) -> FeatureModel:
     """The backbone of WORKDIR's newest IDE checkpoint (or config.eval.step's, when >= 0): no optimiser state and
     no classifier, so a model trained on another dataset (another number of identities) restores as well."""
@@ -91,12 +101,7 @@ def restore_features(config, workdir: str, mesh) -> FeatureModel:
     image_shape = (config.data.height, config.data.width, 3)
     abstract = _abstract_variables(backbone, image_shape, mesh)
     part = {collection: {BACKBONE: abstract[collection]} for collection in ("params", "batch_stats")}
-    if not os.path.isdir(
-        os.path.join(workdir, "checkpoints")
-    ):  # looked at first: Checkpoints would create it
-        raise CheckpointError(
-            f"no IDE checkpoint in {os.path.join(os.path.abspath(workdir), 'checkpoints')}: train the reid stage first"
-        )
+    check_ide_checkpoints(workdir)
     checkpoints = reid_checkpoints(workdir)
     try:
         restored = checkpoints.restore(part, step, {"model": model_fingerprint(config.model)}, partial=True)

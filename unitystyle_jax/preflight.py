@@ -28,13 +28,14 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
             if camera not in splits.cameras:
                 split = next(s for s in formats.SPLITS if camera in splits.cameras_of(s))
                 raise formats.DatasetError(
-                    f"camera {camera} of the {split} split has no training images in {config.data.name}, so no "
+                    f"{formats.camera_name(config.data.name, camera)} of the {split} split has no "
+                    f"training images in {config.data.name}, so no "
                     "UnityGAN can transfer its images: remove them, or train the real-image baseline "
                     "(--config.reid.method=baseline --config.stages=reid)"
                 )
             if not check_gan_checkpoint(config, workdir, networks.Domains(camera), mesh):
                 raise CheckpointError(
-                    f"no UnityGAN checkpoint for camera {camera} in "
+                    f"no UnityGAN checkpoint for {formats.camera_name(config.data.name, camera)} in "
                     f"{networks.camera_workdir(workdir, networks.Domains(camera))}: the transfer needs one generator per "
                     "camera; run the gan stage for it first"
                 )

@@ -97,6 +97,7 @@ def score(query_features, gallery_features, splits, eval_config):
 def run(config, workdir: str) -> dict:
     """evaluate.py: WORKDIR's newest (or config.eval.step's) IDE checkpoint, on the query and gallery its method
     sees (their UnityStyle versions for unitystyle: test-time transfer); returns the metrics written."""
+    networks.check_ide_checkpoints(workdir)
     mesh = startup.start(config, workdir)
     splits = startup.load_dataset(config, workdir)
     return evaluate(config, workdir, splits, None, mesh)
@@ -136,10 +137,20 @@ def _test_inputs(config, workdir: str, splits, meta: dict):
     return splits, False
 
 
+def default_output_dir(config, workdir: str) -> str:
+    """Where an evaluation writes: config.eval.output, or WORKDIR/eval/<dataset>[-rerank][-flip][-step<N>], so an
+    evaluation with other settings or on other data never replaces another's results."""
+    if config.eval.output:
+        return config.eval.output
+    e = config.eval
+    name = config.data.name + "-rerank" * bool(e.rerank) + "-flip" * bool(e.flip)
+    return os.path.join(workdir, "eval", name + (f"-step{e.step}" if e.step >= 0 else ""))
+
+
 def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None = None) -> dict:
     """Features of `inputs`' query and gallery (the real ones, or versions aligned row by row with `splits`';
     None: what the run's method sees, the UnityStyle versions for unitystyle), scored with the identities and
-    cameras of `splits`; writes OUTPUT_DIR (default WORKDIR/eval)."""
+    cameras of `splits`; writes OUTPUT_DIR (default: `default_output_dir`)."""
     trained = networks.restore_features(config, workdir, mesh)
     step = trained.step
     transferred = inputs is not None
@@ -160,11 +171,13 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))
     e = config.eval
     if jax.process_index() == 0:
-        out = output_dir or os.path.join(workdir, "eval")
+        out = output_dir or default_output_dir(config, workdir)
         os.makedirs(out, exist_ok=True)
         evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
         paired.write_per_query(out, ranking["per_query"])
-        evaluation.plot_cmc({config.reid.method: ranking["cmc"]}, os.path.join(out, "cmc.png"))
+        # Past the gallery's size the curve is flat at its last value: the axis stops there.
+        cmc = ranking["cmc"][: len(splits.gallery)]
+        evaluation.plot_cmc({config.reid.method: cmc}, os.path.join(out, "cmc.png"))
         evaluation.plot_ranked_lists(
             [r.path for r in splits.query],
             [r.path for r in splits.gallery],
@@ -188,6 +201,9 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
                 query_names=np.array([r.name for r in splits.query]),
                 gallery_names=np.array([r.name for r in splits.gallery]),
             )
-        print(metrics_table({f"{config.reid.method} (step {step})": metrics}))
-        logging.info("evaluation written to %s", out)
+        setting = [f"on {config.data.name}", f"step {step}"]
+        setting += ["test-time transfer"] * metrics["test_time_transfer"] + ["re-ranked"] * bool(e.rerank)
+        setting += ["flip-averaged"] * bool(e.flip)
+        print(metrics_table({f"{config.reid.method} ({', '.join(setting)})": metrics}))
+        print(f"written to {out}: metrics.json, per_query.npz, cmc.png, ranked.png")
     return metrics

@@ -21,10 +21,12 @@ def stamp(report: dict) -> dict:
 
 
 def write(results: str, name: str, report: dict, markdown: str) -> None:
-    """RESULTS/NAME.json and RESULTS/NAME.md (process 0 only), and the Markdown on stdout."""
+    """RESULTS/NAME.json and RESULTS/NAME.md (process 0 only), and the Markdown on stdout, then where they are."""
     if jax.process_index() != 0:
         return
     os.makedirs(results, exist_ok=True)
-    files.write_text(os.path.join(results, f"{name}.json"), json.dumps(report, indent=2) + "\n")
-    files.write_text(os.path.join(results, f"{name}.md"), markdown)
+    paths = [os.path.join(results, f"{name}.{suffix}") for suffix in ("md", "json")]
+    files.write_text(paths[1], json.dumps(report, indent=2) + "\n")
+    files.write_text(paths[0], markdown)
     print(markdown)
+    print(f"written to {paths[0]} and {paths[1]}")

@@ -5,12 +5,14 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
 
 import jax
 import numpy as np
 
 from unitystyle_jax import (
+    cli,
     config_validation,
     files,
     gan_training,
@@ -39,7 +41,9 @@ def _write_grid(config, workdir, splits, cameras, mesh) -> None:
         real = pipeline.sample_images(records, config.gan.height, config.gan.width)
         rows.append(images.strip([*real, *np.asarray(generator(real))]))
     if jax.process_index() == 0 and rows:
-        grid = images.grid(rows)
+        shown = max(row.shape[1] for row in rows) // (2 * config.gan.width)  # real images per camera
+        names = [formats.camera_label(config.data.name, c) for c in cameras]
+        grid = images.labelled(images.grid(rows), ["real"] * shown + ["UnityStyle"] * shown, names)
         Image.fromarray(grid).save(os.path.join(workdir, "gan", "unitystyle_grid.png"))
         writer = metric_writers.SummaryWriter(os.path.join(workdir, "gan", "tensorboard"))
         writer.write_images(config.gan.num_steps, {"unitystyle_grid": grid[None]})
@@ -71,25 +75,40 @@ class Plan:
 @contextlib.contextmanager
 def prepared(config, workdir: str):
     """Start-up and every check that can fail (preflight), then the Plan, with the workdir's lock held while
-    the block runs: nothing expensive starts before the whole run is known to be possible."""
+    the block runs: nothing expensive starts before the whole run is known to be possible. A workdir this
+    command created is removed again when start-up fails: a failed start leaves nothing behind."""
     stages = config_validation.stage_list(config)
-    files.check_writable(workdir)
-    mesh = startup.start(config, workdir)
-    with workdir_lock.hold(workdir, jax.process_index()):
-        splits = startup.load_dataset(config, workdir)
-        cameras = preflight.check_run(config, workdir, splits, stages, mesh)
-        yield Plan(config, workdir, stages, mesh, splits, cameras)
+    created, ready = not os.path.exists(workdir), False
+    try:
+        files.check_writable(workdir)
+        mesh = startup.start(config, workdir)
+        with workdir_lock.hold(workdir, jax.process_index()):
+            splits = startup.load_dataset(config, workdir)
+            cameras = preflight.check_run(config, workdir, splits, stages, mesh)
+            ready = True
+            yield Plan(config, workdir, stages, mesh, splits, cameras)
+    except Exception:
+        if created and not ready:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
 
 
 def run(config, workdir: str) -> None:
-    """train.py's work: the config's stages, in order."""
+    """train.py's work: the config's stages, in order, then what they wrote and the command to run next."""
+    began = time.perf_counter()
     with prepared(config, workdir) as plan:
-        execute(plan)
+        done = execute(plan)
+    if jax.process_index() == 0:
+        print(f"finished in {time.perf_counter() - began:.0f} s:")
+        print("\n".join(f"  {line}" for line in done))
+        print(f"next: {cli.same_flags('evaluate.py')}")
 
 
-def execute(plan: Plan) -> None:
-    """The stages of a prepared run, in order, each resuming where an earlier run of it stopped."""
+def execute(plan: Plan) -> list[str]:
+    """The stages of a prepared run, in order, each resuming where an earlier run of it stopped; returns a line
+    per stage saying what it wrote where."""
     config, workdir, mesh, splits = plan.config, plan.workdir, plan.mesh, plan.splits
+    done = []
     for stage in plan.stages:
         began = time.perf_counter()
         if stage == "gan":
@@ -104,12 +123,34 @@ def execute(plan: Plan) -> None:
             domains = [networks.Domains(camera) for camera in plan.gan_cameras]
             gan_training.train_all(config, workdir, splits, domains, mesh)
             _write_grid(config, workdir, splits, plan.gan_cameras, mesh)
+            done.append(
+                f"gan       {len(domains)} UnityGANs in {os.path.join(workdir, 'gan')}/cam<c>/ (checkpoints, "
+                f"losses, samples); grid {os.path.join(workdir, 'gan', 'unitystyle_grid.png')}"
+            )
         elif stage == "transfer":
             summary = transfer.run(config, workdir, splits, mesh)
-            logging.info("transfer: style spread and structure on query+gallery: %s", summary["style"])
+            done.append(
+                f"transfer  {_transfer_line(summary['style'])} in {os.path.join(workdir, styled_data.OUTPUT)}"
+            )
         elif stage == "reid":
             unity = styled_data.load(workdir, splits).train if config.reid.method == "unitystyle" else None
             extra = reid_training.second_part(config.reid, splits.train, unity)
             reid_training.train(config, workdir, splits, extra, mesh)
+            done.append(
+                f"reid      IDE ({config.reid.method}), {config.reid.num_steps} steps, in "
+                f"{os.path.join(workdir, 'checkpoints')}; log {os.path.join(workdir, 'metrics.jsonl')}"
+            )
         if jax.process_index() == 0:
             record_time(workdir, stage, time.perf_counter() - began)
+    return done
+
+
+def _transfer_line(style: dict) -> str:
+    """What the transfer did to query + gallery, in one line."""
+    parts = [f"SSIM to the real images {style['ssim']:.3f}"]
+    ratio, probe = style["style_ratio"], style["camera_probe"]
+    if ratio["real"] is not None:
+        parts.insert(0, f"style ratio R {ratio['real']:.2f} -> {ratio['unity']:.2f}")
+    if probe:
+        parts.insert(1, f"camera probe {100 * probe['real']:.0f}% -> {100 * probe['unity']:.0f}%")
+    return "UnityStyle dataset (" + ", ".join(parts) + ")"

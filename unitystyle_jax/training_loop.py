@@ -159,13 +159,21 @@ def run(
         logging.info(
             "%s: resuming from step %d (checkpoint in %s)", m.name, start_step, m.checkpoints.directory
         )
-    window_start, window_steps, started = time.perf_counter(), 0, time.perf_counter()
+    logging.info(
+        "%s: step %d compiles the train step first (unless this process or the compile cache has it)",
+        ", ".join(m.name for m in members),
+        start_step + 1,
+    )
+    window_start, window_steps = time.perf_counter(), 0
+    steady_since = None  # the end of the first step: the ETA counts steady steps, not compilation
     step = start_step
     try:
         with stop_requests() as stop:
             for step in range(start_step + 1, num_steps + 1):
                 state, metrics = step_fn(state, parallel.to_global(next(batches), mesh))
                 metrics = jax.device_get(metrics)
+                if steady_since is None:
+                    steady_since = time.perf_counter()
                 per_member = [
                     {k: float(v[i] if stacked else v) for k, v in metrics.items()}
                     for i in range(len(members))
@@ -180,14 +188,19 @@ def run(
                         metrics["images_per_sec"] = window_steps * images_per_step / max(elapsed, 1e-9)
                         sink.writer.write_scalars(step, metrics)
                         sink.log.write({"step": step, **metrics})
-                        eta = (time.perf_counter() - started) / (step - start_step) * (num_steps - step)
+                        steady = step - start_step - 1
+                        eta = (
+                            (time.perf_counter() - steady_since) / steady * (num_steps - step)
+                            if steady
+                            else None
+                        )
                         logging.info(
                             "%s step %d/%d  %s  ETA %s",
                             sink.member.name,
                             step,
                             num_steps,
                             "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
-                            _format_eta(eta),
+                            "after step 2" if eta is None and step < num_steps else _format_eta(eta or 0.0),
                         )
                 if logged:
                     window_start, window_steps = time.perf_counter(), 0

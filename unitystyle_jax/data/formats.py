@@ -99,6 +99,17 @@ def read_meta(root: str) -> dict | None:
     return meta
 
 
+def camera_label(dataset: str, camid: int) -> str:
+    """A 0-based camera as the dataset's own files name it ("c6"); a custom dataset's CSVs use the id ("id 5")."""
+    return f"id {camid}" if dataset == "custom" else f"c{camid + 1}"
+
+
+def camera_name(dataset: str, camid: int) -> str:
+    """A camera in messages: its own name and the id that flags and folders (gan/cam5) use."""
+    label = camera_label(dataset, camid)
+    return f"camera {label}" if dataset == "custom" else f"camera {label} (id {camid})"
+
+
 def _camera_limit(name: str, root: str) -> int | None:
     """The highest camera number the format allows (file names are checked against it); None for custom."""
     if name == "msmt17":

@@ -67,10 +67,15 @@ def resized(image_uint8, height: int, width: int) -> tf.Tensor:
     return tf.image.resize(image, (height, width), antialias=True)
 
 
-def augment(image: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int, erasing: float) -> tf.Tensor:
-    """Random flip, zero-pad + random crop, random erasing; stateless, so a seed fixes the outcome."""
+def augment(
+    image: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int, erasing: float, jitter: float = 0.0
+) -> tf.Tensor:
+    """Random colour jitter, flip, zero-pad + random crop, random erasing; stateless, so a seed fixes the
+    outcome."""
     seeds = tf.random.experimental.stateless_split(seed, num=3)
     height, width = image.shape[0], image.shape[1]
+    if jitter > 0:  # its own seed, folded in: the other augmentations draw as they do without it
+        image = colour_jitter(image, tf.random.experimental.stateless_fold_in(seed, 1), jitter)
     if flip:
         image = tf.image.stateless_random_flip_left_right(image, seeds[0])
     if pad:
@@ -79,6 +84,28 @@ def augment(image: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int, erasing: fl
     if erasing > 0:
         image = _random_erasing(image, seeds[2], erasing)
     return image
+
+
+# fast-reid's INPUT.CJ (torchvision's ColorJitter): brightness and contrast factors in 1 ± 0.15, saturation
+# in 1 ± 0.1, hue shifted by up to 0.1 of the colour circle.
+JITTER_BRIGHTNESS, JITTER_CONTRAST, JITTER_SATURATION, JITTER_HUE = 0.15, 0.15, 0.1, 0.1
+
+
+def colour_jitter(image: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
+    """With `probability`, fast-reid's colour jitter of an RGB image in [0, 1]: a camera-style augmentation that
+    needs no camera labels."""
+    seeds = tf.random.experimental.stateless_split(seed, num=5)
+    brightness = tf.random.stateless_uniform((), seeds[0], 1 - JITTER_BRIGHTNESS, 1 + JITTER_BRIGHTNESS)
+    jittered = tf.clip_by_value(image * brightness, 0.0, 1.0)
+    jittered = tf.image.stateless_random_contrast(
+        jittered, 1 - JITTER_CONTRAST, 1 + JITTER_CONTRAST, seeds[1]
+    )
+    jittered = tf.image.stateless_random_saturation(
+        tf.clip_by_value(jittered, 0.0, 1.0), 1 - JITTER_SATURATION, 1 + JITTER_SATURATION, seeds[2]
+    )
+    jittered = tf.image.stateless_random_hue(jittered, JITTER_HUE, seeds[3])
+    applied = tf.random.stateless_uniform((), seeds[4]) < probability
+    return tf.where(applied, tf.clip_by_value(jittered, 0.0, 1.0), image)
 
 
 def _random_erasing(image, seed, probability, area=(0.02, 0.4), aspect=(0.3, 3.3)):
@@ -162,7 +189,7 @@ def reid_train_batches(
             image = decode(tf.gather(paths, index), h, w)
             return {
                 f"{key}image": normalize_imagenet(
-                    augment(image, augment_seed, c.flip, c.pad, c.random_erasing)
+                    augment(image, augment_seed, c.flip, c.pad, c.random_erasing, c.colour_jitter)
                 ),
                 f"{key}label": tf.gather(labels, index),
             }
