@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo compare test venv clean
+.PHONY: demo compare test test-fast venv clean
 
 $(STAMP): requirements.txt requirements-test.txt requirements-export.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,10 +15,10 @@ $(STAMP): requirements.txt requirements-test.txt requirements-export.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m unitystyle_jax.demo --workdir=runs/demo --results=results
+	$(PY) -m unitystyle_jax.commands.demo --workdir=runs/demo --results=results
 
 compare: $(STAMP)
-	$(PY) -m unitystyle_jax.compare --config=configs/synthetic.py:compare --workdir=runs/compare --results=results
+	$(PY) -m unitystyle_jax.commands.compare --config=configs/synthetic.py:compare --workdir=runs/compare --results=results
 
 LINTED := unitystyle_jax tests benchmarks configs train.py evaluate.py
 
@@ -26,6 +26,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
+
+# In-process tests only (steps, losses, models, metrics, pipeline, start-up checks, config validation): minutes.
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not command" --durations=10 tests
 
 clean:
 	rm -rf runs .pytest_cache

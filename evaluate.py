@@ -7,7 +7,7 @@ writes WORKDIR/eval/metrics.json, cmc.png and ranked.png.
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import cli
+from unitystyle_jax.commands import cli
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -19,7 +19,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    cli.run_command("unitystyle_jax.reid_evaluation", FLAGS.config, FLAGS.workdir)
+    cli.check_config(FLAGS.config)
+    from unitystyle_jax.reid import (
+        evaluation,
+    )  # after the check: TensorFlow and the models take ~10 s to import
+
+    cli.run_main(evaluation.run, FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Runs the stages the config lists (gan, transfer, reid), resuming each from WORKD
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import cli
+from unitystyle_jax.commands import cli
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
@@ -16,7 +16,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
     del argv
-    cli.run_command("unitystyle_jax.stages", FLAGS.config, FLAGS.workdir)
+    cli.check_config(FLAGS.config)
+    from unitystyle_jax.commands import (
+        train,
+    )  # after the check: TensorFlow and the models take ~10 s to import
+
+    cli.run_main(train.run, FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

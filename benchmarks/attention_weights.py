@@ -18,8 +18,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unitystyle_jax import gan_training, networks, parallel, startup  # noqa: E402
+from unitystyle_jax import startup  # noqa: E402
+from unitystyle_jax.core import parallel
 from unitystyle_jax.data import pipeline  # noqa: E402
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan.domains import Domains
 
 
 def load_config(path: str):
@@ -61,7 +64,7 @@ def main() -> None:
     print("|---" * (len(cameras) + 2) + "|")
     correlations = []
     for model in cameras:
-        setup = gan_training.GanSetup(config, args.workdir, networks.Domains(model), mesh)
+        setup = gan_training.GanSetup(config, args.workdir, Domains(model), mesh)
         state, _ = setup.restore()
         g = state.nets["G"]
         bounded = {}

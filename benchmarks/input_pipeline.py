@@ -18,8 +18,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import default  # noqa: E402
-from unitystyle_jax import parallel, reid_training  # noqa: E402
+from unitystyle_jax.core import parallel  # noqa: E402
 from unitystyle_jax.data import formats, pipeline, synthetic  # noqa: E402
+from unitystyle_jax.reid import training as reid_training
 
 
 def pipeline_images_per_sec(splits, config, batch: int, batches: int) -> float:

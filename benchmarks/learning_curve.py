@@ -46,7 +46,7 @@ def run_point(args, steps: int) -> dict:
     began = time.perf_counter()
     with open(os.path.join(workdir, "log.txt"), "w") as log:
         subprocess.run(
-            [sys.executable, "-m", "unitystyle_jax.compare", *flags],
+            [sys.executable, "-m", "unitystyle_jax.commands.compare", *flags],
             cwd=REPO,
             stdout=log,
             stderr=log,

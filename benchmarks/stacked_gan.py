@@ -24,7 +24,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import synthetic  # noqa: E402
-from unitystyle_jax import gan_training, parallel  # noqa: E402
+from unitystyle_jax.core import parallel
+from unitystyle_jax.gan import training as gan_training  # noqa: E402
 from unitystyle_jax.models import fast_conv  # noqa: E402
 
 

@@ -4,7 +4,7 @@
                                     [--conv auto] [--cpus 0,1] [--compilation-cache DIR]
 
 IDE: ResNet-50 + two-FC head at 256x128, SGD (Nesterov, weight decay, two learning rates), cross-entropy,
-through `reid_training.train_step`; PyTorch: `torch_reference.IDE`, the same optimizer and loss. UnityGAN: one
+through `reid_training.train_step`; PyTorch: `torch_models.IDE`, the same optimizer and loss. UnityGAN: one
 full step of `gan_training.train_step` (G and F, D_X and D_Y, every loss term, both Adam updates) at the
 paper's model size; PyTorch: the twin below, with the same batched calls, losses and updates, and the same
 parameter counts (checked). PyTorch runs eager in channels_last memory format.
@@ -33,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from unitystyle_jax.models.factory import create_gan_networks, create_ide
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -82,10 +84,11 @@ def jax_ide(args):
     import jax
     import numpy as np
 
-    from unitystyle_jax import networks, parallel, reid_training
+    from unitystyle_jax.core import parallel
+    from unitystyle_jax.reid import training as reid_training
 
     config = jax_config(args)
-    model = networks.create_ide(config.model, IDE_CLASSES)
+    model = create_ide(config.model, IDE_CLASSES)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (*IMAGE_SIZE, 3))
     state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))
@@ -104,11 +107,11 @@ def jax_gan(args):
     import jax
     import numpy as np
 
-    from unitystyle_jax import gan_training, networks
-    from unitystyle_jax.parallel import INIT_PRNG
+    from unitystyle_jax.core.parallel import INIT_PRNG
+    from unitystyle_jax.gan import training as gan_training
 
     config = jax_config(args)
-    generator, discriminator = networks.create_gan_networks(config.gan)
+    generator, discriminator = create_gan_networks(config.gan)
     tx = gan_training.create_optimizer(config.gan)
     init = functools.partial(gan_training.initial_state, generator, discriminator, tx, (*IMAGE_SIZE, 3))
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
@@ -234,11 +237,11 @@ def torch_ide(args):
     import torch
     import torch.nn.functional as F
 
-    from unitystyle_jax import torch_reference
+    from unitystyle_jax.reference import torch_models
 
     config = jax_config(args)
     m, r = config.model, config.reid
-    model = torch_reference.IDE(
+    model = torch_models.IDE(
         IDE_CLASSES, m.depth, m.width, m.last_stride, m.ibn, m.bottleneck_dim, m.dropout
     ).to(memory_format=torch.channels_last)
     model.train()
@@ -290,10 +293,10 @@ def torch_gan(args):
     import numpy as np
     import torch
 
-    from unitystyle_jax import torch_reference
+    from unitystyle_jax.reference import torch_models
 
     config = jax_config(args)
-    nets = torch_reference.unitygan_nets(config.gan).to(memory_format=torch.channels_last)
+    nets = torch_models.unitygan_nets(config.gan).to(memory_format=torch.channels_last)
     nets.train()
     rng = np.random.default_rng(0)
     x, y = (
@@ -303,7 +306,7 @@ def torch_gan(args):
         for _ in range(2)
     )
     y_own = torch.from_numpy((np.arange(args.gan_batch) % 2).astype(np.float32))  # as the JAX side's batch
-    step = torch_reference.unitygan_step(nets, config.gan)
+    step = torch_models.unitygan_step(nets, config.gan)
     counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
     return run_torch_step(
         lambda: step(x, y, y_own), args, images_per_step=2 * args.gan_batch, parameters=counts

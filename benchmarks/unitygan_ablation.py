@@ -99,7 +99,7 @@ def run_variant(args, family: str, name: str, seed: int, baseline_workdir: str) 
     from absl import flags as absl_flags
     from ml_collections import config_flags
 
-    from unitystyle_jax import reid_evaluation
+    from unitystyle_jax.reid import evaluation as reid_evaluation
 
     workdir = os.path.join(args.workdir, family, f"{name}_seed{seed}")
     flags = flags_of(args, family, workdir, "--config.stages=gan,transfer", f"--config.seed={seed}")

@@ -89,13 +89,13 @@ def get_config():
     c.model.conv = "auto"  # auto | fast | xla, as gan.conv (models/fast_conv.py); not part of the checkpoint
     c.model.dtype = "float32"  # compute dtype, as gan.dtype; not part of the checkpoint either
     # The paper's and CamStyle's numbers assume an ImageNet-initialised ResNet: a folder written by
-    # `python -m unitystyle_jax.convert_torch`, or 'none' to train from scratch. '' (not chosen) stops a run that
+    # `python -m unitystyle_jax.commands.convert_torch`, or 'none' to train from scratch. '' (not chosen) stops a run that
     # would train the IDE, at start-up.
     c.model.pretrained = ""
 
     c.reid = ml_collections.ConfigDict()
     # unitystyle: N real + N UnityStyle per batch; baseline: real only; real_twin: N real + the same N again with
-    # another augmentation (a control); camstyle and colour_norm: rows of `python -m unitystyle_jax.compare`.
+    # another augmentation (a control); camstyle and colour_norm: rows of `python -m unitystyle_jax.commands.compare`.
     c.reid.method = "unitystyle"
     c.reid.batch_size = 64  # N real images per batch (UnityStyle adds N more): 128 images as CamStyle
     # per_part: mean CE of the real part + mean CE of the second part (the paper's (1/N) sum over 2N, and
@@ -136,7 +136,7 @@ def get_config():
     # --config.stages=gan,transfer` ran on that dataset. Without one, such data is evaluated as real images.
     c.eval.styles_workdir = ""
 
-    # `python -m unitystyle_jax.compare`: the paper's comparison with controls, an ablation and seeds.
+    # `python -m unitystyle_jax.commands.compare`: the paper's comparison with controls, an ablation and seeds.
     c.compare = ml_collections.ConfigDict()
     c.compare.seeds = (
         3  # IDE trainings per row (seed, seed + 1, ...): initialisation, data order, augmentation

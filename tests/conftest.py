@@ -7,7 +7,7 @@ import jax
 import pytest
 
 import runs
-from unitystyle_jax import cpu_flags
+from unitystyle_jax.core import cpu_flags
 
 # Before JAX starts its backend (on first use, after these imports); runs.XLA_FLAGS says why.
 os.environ["XLA_FLAGS"] = runs.XLA_FLAGS

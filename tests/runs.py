@@ -19,7 +19,7 @@ BASELINE = ("--config.stages=reid", "--config.reid.method=baseline")
 
 
 def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
-    """A script (train.py, evaluate.py) or a module (unitystyle_jax.demo) with a config, a workdir and the
+    """A script (train.py, evaluate.py) or a module (unitystyle_jax.commands.demo) with a config, a workdir and the
     shared compilation cache."""
     program = [script] if script.endswith(".py") else ["-m", script]
     return [sys.executable, *program, f"--config={config}", f"--workdir={workdir}", CACHE, *flags]
@@ -28,7 +28,7 @@ def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
 # The suite's programs compile without XLA's backend (LLVM) optimisations: the tiny UnityGAN step compiles in
 # 12 s instead of 21 s and runs a few steps, where the optimised code would save milliseconds. Every test,
 # in-process (conftest.py) or a command, compiles this way, so exactness checks compare like with like; the
-# project's own CPU default (unitystyle_jax/cpu_flags.py) is added to it as it is for users.
+# project's own CPU default (unitystyle_jax/core/cpu_flags.py) is added to it as it is for users.
 XLA_FLAGS = "--xla_backend_optimization_level=0"
 
 

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from unitystyle_jax.checkpoints import Checkpoints
-from unitystyle_jax.errors import CheckpointError
+from unitystyle_jax.core.checkpoints import Checkpoints
+from unitystyle_jax.core.errors import CheckpointError
 
 
 def state(value):

@@ -4,11 +4,16 @@ exit code 1, no traceback — and nothing a previous run wrote is lost."""
 import os
 from types import SimpleNamespace
 
+import fakedata
 import pytest
 
-import fakedata
 import runs
+from configs import synthetic
 from runs import BASELINE, finish, one_error_line, run, snapshot, start
+from unitystyle_jax import config_validation
+from unitystyle_jax.core.errors import ConfigError
+
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
 
 def fails(script: str, workdir, *flags, config: str = runs.TINY) -> str:
@@ -16,18 +21,34 @@ def fails(script: str, workdir, *flags, config: str = runs.TINY) -> str:
 
 
 @pytest.mark.parametrize(
+    "field, value, culprit",
+    [
+        ("gan.lambda_gan", 0.9, "config.gan lambdas: loss weights gan=0.9 + "),
+        ("stages", "gan,style,reid", "config.stages='gan,style,reid': unknown stage(s) ['style']"),
+        ("data.name", "cuhk03", "config.data.name='cuhk03'"),
+        ("model.depth", 7, "config.model.depth=7"),
+        ("reid.batch_size", -8, "config.reid.batch_size=-8 must be a positive integer"),
+    ],
+)
+def test_bad_config_value_is_named(field, value, culprit):
+    """In-process: what train.py checks first; the subprocess test below shows how it reaches the user."""
+    config = synthetic.get_config("tiny")
+    section, _, leaf = field.rpartition(".")
+    (config[section] if section else config)[leaf] = value
+    with pytest.raises(ConfigError) as raised:
+        config_validation.validate(config)
+    assert culprit in str(raised.value)
+
+
+@pytest.mark.parametrize(
     "flag, culprit",
     [
-        ("--config.gan.lambda_gan=0.9", "config.gan lambdas: loss weights gan=0.9 + "),
-        ("--config.stages=gan,style,reid", "config.stages='gan,style,reid': unknown stage(s) ['style']"),
-        ("--config.data.name=cuhk03", "config.data.name='cuhk03'"),
-        ("--config.model.depth=7", "config.model.depth=7"),
         ("--config.reid.batch_size=-8", "config.reid.batch_size=-8 must be a positive integer"),
         ("--config.reid.bacth_size=8", "--config.reid.bacth_size: the config has no field 'bacth_size'"),
         ("--config.reid.num_steps=many", "--config.reid.num_steps=many"),
     ],
 )
-def test_bad_config_value_is_one_error_line_before_anything_is_written(tmp_path, flag, culprit):
+def test_bad_config_value_or_flag_is_one_error_line_before_anything_is_written(tmp_path, flag, culprit):
     assert culprit in fails("train.py", tmp_path / "run", flag)
     assert not os.path.exists(tmp_path / "run")
 

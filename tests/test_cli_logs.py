@@ -4,7 +4,7 @@ packages' INFO records (orbax's per-checkpoint bookkeeping) and orbax's note on 
 import logging
 import os
 
-from unitystyle_jax import cli
+from unitystyle_jax.commands import cli
 
 
 def record(pathname: str, level: int, msg: str = "something happened") -> logging.LogRecord:

@@ -1,4 +1,4 @@
-"""`python -m unitystyle_jax.compare` at the tiny config: every row trained with two seeds over two GAN seeds and
+"""`python -m unitystyle_jax.commands.compare` at the tiny config: every row trained with two seeds over two GAN seeds and
 reported with its spread and interval, the paired contrasts and the claims' verdicts, CamStyle's pairwise models
 and UnityStyle's per-camera ones counted, a second invocation resuming to the same numbers without training
 anything, and bad settings stopped before any work."""
@@ -9,7 +9,9 @@ import os
 import pytest
 
 import runs
-from unitystyle_jax import compare
+from unitystyle_jax.commands import compare
+
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
 SEEDS = 2
 TINY_CAMERAS = 3  # SyntheticSpec.tiny()
@@ -20,10 +22,10 @@ def compared(tmp_path_factory):
     base = tmp_path_factory.mktemp("compare")
     workdir, results = base / "runs", base / "results"
     flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}", "--config.compare.rows=all")
-    first = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=2400)
+    first = runs.run("unitystyle_jax.commands.compare", workdir, *flags, timeout=2400)
     with open(results / "compare.json") as f:
         report = json.load(f)
-    again = runs.run("unitystyle_jax.compare", workdir, *flags, timeout=1200)
+    again = runs.run("unitystyle_jax.commands.compare", workdir, *flags, timeout=1200)
     with open(results / "compare.json") as f:
         resumed = json.load(f)
     return workdir, results, report, resumed, first, again
@@ -118,7 +120,11 @@ def test_a_second_invocation_resumes_everything(compared):
 )
 def test_bad_settings_stop_before_any_work(tmp_path, flag, message):
     result = runs.run(
-        "unitystyle_jax.compare", tmp_path / "runs", f"--results={tmp_path / 'results'}", flag, check=False
+        "unitystyle_jax.commands.compare",
+        tmp_path / "runs",
+        f"--results={tmp_path / 'results'}",
+        flag,
+        check=False,
     )
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -11,7 +11,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import runs
+
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
 # A tiny IDE (ResNet-18, width 4, 32x16 images) through the real start-up, model factory and train step, with
 # the default convolution setting: its custom_vjp must trace to the same program in every process.
@@ -20,7 +24,10 @@ CHILD = textwrap.dedent(
     import functools, json, sys, time
     import jax, numpy as np
     from configs import default
-    from unitystyle_jax import networks, parallel, reid_training, startup
+    from unitystyle_jax import startup
+    from unitystyle_jax.core import parallel
+    from unitystyle_jax.models.factory import create_ide
+    from unitystyle_jax.reid import training as reid_training
 
     events = []
     jax.monitoring.register_event_listener(lambda event, **_: events.append(event))
@@ -29,7 +36,7 @@ CHILD = textwrap.dedent(
     config.data.height, config.data.width = 32, 16
     config.model.update(depth=18, width=4, bottleneck_dim=8)
     startup.start(config, sys.argv[1])
-    model = networks.create_ide(config.model, 3)
+    model = create_ide(config.model, 3)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
     state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from unitystyle_jax import convert_torch, torch_reference
+from unitystyle_jax.commands import convert_torch
 from unitystyle_jax.models import resnet
+from unitystyle_jax.reference import torch_models
+from unitystyle_jax.reid import pretrained
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_HEIGHT, IMAGE_WIDTH = 64, 32  # small re-ID-shaped input: fast, yet every stage keeps a spatial extent
@@ -38,9 +40,9 @@ def randomise_norms(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model.eval()
 
 
-def reference_model(depth: int, ibn: bool, seed: int, width: int = 64) -> torch_reference.ResNet:
+def reference_model(depth: int, ibn: bool, seed: int, width: int = 64) -> torch_models.ResNet:
     torch.manual_seed(seed)
-    return randomise_norms(torch_reference.ResNet(depth, width=width, ibn=ibn), seed)
+    return randomise_norms(torch_models.ResNet(depth, width=width, ibn=ibn), seed)
 
 
 def random_images(seed: int) -> np.ndarray:
@@ -51,7 +53,7 @@ def assert_same_features(torch_model, folder: str, images_nchw: np.ndarray) -> N
     """The converted folder's Flax backbone gives torch's pooled features on the same images (NHWC there)."""
     with torch.no_grad():
         expected = torch_model.forward_features(torch.from_numpy(images_nchw)).numpy()
-    module, variables = convert_torch.load_backbone(folder)
+    module, variables = pretrained.load_backbone(folder)
     apply = jax.jit(lambda v, x: module.apply(v, x, train=False))
     found = np.asarray(apply(variables, jnp.asarray(images_nchw.transpose(0, 2, 3, 1))))
     assert found.shape == expected.shape
@@ -69,7 +71,7 @@ def resnet50_converted(tmp_path_factory):
     path, output = str(folder / "resnet50.pth"), str(folder / "converted")
     torch.save(model.state_dict(), path)
     result = subprocess.run(
-        [sys.executable, "-m", "unitystyle_jax.convert_torch", "--input", path, "--output", output],
+        [sys.executable, "-m", "unitystyle_jax.commands.convert_torch", "--input", path, "--output", output],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -81,13 +83,13 @@ def resnet50_converted(tmp_path_factory):
 @pytest.fixture
 def tiny_state_dict():
     """A width-4 ResNet-18 state_dict: enough structure for every error case, converted in a blink."""
-    return torch_reference.ResNet(18, width=4).state_dict()
+    return torch_models.ResNet(18, width=4).state_dict()
 
 
 def test_reference_uses_torchvision_key_names():
     """torchvision's resnet18/resnet50 state_dicts hold 122/320 entries; spot-check names of each kind."""
-    keys18 = torch_reference.ResNet(18, width=4).state_dict()
-    keys50 = torch_reference.ResNet(50, width=4).state_dict()
+    keys18 = torch_models.ResNet(18, width=4).state_dict()
+    keys50 = torch_models.ResNet(50, width=4).state_dict()
     assert (len(keys18), len(keys50)) == (122, 320)
     for key in (
         "conv1.weight",
@@ -99,13 +101,13 @@ def test_reference_uses_torchvision_key_names():
     ):
         assert key in keys18
     assert "layer4.2.bn3.running_mean" in keys50 and "layer1.0.downsample.1.weight" in keys50
-    ibn_keys = torch_reference.ResNet(50, width=4, ibn=True).state_dict()
+    ibn_keys = torch_models.ResNet(50, width=4, ibn=True).state_dict()
     assert "layer3.5.bn1.IN.weight" in ibn_keys and "layer3.5.bn1.BN.running_var" in ibn_keys
     assert "layer4.0.bn1.running_var" in ibn_keys  # IBN-a leaves layer4 plain
 
 
 def test_reference_ide_mirrors_flax_ide():
-    model = torch_reference.IDE(num_classes=7, depth=18, width=4, bottleneck_dim=16).eval()
+    model = torch_models.IDE(num_classes=7, depth=18, width=4, bottleneck_dim=16).eval()
     outputs = model(torch.zeros(3, 3, IMAGE_HEIGHT, IMAGE_WIDTH))
     assert outputs["features"].shape == (3, 32) and outputs["logits"].shape == (3, 7)
     keys = model.state_dict()
@@ -113,11 +115,12 @@ def test_reference_ide_mirrors_flax_ide():
     assert not any(key.startswith("backbone.fc.") for key in keys)
 
 
+@pytest.mark.command
 def test_cli_converts_resnet50_with_matching_features(resnet50_converted):
     model, path, output, result = resnet50_converted
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(output)) == ["meta.json", "variables"] and not os.path.exists(output + ".tmp")
-    meta = convert_torch.read_meta(output)
+    meta = pretrained.read_meta(output)
     assert (meta["depth"], meta["width"], meta["ibn"], meta["source"]) == (50, 64, False, path)
     assert_same_features(model, output, random_images(seed=1))
 
@@ -126,11 +129,12 @@ def shapes_and_dtypes(tree):
     return jax.tree.map(lambda leaf: (leaf.shape, np.dtype(leaf.dtype)), tree)
 
 
+@pytest.mark.command
 def test_read_variables_fit_the_flax_model_exactly(resnet50_converted):
     """Same tree, shapes and dtypes as ResNet-50's own init: what `ReidSetup` requires to swap them in."""
     *_, output, result = resnet50_converted
     assert result.returncode == 0, result.stderr
-    variables = convert_torch.read_backbone_variables(output)
+    variables = pretrained.read_backbone_variables(output)
     module = resnet.ResNet(depth=50)
     own = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False))
     assert shapes_and_dtypes(variables) == shapes_and_dtypes(dict(own))
@@ -144,7 +148,7 @@ def test_ibn_a_resnet18_nested_data_parallel_checkpoint(tmp_path):
     torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}, "epoch": 3}, path)
     output = tmp_path / "converted"
     output.mkdir()
-    meta = convert_torch.convert(path, str(output), depth=18, ibn=True)
+    meta = pretrained.convert(path, str(output), depth=18, ibn=True)
     assert (meta["depth"], meta["width"], meta["ibn"]) == (18, 16, True)
     assert_same_features(model, str(output), random_images(seed=3))
 
@@ -208,12 +212,12 @@ def test_cli_names_the_culprit(case, culprits, tiny_state_dict, tmp_path, capsys
 
 def test_reading_names_a_folder_without_meta_or_not_matching_it(tiny_state_dict, tmp_path):
     with pytest.raises(FileNotFoundError, match="has no meta.json"):
-        convert_torch.read_backbone_variables(str(tmp_path))
+        pretrained.read_backbone_variables(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        convert_torch.load_backbone(str(tmp_path / "absent"))
+        pretrained.load_backbone(str(tmp_path / "absent"))
     path, output = tmp_path / "weights.pth", tmp_path / "converted"
     torch.save(tiny_state_dict, path)
-    meta = convert_torch.convert(str(path), str(output), depth=18)
+    meta = pretrained.convert(str(path), str(output), depth=18)
     (output / "meta.json").write_text(json.dumps({**meta, "width": 8}))
-    with pytest.raises(convert_torch.ConversionError, match="does not hold a ResNet-18 of width 8"):
-        convert_torch.read_backbone_variables(str(output))
+    with pytest.raises(pretrained.ConversionError, match="does not hold a ResNet-18 of width 8"):
+        pretrained.read_backbone_variables(str(output))

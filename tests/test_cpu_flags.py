@@ -1,11 +1,11 @@
 """The project's default XLA flags go to CPU-only hosts only, never over a flag the user set, and can be
-turned off (unitystyle_jax/cpu_flags.py)."""
+turned off (unitystyle_jax/core/cpu_flags.py)."""
 
 import os
 
 import pytest
 
-from unitystyle_jax import cpu_flags
+from unitystyle_jax.core import cpu_flags
 
 FLAG = "--xla_llvm_disable_expensive_passes=true"
 

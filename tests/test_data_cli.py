@@ -1,4 +1,4 @@
-"""`python -m unitystyle_jax.data`: exact counts per dataset format, and one `error:` line per bad input."""
+"""`python -m unitystyle_jax.commands.dataset`: exact counts per dataset format, and one `error:` line per bad input."""
 
 import json
 import os
@@ -9,13 +9,15 @@ import fakedata
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _cli(*args):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(
-        [sys.executable, "-m", "unitystyle_jax.data", *args],
+        [sys.executable, "-m", "unitystyle_jax.commands.dataset", *args],
         check=False,
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
 """The demo, then evaluate.py, as a user runs them on the tiny synthetic config: every file docs/outputs.md promises
 is written and holds what it should.
 
-The demo (`python -m unitystyle_jax.demo`, what `make demo` runs) trains one tiny UnityStyle run (gan, transfer,
+The demo (`python -m unitystyle_jax.commands.demo`, what `make demo` runs) trains one tiny UnityStyle run (gan, transfer,
 reid) and one real-only baseline run, evaluates both and writes its table; evaluate.py then runs on both side
 by side (the UnityStyle run twice: as is, and a copy with re-ranking, flip and feature export).
 """
@@ -18,8 +18,10 @@ from PIL import Image
 
 import runs
 from runs import BASELINE, METRIC_KEYS, finish, read_json, start
-from unitystyle_jax import images as pictures
+from unitystyle_jax.core import images as pictures
 from unitystyle_jax.data import formats
+
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
 TABLE_COLUMNS = ("Rank-1", "Rank-5", "Rank-10", "mAP", "mINP")
 VARIANT = ("--config.eval.export_features=True", "--config.eval.rerank=True", "--config.eval.flip=True")
@@ -31,7 +33,7 @@ def trained(tmp_path_factory):
     """The tiny demo's folders: its UnityStyle and baseline WORKDIRs, the synthetic dataset they share, and
     the results folder with demo.md and demo.json."""
     demo = tmp_path_factory.mktemp("demo")
-    (done,) = finish(start("unitystyle_jax.demo", demo / "runs", f"--results={demo / 'results'}"))
+    (done,) = finish(start("unitystyle_jax.commands.demo", demo / "runs", f"--results={demo / 'results'}"))
     runs_dir = demo / "runs"
     return SimpleNamespace(
         unity=runs_dir / "unitystyle",
@@ -263,16 +265,16 @@ def after_training(trained, evaluated, tmp_path_factory):
     query = os.path.join(trained.dataset, formats.MARKET_FOLDERS["query"])
     extracted, exported, onnx, unstyled, gans = finish(
         start(
-            "unitystyle_jax.extract",
+            "unitystyle_jax.commands.extract",
             evaluated.variant,
             data,
             "--config.eval.flip=True",
             f"--images={query}",
             f"--output={tmp / 'query.npz'}",
         ),
-        start("unitystyle_jax.export", trained.unity, data, f"--output={tmp / 'exported'}"),
+        start("unitystyle_jax.commands.export", trained.unity, data, f"--output={tmp / 'exported'}"),
         start(
-            "unitystyle_jax.export",
+            "unitystyle_jax.commands.export",
             trained.unity,
             data,
             "--format=onnx",
@@ -329,8 +331,8 @@ def test_extracted_features_are_the_evaluation_features(trained, evaluated, afte
 
 
 def test_extractor_api_with_and_without_transfer(trained, evaluated, after_training):
-    from unitystyle_jax import extraction
     from unitystyle_jax.data import pipeline
+    from unitystyle_jax.serving import extraction
 
     written = np.load(after_training.tmp / "query.npz")
     records = sorted(formats.read_images(after_training.query)[0], key=lambda r: r.name)[:6]
@@ -365,8 +367,9 @@ def test_exported_programs_reload_with_any_batch_and_match_jax(trained, after_tr
     """StableHLO reloaded by JAX (batches of 1, 3 and 5: the batch stayed symbolic) and ONNX run by onnxruntime
     (batches of 3, as exported) give the extractor's features (no transfer); each generator maps [0, 1] images
     to [0, 1] images."""
-    from unitystyle_jax import extraction, model_export
     from unitystyle_jax.data import pipeline
+    from unitystyle_jax.serving import export as model_export
+    from unitystyle_jax.serving import extraction
 
     folder = after_training.tmp / ("exported" if fmt == "stablehlo" else "onnx")
     run = after_training.exported if fmt == "stablehlo" else after_training.onnx

@@ -11,11 +11,12 @@ import pytest
 from jax import lax
 
 from configs import default
-from unitystyle_jax import networks
 from unitystyle_jax.models import fast_conv
+from unitystyle_jax.models.factory import GAN_LOOPED_WINDOW_BYTES, create_gan_networks, create_ide
 from unitystyle_jax.models.fast_conv import SHIFTED, XLA, ConvSpec, Plan
 from unitystyle_jax.models.layers import ModelError
 from unitystyle_jax.models.unitygan import Discriminator
+from unitystyle_jax.reid.feature_model import model_fingerprint
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 TOLERANCE = dict(rtol=2e-5, atol=2e-5)
@@ -70,7 +71,7 @@ def test_shifted_passes_match_lax(case, loop_taps):
         np.testing.assert_allclose(got, want, **TOLERANCE)
 
 
-IDE_LOOP, GAN_LOOP = fast_conv.LOOPED_WINDOW_BYTES, networks.GAN_LOOPED_WINDOW_BYTES
+IDE_LOOP, GAN_LOOP = fast_conv.LOOPED_WINDOW_BYTES, GAN_LOOPED_WINDOW_BYTES
 
 
 def _same_padding(w_shape) -> ConvSpec:
@@ -219,10 +220,10 @@ def test_configs_choose_the_convolution():
     config = default.get_config()
     assert config.model.conv == config.gan.conv == "auto"
     config.model.conv = "xla"
-    assert networks.create_ide(config.model, 3).conv is nn.Conv
-    gan_conv = networks.create_gan_networks(config.gan)[0].conv.keywords["conv_general_dilated"]
-    assert gan_conv.keywords["looped_window_bytes"] == networks.GAN_LOOPED_WINDOW_BYTES
+    assert create_ide(config.model, 3).conv is nn.Conv
+    gan_conv = create_gan_networks(config.gan)[0].conv.keywords["conv_general_dilated"]
+    assert gan_conv.keywords["looped_window_bytes"] == GAN_LOOPED_WINDOW_BYTES
     config.gan.conv = "bogus"
     with pytest.raises(ModelError, match="config.gan.conv='bogus'"):
-        networks.create_gan_networks(config.gan)
-    assert "conv" not in networks.model_fingerprint(config.model)  # checkpoints do not depend on it
+        create_gan_networks(config.gan)
+    assert "conv" not in model_fingerprint(config.model)  # checkpoints do not depend on it

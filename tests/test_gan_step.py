@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import gan_training, losses, networks
-from unitystyle_jax.parallel import INIT_PRNG
+from unitystyle_jax import losses
+from unitystyle_jax.core.parallel import INIT_PRNG
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.models.factory import create_gan_networks
 
 X_TERMS = (("g", "gan"), ("g", "cyc"), ("f", "id"))  # depend on x alone
 Y_TERMS = (("g", "fm"), ("g", "id"), ("f", "gan"), ("f", "fm"), ("f", "cyc"))  # depend on y: weighted
@@ -37,7 +39,7 @@ class Harness:
 
     def __init__(self, config):
         self.config = config
-        self.generator, self.discriminator = networks.create_gan_networks(config)
+        self.generator, self.discriminator = create_gan_networks(config)
         self.tx = gan_training.create_optimizer(config)
         init = functools.partial(
             gan_training.initial_state,

@@ -3,7 +3,7 @@ named as the dataset's files name them."""
 
 import numpy as np
 
-from unitystyle_jax import images
+from unitystyle_jax.core import images
 from unitystyle_jax.data import formats
 
 

@@ -11,9 +11,13 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import config_validation, gan_training, networks, reid_training
-from unitystyle_jax.errors import ConfigError
-from unitystyle_jax.parallel import init_key
+from unitystyle_jax import config_validation
+from unitystyle_jax.core.errors import ConfigError
+from unitystyle_jax.core.parallel import init_key
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan.generators import gan_image_shape
+from unitystyle_jax.models.factory import create_gan_networks, create_ide
+from unitystyle_jax.reid import training as reid_training
 
 # Relative L2 distance of bfloat16 outputs from float32 ones (bfloat16 keeps 8 mantissa bits: ~0.4% per
 # rounding, a few roundings deep). Measured at the tiny size: 0.5% (IDE features), 1.1% (what G changes).
@@ -41,7 +45,7 @@ def ide():
     models = {}
     for dtype in ("float32", "bfloat16"):
         config.model.dtype = dtype
-        models[dtype] = networks.create_ide(config.model, num_classes=5)
+        models[dtype] = create_ide(config.model, num_classes=5)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = jax.jit(functools.partial(reid_training.initial_state, models["float32"], tx, (32, 16, 3)))
     step = jax.jit(
@@ -82,11 +86,11 @@ def gan():
     nets = {}
     for dtype in ("float32", "bfloat16"):
         config.dtype = dtype
-        nets[dtype] = networks.create_gan_networks(config)
+        nets[dtype] = create_gan_networks(config)
     tx = gan_training.create_optimizer(config)
     generator, discriminator = nets["bfloat16"]
     init = jax.jit(
-        functools.partial(gan_training.initial_state, *nets["float32"], tx, networks.gan_image_shape(config))
+        functools.partial(gan_training.initial_state, *nets["float32"], tx, gan_image_shape(config))
     )
     step = jax.jit(
         functools.partial(

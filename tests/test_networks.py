@@ -1,4 +1,4 @@
-"""What inference restores (networks.py): an IDE's backbone and a GAN's generator, read alone from the checkpoints
+"""What inference restores (reid.feature_model, gan.generators): an IDE's backbone and a GAN's generator, read alone from the checkpoints
 training writes, equal to the trained ones; a checkpoint of another model refused with one line; and the
 pretrained-weights choice checked at start-up. In-process, at the tiny size."""
 
@@ -11,9 +11,16 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import config_validation, gan_training, networks, parallel, preflight, reid_evaluation
-from unitystyle_jax.errors import CheckpointError
-from unitystyle_jax.reid_training import ReidSetup
+from unitystyle_jax import config_validation
+from unitystyle_jax.commands import preflight
+from unitystyle_jax.core import parallel
+from unitystyle_jax.core.errors import CheckpointError
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan.domains import Domains, trained_cameras
+from unitystyle_jax.gan.generators import gan_image_shape, restore_generator
+from unitystyle_jax.reid import evaluation as reid_evaluation
+from unitystyle_jax.reid.feature_model import restore_features
+from unitystyle_jax.reid.training import ReidSetup
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +39,7 @@ def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
     setup.checkpoints.save(4, state, setup.meta)
     setup.checkpoints.wait()
 
-    trained = networks.restore_features(config, str(tmp_path), mesh)
+    trained = restore_features(config, str(tmp_path), mesh)
     assert trained.step == 4 and trained.meta["num_classes"] == 7
     for collection in ("params", "batch_stats"):
         jax.tree.map(
@@ -53,36 +60,36 @@ def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
     other = config.copy_and_resolve_references()
     other.model.width = 16
     with pytest.raises(CheckpointError, match=r"was trained with model\.width=8, the config asks for 16"):
-        networks.restore_features(other, str(tmp_path), mesh)
+        restore_features(other, str(tmp_path), mesh)
     with pytest.raises(CheckpointError, match="workdir .*nowhere does not exist"):
-        networks.restore_features(config, str(tmp_path / "nowhere"), mesh)
+        restore_features(config, str(tmp_path / "nowhere"), mesh)
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="no IDE checkpoint in"):
-        networks.restore_features(config, str(tmp_path / "empty"), mesh)
+        restore_features(config, str(tmp_path / "empty"), mesh)
     assert os.listdir(tmp_path / "empty") == []  # looked at, nothing created
 
 
 def test_a_generator_restores_alone_and_translates_as_trained(tiny, tmp_path):
     config, mesh = tiny
-    domains = networks.Domains(1)
+    domains = Domains(1)
     setup = gan_training.GanSetup(config, str(tmp_path), domains, mesh)
     state = setup.programs.train.init(setup.rng)
     setup.checkpoints.save(3, state, setup.meta)
     setup.checkpoints.wait()
 
     for net in ("G", "F"):
-        generator = networks.restore_generator(config, str(tmp_path), domains, mesh, net)
+        generator = restore_generator(config, str(tmp_path), domains, mesh, net)
         assert generator.step == 3
         jax.tree.map(np.testing.assert_array_equal, generator.variables, state.nets[net])
-        x = images(networks.gan_image_shape(config.gan))
+        x = images(gan_image_shape(config.gan))
         np.testing.assert_array_equal(generator(x), setup.programs.translate(state.nets[net], x))
     other = config.copy_and_resolve_references()
     other.gan.style_attention = True
     with pytest.raises(CheckpointError, match="was trained with style_attention=False"):
-        networks.restore_generator(other, str(tmp_path), domains, mesh)
+        restore_generator(other, str(tmp_path), domains, mesh)
     with pytest.raises(CheckpointError, match="no GAN checkpoint for cam2 in .*run the gan stage first"):
-        networks.restore_generator(config, str(tmp_path), networks.Domains(2), mesh)
-    assert networks.trained_cameras(str(tmp_path)) == [1]
+        restore_generator(config, str(tmp_path), Domains(2), mesh)
+    assert trained_cameras(str(tmp_path)) == [1]
 
 
 def test_the_pretrained_choice_is_checked_at_start_up(tiny, tmp_path):
@@ -122,7 +129,7 @@ def test_checkpoints_written_as_dicts_restore_into_the_typed_states(tiny, tmp_pa
 
     config, mesh = tiny
     reid = ReidSetup(config, str(tmp_path / "reid"), 7, mesh)
-    gan = gan_training.GanSetup(config, str(tmp_path), networks.Domains(0), mesh)
+    gan = gan_training.GanSetup(config, str(tmp_path), Domains(0), mesh)
     for setup, state in ((reid, reid.fresh_state()), (gan, gan.programs.train.init(gan.rng))):
         as_dict = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}  # the old layout
         setup.checkpoints.save(2, as_dict, setup.meta)
@@ -132,6 +139,7 @@ def test_checkpoints_written_as_dicts_restore_into_the_typed_states(tiny, tmp_pa
         jax.tree.map(np.testing.assert_array_equal, restored, state)
 
 
+@pytest.mark.command
 def test_inference_imports_no_training_module():
     """Evaluation, feature extraction and export load what inference needs: no trainer, stage or optimiser."""
     import subprocess
@@ -140,9 +148,10 @@ def test_inference_imports_no_training_module():
     import runs
 
     code = (
-        "import sys; import unitystyle_jax.reid_evaluation, unitystyle_jax.extraction, unitystyle_jax.model_export; "
-        "print(sorted(m for m in sys.modules if m in ('optax',) or m.startswith('unitystyle_jax.') and "
-        "m.split('.')[-1] in ('gan_training', 'reid_training', 'training_loop', 'stages', 'transfer')))"
+        "import sys; import unitystyle_jax.reid.evaluation, unitystyle_jax.serving.extraction, "
+        "unitystyle_jax.serving.export; print(sorted(m for m in sys.modules if m == 'optax' or m in "
+        "('unitystyle_jax.gan.training', 'unitystyle_jax.reid.training', 'unitystyle_jax.core.training_loop', "
+        "'unitystyle_jax.commands.train', 'unitystyle_jax.gan.transfer')))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=runs.REPO, env=runs.env(), capture_output=True, text=True

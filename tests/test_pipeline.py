@@ -1,6 +1,7 @@
 """The tf.data pipeline: deterministic order, resumable, N real + N UnityStyle rows aligned, shapes and ranges."""
 
 import collections
+
 import ml_collections
 import numpy as np
 import pytest

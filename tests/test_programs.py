@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import gan_training, networks, parallel, reid_training, startup
+from unitystyle_jax import startup
+from unitystyle_jax.core import parallel
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan.domains import Domains
+from unitystyle_jax.reid import training as reid_training
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +29,23 @@ def tiny(tmp_path_factory):
 
 def test_models_of_one_gan_config_share_programs_and_a_changed_setting_does_not(tiny):
     config, workdir, splits, mesh = tiny
-    cam0 = gan_training.GanSetup(config, workdir, networks.Domains(0), mesh)
-    pair = gan_training.GanSetup(config, workdir, networks.Domains(1, 2), mesh)
+    cam0 = gan_training.GanSetup(config, workdir, Domains(0), mesh)
+    pair = gan_training.GanSetup(config, workdir, Domains(1, 2), mesh)
     assert cam0.programs is pair.programs
     other = config.copy_and_resolve_references()
     other.seed = 11  # the seed is not part of the programs: it only picks the rng
-    assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is cam0.programs
+    assert gan_training.GanSetup(other, workdir, Domains(0), mesh).programs is cam0.programs
     # Nor are the loop's settings: a run extended to more steps, or switched to training its models together,
-    # compiles nothing again (each of networks.GAN_LOOP_SETTINGS changed at once).
+    # compiles nothing again (each of GAN_LOOP_SETTINGS changed at once).
     other.gan.update(num_steps=7, cameras="0", log_every=2, checkpoint_every=5, keep_checkpoints=1)
     other.gan.update(train_together=True, model_devices=2)
-    assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is cam0.programs
+    assert gan_training.GanSetup(other, workdir, Domains(0), mesh).programs is cam0.programs
     stacked = gan_training.stacked_mesh(1)
     assert gan_training.stacked_programs(other.gan, stacked) is gan_training.stacked_programs(
         config.gan, stacked
     )
     other.gan.style_attention = True
-    assert gan_training.GanSetup(other, workdir, networks.Domains(0), mesh).programs is not cam0.programs
+    assert gan_training.GanSetup(other, workdir, Domains(0), mesh).programs is not cam0.programs
     assert not np.array_equal(jax.random.key_data(cam0.rng), jax.random.key_data(pair.rng))
 
 
@@ -68,9 +72,9 @@ def test_each_method_smooths_its_second_part_as_configured(method, unitystyle_sm
 
 def test_two_cameras_train_through_one_traced_step(tiny):
     config, workdir, splits, mesh = tiny
-    step = gan_training.GanSetup(config, workdir, networks.Domains(0), mesh).programs.train.step
+    step = gan_training.GanSetup(config, workdir, Domains(0), mesh).programs.train.step
     for camera in (0, 1):
-        gan_training.train(config, workdir, splits, networks.Domains(camera), mesh)
+        gan_training.train(config, workdir, splits, Domains(camera), mesh)
     assert step._cache_size() == 1  # one trace for both cameras' models
     finals = []
     for camera in (0, 1):
@@ -79,7 +83,7 @@ def test_two_cameras_train_through_one_traced_step(tiny):
             records = [json.loads(line) for line in f]
         assert [r["step"] for r in records] == [1, 2, 3]
         assert all(np.isfinite(v) for r in records for v in r.values())
-        setup = gan_training.GanSetup(config, workdir, networks.Domains(camera), mesh)
+        setup = gan_training.GanSetup(config, workdir, Domains(camera), mesh)
         state, last = setup.restore()
         assert last == config.gan.num_steps
         finals.append(jax.tree.leaves(state.nets["G"]["params"]))

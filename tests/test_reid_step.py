@@ -14,9 +14,12 @@ import pytest
 
 import runs
 from configs import synthetic
-from unitystyle_jax import losses, networks, parallel, reid_training, training_loop
-from unitystyle_jax.checkpoints import Checkpoints
-from unitystyle_jax.parallel import INIT_PRNG
+from unitystyle_jax import losses
+from unitystyle_jax.core import parallel, training_loop
+from unitystyle_jax.core.checkpoints import Checkpoints
+from unitystyle_jax.core.parallel import INIT_PRNG
+from unitystyle_jax.models.factory import create_ide
+from unitystyle_jax.reid import training as reid_training
 
 N, CLASSES, SEED = 4, 5, 3
 
@@ -25,7 +28,7 @@ N, CLASSES, SEED = 4, 5, 3
 def harness():
     config = synthetic.get_config("tiny")
     config.model.conv = "xla"
-    model = networks.create_ide(config.model, CLASSES)
+    model = create_ide(config.model, CLASSES)
     tx, schedule = reid_training.create_optimizer(config.reid)
     init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))

@@ -27,6 +27,8 @@ from runs import (
 )
 from unitystyle_jax.data import synthetic
 
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
+
 FLAGS = (
     "--config.stages=reid",
     "--config.reid.method=baseline",

@@ -10,6 +10,8 @@ import pytest
 import runs
 from unitystyle_jax.data import synthetic
 
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
+
 FLAGS = (
     "--config.stages=reid",
     "--config.reid.method=baseline",

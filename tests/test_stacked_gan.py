@@ -16,8 +16,11 @@ import pytest
 
 import runs
 from configs import synthetic
-from unitystyle_jax import gan_training, networks, parallel, startup
-from unitystyle_jax.errors import ConfigError
+from unitystyle_jax import startup
+from unitystyle_jax.core import parallel
+from unitystyle_jax.core.errors import ConfigError
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan.domains import Domains
 
 CAMERAS = (0, 1)
 # One step from equal states: losses and updated parameters (relative to the norm of each model's whole
@@ -31,7 +34,7 @@ def train(config, workdir: str, splits, mesh, together: bool, num_steps: int) ->
     """CAMERAS' GANs trained (or resumed) to num_steps, together or one after another."""
     c = config.copy_and_resolve_references()
     c.gan.train_together, c.gan.num_steps = together, num_steps
-    gan_training.train_all(c, workdir, splits, [networks.Domains(camera) for camera in CAMERAS], mesh)
+    gan_training.train_all(c, workdir, splits, [Domains(camera) for camera in CAMERAS], mesh)
 
 
 def trained(config, workdir: str, splits, mesh, together: bool, num_steps: int) -> dict:
@@ -44,7 +47,7 @@ def read(config, workdir: str, mesh, num_steps: int) -> dict:
     """{camera: (G's and D_Y's parameters and SLN state, metrics.jsonl records)} of CAMERAS' GANs in workdir."""
     out = {}
     for camera in CAMERAS:
-        setup = gan_training.GanSetup(config, workdir, networks.Domains(camera), mesh)
+        setup = gan_training.GanSetup(config, workdir, Domains(camera), mesh)
         state, step = setup.restore()
         assert step == num_steps
         records = runs.metrics(setup.workdir)
@@ -98,7 +101,8 @@ logging.basicConfig(level=logging.INFO)
 sys.path.insert(0, {tests!r})
 import test_stacked_gan as t
 from configs import synthetic
-from unitystyle_jax import parallel, startup
+from unitystyle_jax import startup
+from unitystyle_jax.core import parallel
 config = synthetic.get_config("tiny")
 config.data.root = {root!r}
 config.gan.checkpoint_every = 1
@@ -142,6 +146,7 @@ def stacked(tiny, one_after_another):
     return result
 
 
+@pytest.mark.command
 def test_models_trained_together_on_8_devices_equal_models_trained_one_after_another(
     tiny, one_after_another, stacked
 ):
@@ -156,6 +161,7 @@ def test_models_trained_together_on_8_devices_equal_models_trained_one_after_ano
         assert samples == ["step_0000001.png"]
 
 
+@pytest.mark.command
 def test_models_with_xla_convolutions_train_together_with_the_model_axis_sharded(
     tiny, one_after_another, stacked
 ):
@@ -166,11 +172,13 @@ def test_models_with_xla_convolutions_train_together_with_the_model_axis_sharded
     assert_same_training(one_after_another[1], read(config, str(base / "together_xla"), mesh, 1))
 
 
+@pytest.mark.command
 def test_models_trained_one_after_another_resume_together(tiny, one_after_another, stacked):
     config, base, _, mesh = tiny
     assert_same_training(one_after_another[2], read(config, str(base / "from_alone"), mesh, 2), RTOL_LATER)
 
 
+@pytest.mark.command
 def test_models_trained_together_resume_one_after_another(tiny, one_after_another, stacked):
     config, base, splits, mesh = tiny
     shutil.copytree(base / "together", base / "to_alone")

@@ -12,12 +12,14 @@ import re
 import signal
 from types import SimpleNamespace
 
+import fakedata
 import numpy as np
 import pytest
 
-import fakedata
 import runs
 from runs import METRIC_KEYS, checkpoint_steps, finish, interrupt_when, read_json, start
+
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
 CAMERAS = (1, 2, 3, 5)  # as in the file names; 0-based camera ids 0, 1, 2, 4
 GAN_STEPS = 40

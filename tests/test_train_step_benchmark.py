@@ -10,8 +10,10 @@ import torch
 
 import runs
 from configs import default, synthetic
-from unitystyle_jax import gan_training, networks, torch_reference
-from unitystyle_jax.parallel import INIT_PRNG
+from unitystyle_jax.core.parallel import INIT_PRNG
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.models.factory import create_gan_networks
+from unitystyle_jax.reference import torch_models
 
 spec = importlib.util.spec_from_file_location(
     "train_step", os.path.join(runs.REPO, "benchmarks", "train_step.py")
@@ -21,7 +23,7 @@ spec.loader.exec_module(train_step)
 
 
 def jax_parameter_counts(gan_config) -> dict:
-    generator, discriminator = networks.create_gan_networks(gan_config)
+    generator, discriminator = create_gan_networks(gan_config)
     shape = (gan_config.height, gan_config.width, 3)
     state = jax.eval_shape(
         lambda rng: gan_training.initial_state(
@@ -36,7 +38,7 @@ def jax_parameter_counts(gan_config) -> dict:
     "config", [synthetic.get_config("tiny"), default.get_config()], ids=["tiny", "paper"]
 )
 def test_torch_twin_has_the_jax_models_parameter_counts(config):
-    nets = torch_reference.unitygan_nets(config.gan)
+    nets = torch_models.unitygan_nets(config.gan)
     torch_counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
     assert torch_counts == jax_parameter_counts(config.gan)
 
@@ -44,11 +46,11 @@ def test_torch_twin_has_the_jax_models_parameter_counts(config):
 def test_torch_twin_step_updates_both_sides_with_finite_weights():
     config = synthetic.get_config("tiny")
     torch.manual_seed(0)
-    nets = torch_reference.unitygan_nets(config.gan)
+    nets = torch_models.unitygan_nets(config.gan)
     before = {
         name: [p.detach().clone() for p in nets[name].parameters()] for name in ("G", "F", "D_X", "D_Y")
     }
-    step = torch_reference.unitygan_step(nets, config.gan)
+    step = torch_models.unitygan_step(nets, config.gan)
     x, y = (torch.rand(2, 3, config.gan.height, config.gan.width) * 2 - 1 for _ in range(2))
     step(x, y, torch.tensor([1.0, 0.0]))
     for name, old in before.items():

@@ -26,9 +26,11 @@ import pytest
 
 import runs
 from configs import synthetic
-from unitystyle_jax import config_validation, cpu_flags, gan_training, losses
+from unitystyle_jax import config_validation, losses
+from unitystyle_jax.core import cpu_flags
+from unitystyle_jax.core.parallel import INIT_PRNG
+from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.models.unitygan import Discriminator
-from unitystyle_jax.parallel import INIT_PRNG
 
 SHAPE = (24, 16, 3)
 CASTS = (  # per camera: channel gains and offsets, in [0, 1] intensity
@@ -158,6 +160,7 @@ def trained():
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.command
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_chosen_objective_brings_every_camera_to_one_shared_style(trained, seed):
     result = trained[f"chosen:{seed}"]
@@ -168,6 +171,7 @@ def test_the_chosen_objective_brings_every_camera_to_one_shared_style(trained, s
     assert result["contrast"] > 0.8, result  # images keep their content: no collapse to grey
 
 
+@pytest.mark.command
 def test_the_old_objective_leaves_the_cameras_apart(trained):
     """Negative control: the same test, run on the objective before the UnityStyle reading, fails."""
     result = trained["old:0"]

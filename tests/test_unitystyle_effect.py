@@ -17,7 +17,9 @@ import pytest
 
 import runs
 from unitystyle_jax.data import formats, pipeline
-from unitystyle_jax.style_stats import LUMA, StyleStats
+from unitystyle_jax.gan.style_stats import LUMA, StyleStats
+
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
 STEPS = 60
 R_DROP = 0.8  # UnityStyle must bring R below 0.8x the real images' R

@@ -27,6 +27,8 @@ from runs import (
     start,
 )
 
+pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
+
 
 @contextlib.contextmanager
 def tmpfs(folder, size: str):

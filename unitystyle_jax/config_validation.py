@@ -1,8 +1,13 @@
-"""Reject a bad config when it is read, with one line naming the field and value, before any work starts."""
+"""Reject a bad config when it is read, with one line naming the field and value, before any work starts; and
+the allowed values the models and losses do not own themselves.
 
-from unitystyle_jax import losses, reid_methods
+Light to import: commands check their config before TensorFlow and the trainers are imported, so a mistyped value
+fails in a second.
+"""
+
+from unitystyle_jax import losses
+from unitystyle_jax.core.errors import ConfigError
 from unitystyle_jax.data import formats
-from unitystyle_jax.errors import ConfigError
 from unitystyle_jax.evaluation.distance import DISTANCE_METRICS
 from unitystyle_jax.evaluation.metrics import AP_MODES
 from unitystyle_jax.models.fast_conv import CONV_KINDS
@@ -12,6 +17,15 @@ from unitystyle_jax.models.resnet import STAGE_SIZES
 STAGES = ("gan", "transfer", "reid")
 RESNET_DEPTHS = tuple(sorted(STAGE_SIZES))
 FROM_SCRATCH = "none"  # config.model.pretrained's value for a randomly initialised IDE
+# reid.method: baseline: real only; unitystyle: + each image's UnityStyle version; real_twin: + the same images
+# augmented again (control); camstyle: + CamStyle's generated images, label-smoothed; colour_norm: every camera
+# standardised, real only.
+METHODS = ("baseline", "unitystyle", "real_twin", "camstyle", "colour_norm")
+# Methods whose inputs only the comparison (`python -m unitystyle_jax.commands.compare`) makes.
+COMPARE_ONLY_METHODS = ("camstyle", "colour_norm")
+# reid.loss_normalization: per_part: mean over the real part + mean over the second part (the paper's
+# (1/N) * sum over 2N); all: one mean.
+LOSS_NORMALIZATIONS = ("per_part", "all")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -40,7 +54,7 @@ def pretrained_folder(config) -> str | None:
     _require(
         bool(chosen),
         "config.model.pretrained is empty: the paper's numbers assume ImageNet weights; convert torchvision's with "
-        "`python -m unitystyle_jax.convert_torch --input=resnet50-0676ba61.pth --output=weights/resnet50` and "
+        "`python -m unitystyle_jax.commands.convert_torch --input=resnet50-0676ba61.pth --output=weights/resnet50` and "
         f"pass --config.model.pretrained=weights/resnet50, or --config.model.pretrained={FROM_SCRATCH} to train "
         "from scratch",
     )
@@ -107,13 +121,12 @@ def validate(config) -> None:
     )
     _require(error is None, f"config.gan lambdas: {error}")
     _require(
-        r.method in reid_methods.METHODS,
-        f"config.reid.method={r.method!r}: choose from {reid_methods.METHODS}",
+        r.method in METHODS,
+        f"config.reid.method={r.method!r}: choose from {METHODS}",
     )
     _require(
-        r.loss_normalization in reid_methods.LOSS_NORMALIZATIONS,
-        f"config.reid.loss_normalization={r.loss_normalization!r}: choose from "
-        f"{reid_methods.LOSS_NORMALIZATIONS}",
+        r.loss_normalization in LOSS_NORMALIZATIONS,
+        f"config.reid.loss_normalization={r.loss_normalization!r}: choose from {LOSS_NORMALIZATIONS}",
     )
     for field in ("generated_label_smoothing", "unitystyle_label_smoothing"):
         value = r[field]

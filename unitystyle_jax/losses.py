@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import jax.scipy.signal
 import optax
 
-from unitystyle_jax.errors import LossError
+from unitystyle_jax.core.errors import LossError
 
 GAN_KINDS = ("lsgan", "bce")
 # Weights of L_UnityGAN's four terms, and of the two parts of the cycle loss; each group must sum to 1.

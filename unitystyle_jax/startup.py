@@ -12,7 +12,7 @@ import os
 
 import jax
 
-from unitystyle_jax import parallel
+from unitystyle_jax.core import parallel
 from unitystyle_jax.data import formats, pipeline, synthetic
 
 

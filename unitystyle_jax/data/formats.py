@@ -19,7 +19,7 @@ import warnings
 
 from PIL import Image
 
-from unitystyle_jax.errors import DatasetError
+from unitystyle_jax.core.errors import DatasetError
 
 DATASETS = ("market1501", "dukemtmc", "msmt17", "custom", "synthetic")
 SPLITS = ("train", "query", "gallery")

@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from unitystyle_jax import parallel
+from unitystyle_jax.core import parallel
 from unitystyle_jax.data.formats import Record
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -146,9 +146,9 @@ def _numpy_batches(batched: tf.data.Dataset, prefetch: int) -> Iterator[dict]:
     options = tf.data.Options()
     options.deterministic = True
     options.threading.private_threadpool_size = 0
-    # No autotuning: destroying an autotuned iterator blocked 5-35 s (py-spy: ~RootDataset::Iterator waiting on
-    # a tf.data thread) each time a UnityGAN camera finished; AUTOTUNE parallelism is then one call per core,
-    # which still feeds the ResNet-50 step 100x over (benchmarks/input_pipeline.py).
+    # No autotuning: destroying an autotuned iterator blocks for seconds (~RootDataset::Iterator waits on a
+    # tf.data thread) each time a UnityGAN camera finishes; AUTOTUNE parallelism is then one call per core,
+    # which still feeds the ResNet-50 step many times over (benchmarks/input_pipeline.py).
     options.autotune.enabled = False
     return batched.prefetch(prefetch).with_options(options).as_numpy_iterator()
 

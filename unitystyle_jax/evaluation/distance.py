@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from unitystyle_jax.errors import EvaluationError
+from unitystyle_jax.core.errors import EvaluationError
 
 DISTANCE_METRICS = ("euclidean", "cosine")
 DEFAULT_CHUNK_SIZE = 512  # query rows per block: 512 x 15,913 float32 = 33 MB per buffer for Market

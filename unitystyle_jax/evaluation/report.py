@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, UnidentifiedImageError
 
-from unitystyle_jax import files
+from unitystyle_jax.core import files
 from unitystyle_jax.evaluation.distance import EvaluationError, as_distance_matrix, check_positive_int
 from unitystyle_jax.evaluation.metrics import as_labels, ranked_gallery
 

@@ -1,10 +1,8 @@
 """A convolution that, on CPU, picks per shape between XLA's own convolution and shifted matrix products.
 
-Why: XLA's CPU convolution has shape-dependent cliffs. Measured on a 2-core x86 host: the forward 3x3 conv of
-ResNet's last stage at 128x64 input (batch 32, 4x2, 512->512) took 1.2-3.5 s where the same sums written as
-nine shifted matrix products took 16-33 ms, and the weight gradient of a 3x3 conv at batch 32, 64x32,
-64->64 took 1.6-2.0 s against 0.2-0.6 s. At large spatial sizes with few channels XLA's conv is the faster
-one. The shifted-matmul form computes a kh x kw convolution as kh * kw matrix products, one per kernel tap,
+Why: XLA's CPU convolution has shape-dependent cliffs (docs/performance.md has the measurements): small
+spatial sizes with many channels run orders of magnitude slower than the same sums as matrix products, while at
+large spatial sizes with few channels XLA's conv is the faster one. The shifted-matmul form computes a kh x kw convolution as kh * kw matrix products, one per kernel tap,
 of strided views of the padded input: the same sums in another order, so it is exact to float32 rounding.
 
 Each of the three passes (forward, input gradient, weight gradient) is chosen separately through a
@@ -75,13 +73,10 @@ class Plan:
     loop_taps: bool = False
 
 
-# Measured on the 2-core host, alternating old and new code: looping the taps of every multi-tap layer of the
-# paper-size UnityGAN cut its XLA temporary memory from 4.2 to 2.8 GiB and its peak RSS from 7.9/7.2 to
-# 6.4/5.8 GiB at the same step time (28.7/30.8 s against 29.8/31.8 s), but looping ResNet-50's first layers
-# (38 MB of windows at batch 8) slowed the IDE step by 20% (2.68/2.59 s against 2.23/2.08 s: the looped product
-# runs as a plain dot, not in XNNPACK's fused kernels, with or without XLA's YNNPACK dot fusion). So the IDE
-# loops only layers whose windows together pass LOOPED_WINDOW_BYTES (none at batch 8); the UnityGAN's networks
-# pass their own threshold (networks.GAN_LOOPED_WINDOW_BYTES).
+# Looping a layer's taps holds its memory down, but a looped product runs as a plain dot, outside XNNPACK's fused
+# kernels (docs/performance.md, "Looped taps"). So the IDE loops only layers whose windows together pass
+# LOOPED_WINDOW_BYTES (none at batch 8); the UnityGAN's networks pass their own threshold
+# (models.factory.GAN_LOOPED_WINDOW_BYTES).
 LOOPED_WINDOW_BYTES = 40 * 2**20
 SMALL_OUTPUT_PIXELS = 64
 

@@ -14,7 +14,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from unitystyle_jax.errors import ModelError
+from unitystyle_jax.core.errors import ModelError
 
 ModuleDef = Callable[..., nn.Module]
 Dtype = Any

@@ -1,0 +1,96 @@
+"""The house's walls: every import (lazy ones included) runs from a folder to a folder below it.
+
+Read from the source with `ast`, so it costs nothing to run and cannot be fooled by import order.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "unitystyle_jax"
+# Top to bottom; a folder (or top-level module) imports only those after it, and itself. Folders on one line
+# are peers that must not import each other.
+LAYERS = (
+    ("commands",),
+    ("serving",),
+    ("gan", "reid"),
+    ("startup", "config_validation", "reference"),
+    ("data", "models", "losses", "evaluation"),
+    ("core",),
+)
+RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
+# What the walls keep out beyond the ranks: pure models and losses read no files or checkpoints, and evaluation
+# knows nothing of models.
+FORBIDDEN = {
+    "models": ("core.files", "core.checkpoints", "core.training_loop"),
+    "losses": ("core.files", "core.checkpoints", "core.training_loop"),
+    "evaluation": ("models",),
+}
+
+
+def room(module: str) -> str:
+    """'gan' for unitystyle_jax.gan.training, 'losses' for unitystyle_jax.losses.Loss."""
+    return module.split(".")[1]
+
+
+def imported(source: str) -> set[str]:
+    """Every unitystyle_jax module a source names in an import, at any depth of the code."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("unitystyle_jax"):
+            # `from unitystyle_jax.core import files` names unitystyle_jax.core.files (a module or a symbol)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("unitystyle_jax."))
+    return names
+
+
+def breaches(module: str, source: str) -> list[str]:
+    """'importer -> imported' for each import that climbs a layer, crosses to a peer or passes a wall."""
+    here = room(module)
+    found = []
+    for target in sorted(imported(source)):
+        there = room(target)
+        inner = target.split(".", 1)[1]
+        if there != here and RANK[there] <= RANK[here]:
+            found.append(f"{module} -> {target}")
+        elif any(inner == f or inner.startswith(f + ".") for f in FORBIDDEN.get(here, ())):
+            found.append(f"{module} -> {target} (wall)")
+    return found
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if len(parts) > 1:  # the package's own __init__ only sets CPU flags
+            yield ".".join(parts), path
+
+
+def test_every_module_sits_in_a_known_layer():
+    unknown = sorted(m for m, _ in modules() if room(m) not in RANK and room(m) != "__init__")
+    assert unknown == []
+
+
+def test_imports_run_downward_only():
+    found = [b for m, path in modules() if room(m) in RANK for b in breaches(m, path.read_text())]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "module, source, expected",
+    [
+        ("unitystyle_jax.core.files", "from unitystyle_jax.gan import training", 1),  # climbs
+        (
+            "unitystyle_jax.gan.training",
+            "def f():\n    from unitystyle_jax.reid import training",
+            1,
+        ),  # peer, lazy
+        ("unitystyle_jax.models.resnet", "from unitystyle_jax.core import checkpoints", 1),  # wall
+        ("unitystyle_jax.evaluation.report", "from unitystyle_jax import models", 1),  # wall
+        ("unitystyle_jax.gan.training", "from unitystyle_jax.core import parallel\nimport numpy", 0),
+    ],
+)
+def test_the_check_sees_a_breach(module, source, expected):
+    """Negative controls: an upward, sideways (even lazy) or walled import is caught; a downward one is not."""
+    assert len(breaches(module, source)) == expected

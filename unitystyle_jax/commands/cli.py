@@ -1,0 +1,106 @@
+"""What every command does with a bad input (one `error:` line naming the culprit, and a non-zero exit), and with
+its logs (this project's progress lines; the libraries' INFO records only with --verbosity=1).
+
+Set UNITYSTYLE_DEBUG=1 to get the full traceback instead.
+"""
+
+import logging
+import os
+import re
+import shlex
+import sys
+
+from absl import flags
+
+from unitystyle_jax import config_validation
+from unitystyle_jax.core import errors
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # unitystyle_jax/
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 128 + 15  # as a process killed by SIGTERM, but after a clean save
+
+
+def fail(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
+def run_main(fn, *args, **kwargs):
+    """Calls fn; turns user errors and interruptions into one line on stderr and an exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except errors.Interrupted as stop:
+        logging.warning("%s", stop)
+        print(f"stopped: {stop}", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except errors.UserError as error:
+        if os.environ.get("UNITYSTYLE_DEBUG"):
+            raise
+        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+
+
+def check_config(config) -> None:
+    """A command's first step: a bad config value is one `error:` line before the command imports TensorFlow
+    and the models, seconds that a mistyped value should not wait for."""
+    run_main(config_validation.validate, config)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing (app.run's flags_parser) with a bad flag as one `error:` line, like any input.
+
+    Left alone, ml_collections turns a config field that does not exist into a traceback, buries a config
+    file's own error inside a traceback's text, and defers a missing config file's error to its first use.
+    """
+    try:
+        remaining = flags.FLAGS(argv)
+        flags.FLAGS.config.to_dict()  # raises the deferred load error of --config now
+        if flags.FLAGS.verbosity < 1:
+            quiet_libraries()
+        return remaining
+    except flags.Error as error:
+        fail(_first_and_last_line(str(error)))
+    except OSError as error:
+        fail(f"--config: {_first_and_last_line(str(error.__cause__ or error))}")
+    except (AttributeError, KeyError) as error:  # ml_collections: an override names no field of the config
+        fail(_unknown_field(error, argv))
+
+
+def same_flags(script: str) -> str:
+    """`python SCRIPT` with this command's flags: the next command a summary suggests."""
+    return " ".join(["python", script, *(shlex.quote(arg) for arg in sys.argv[1:])])
+
+
+def quiet_libraries() -> None:
+    """Drops other packages' INFO records (orbax's bookkeeping of every checkpoint, clu's copy of every logged
+    scalar: nearly all of a tiny run's lines) from the log handlers, keeping this project's progress lines and
+    everyone's warnings but orbax's note on every read-only manager, which restoring a generator or an IDE
+    backbone opens on purpose. absl's --verbosity=1 keeps them all."""
+    for handler in logging.root.handlers:
+        handler.addFilter(_project_or_warning)
+
+
+def _project_or_warning(record: logging.LogRecord) -> bool:
+    if record.pathname.startswith(PACKAGE_DIR + os.sep):
+        return True
+    return record.levelno >= logging.WARNING and record.msg != "Given directory is read only=%s"
+
+
+def _unknown_field(error: Exception, argv: list[str]) -> str:
+    """'--config.reid.bacth_size: the config has no field 'bacth_size' (did you mean "batch_size"?)'."""
+    root = error
+    while root.__context__ is not None:  # the first KeyError of the chain holds the bare field name
+        root = root.__context__
+    field = str(root.args[0]) if root.args else str(root)
+    names = [arg.split("=")[0] for arg in argv[1:] if arg.startswith("--config.")]
+    flag = next((name for name in names if field in name.split(".")), "--config")
+    hint = re.search(r'Did you mean "([^"]+)"', str(error))
+    return f"{flag}: the config has no field {field!r}" + (f' (did you mean "{hint[1]}"?)' if hint else "")
+
+
+def _first_and_last_line(message: str) -> str:
+    """'what failed: why', from a message whose cause is on its last line (a traceback, a list of tries)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return lines[0] if lines else message
+    return f"{lines[0].rstrip(':')}: {lines[-1]}"

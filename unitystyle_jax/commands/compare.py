@@ -1,0 +1,610 @@
+"""`make compare`: the paper's comparison on one data split, with controls, ablations, paired seeds and intervals.
+
+Rows (`ROWS`): the IDE baseline; controls (the same real images again with another augmentation, which carries
+the loss formula and the 2N images per step of UnityStyle; a per-camera colour normalisation with no GAN, both
+replacing every image and as a twin in UnityStyle's own recipe); IDE + CamStyle (C(C-1)/2 pairwise GANs of this
+project's trainer, each given a UnityGAN's budget: same steps, widths and image size; label smoothing on generated
+images); the IDE tested on UnityStyle images only; IDE + UnityStyle with and without test-time transfer and with
+label smoothing; UnityStyle with per-model Style Attention; and the PyTorch IDE trained on the same batches.
+
+Every row is trained with each of `compare.seeds` seeds (the IDE's initialisation, data order and augmentation);
+the generators are trained for `compare.gan_seeds` seeds and IDE seed i uses GAN seed i mod gan_seeds, so a
+row's seeds carry the GANs' variance too. Seed i of every row shares all of that, and every row is scored on the
+same queries, so rows are compared pairwise: the mean paired difference with a crossed bootstrap interval over
+seeds and queries (`evaluation.paired`). Everything resumes: finished GANs, transfers, IDE models and evaluations
+are kept and skipped.
+
+Writes RESULTS/compare.md and RESULTS/compare.json: per row the mean, sample std over seeds and 95% interval of
+Rank-1, mAP and mINP, the generator count and GAN / transfer / IDE time; per contrast the paired difference and
+its interval; and a verdict on each of the paper's claims that the intervals support.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from unitystyle_jax import config_validation, evaluation, startup
+from unitystyle_jax.commands import cli, preflight, train
+from unitystyle_jax.commands import results as results_files
+from unitystyle_jax.core import files, workdir_lock
+from unitystyle_jax.data import styled_data
+from unitystyle_jax.evaluation import paired
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan import transfer
+from unitystyle_jax.gan.domains import Domains, camstyle_pairs
+from unitystyle_jax.reid import evaluation as reid_evaluation
+from unitystyle_jax.reid import training as reid_training
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", "configs/synthetic.py", "Dataset / model configuration.", lock_config=True
+)
+flags.DEFINE_string("workdir", "runs/compare", "Folder for every row's runs.")
+flags.DEFINE_string("results", "results", "Folder for compare.md and compare.json.")
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleSet:
+    """Styled images rows need: made by a set of GANs (`_gan_domains`, `_style_config`) or by statistics."""
+
+    name: str
+    title: str
+    output: str  # transfer's output folder inside the set's workdir
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One line of the table: how its IDE trains (`method`, `styles`), and what it sees at test time."""
+
+    key: str
+    title: str
+    method: str  # reid.method of its IDE
+    styles: str | None = None  # StyleSet whose images its training uses
+    test: str | None = None  # StyleSet whose query/gallery it is evaluated on (None: the real images)
+    model: str | None = None  # the row whose trained IDE it evaluates (None: its own)
+    framework: str = "jax"
+    label_smoothing: bool = False  # UnityStyle images label-smoothed with CamStyle's epsilon
+
+
+STYLE_SETS = {
+    s.name: s
+    for s in (
+        StyleSet("unitystyle", "UnityStyle", styled_data.OUTPUT),
+        StyleSet("unitystyle_attention", "UnityStyle, per-model Style Attention", styled_data.OUTPUT),
+        StyleSet("camstyle", "CamStyle", styled_data.CAMSTYLE_OUTPUT),
+        StyleSet("colour_norm", "camera colour normalisation", styled_data.COLOUR_NORM_OUTPUT),
+    )
+}
+GAN_STYLE_SETS = ("unitystyle", "unitystyle_attention", "camstyle")  # made by GANs, so once per GAN seed
+
+ROWS = (
+    Row("ide", "IDE", "baseline"),
+    Row("real_twin", "IDE + real twin (control)", "real_twin"),
+    Row(
+        "colour_norm",
+        "IDE on colour-normalised images (control)",
+        "colour_norm",
+        "colour_norm",
+        "colour_norm",
+    ),
+    Row(
+        "colour_norm_twin",
+        "IDE + colour-normalised twin, UnityStyle's recipe (control)",
+        "unitystyle",
+        "colour_norm",
+        "colour_norm",
+    ),
+    Row("camstyle", "IDE + CamStyle", "camstyle", "camstyle"),
+    Row(
+        "ide_unitystyle_test", "IDE, UnityStyle test images only", "baseline", test="unitystyle", model="ide"
+    ),
+    Row(
+        "unitystyle_train_only",
+        "IDE + UnityStyle, train only",
+        "unitystyle",
+        "unitystyle",
+        model="unitystyle",
+    ),
+    Row("unitystyle", "IDE + UnityStyle", "unitystyle", "unitystyle", "unitystyle"),
+    Row(
+        "unitystyle_lsr",
+        "IDE + UnityStyle, label-smoothed",
+        "unitystyle",
+        "unitystyle",
+        "unitystyle",
+        label_smoothing=True,
+    ),
+    Row(
+        "unitystyle_attention",
+        "IDE + UnityStyle, per-model Style Attention",
+        "unitystyle",
+        "unitystyle_attention",
+        "unitystyle_attention",
+    ),
+    Row("torch_ide", "IDE in PyTorch", "baseline", framework="torch"),
+)
+ROW_KEYS = tuple(r.key for r in ROWS)
+# What `make compare` runs unless config.compare.rows names rows or says 'all': the rows the paper's claims and
+# the controls need (the Style Attention ablation and the PyTorch twin are in 'all').
+DEFAULT_ROWS = tuple(k for k in ROW_KEYS if k not in ("unitystyle_attention", "torch_ide"))
+METRICS = (("Rank-1", "rank1"), ("mAP", "mAP"), ("mINP", "mINP"))
+# Pairs whose paired difference the report gives with its interval: (row, against).
+CONTRASTS = (
+    ("unitystyle", "ide"),
+    ("unitystyle", "real_twin"),
+    ("unitystyle", "colour_norm"),
+    ("unitystyle", "colour_norm_twin"),
+    ("unitystyle", "camstyle"),
+    ("unitystyle", "unitystyle_train_only"),
+    ("unitystyle", "unitystyle_lsr"),
+    ("unitystyle", "unitystyle_attention"),
+    ("ide_unitystyle_test", "ide"),
+    ("camstyle", "ide"),
+    ("real_twin", "ide"),
+    ("colour_norm", "ide"),
+    ("colour_norm_twin", "ide"),
+    ("torch_ide", "ide"),
+)
+# Differences smaller than this (in mAP) the comparison does not claim to resolve: a "does at least as well"
+# claim is shown when its interval's lower end lies above −MARGIN.
+MARGIN = 0.02
+# The paper's claims, each read off one contrast's mAP interval: (claim, row, against, kind). kind "better":
+# shown when the interval lies above 0, contradicted when below; kind "as good": shown when it lies above −MARGIN,
+# contradicted when below −MARGIN.
+CLAIMS = (
+    ("UnityStyle improves the IDE", "unitystyle", "ide", "better"),
+    ("UnityStyle beats CamStyle", "unitystyle", "camstyle", "better"),
+    (
+        "C generators suffice: UnityStyle's C do as well as CamStyle's C(C−1)/2",
+        "unitystyle",
+        "camstyle",
+        "as good",
+    ),
+    ("test-time transfer helps", "unitystyle", "unitystyle_train_only", "better"),
+    ("no label smoothing needed on UnityStyle images", "unitystyle", "unitystyle_lsr", "as good"),
+)
+
+
+def selected_rows(config) -> list[Row]:
+    """config.compare.rows ('' = DEFAULT_ROWS, 'all' = every row) as Rows, in the table's order; ConfigError naming
+    an unknown one. A row that evaluates another row's model (train only) trains that model itself when it is not
+    there yet."""
+    text = str(config.compare.rows).strip()
+    if text == "all":
+        keys = list(ROW_KEYS)
+    else:
+        keys = [k.strip() for k in text.split(",") if k.strip()] if text else list(DEFAULT_ROWS)
+    unknown = [k for k in keys if k not in ROW_KEYS]
+    if unknown:
+        raise config_validation.ConfigError(
+            f"config.compare.rows={config.compare.rows!r}: unknown row(s) {unknown}; choose from {ROW_KEYS} "
+            "or 'all'"
+        )
+    return [r for r in ROWS if r.key in keys]
+
+
+def validate(config) -> list[Row]:
+    config_validation.validate(config)
+    seeds, gan_seeds = config.compare.seeds, config.compare.gan_seeds
+    if not isinstance(seeds, int) or seeds < 1:
+        raise config_validation.ConfigError(f"config.compare.seeds={seeds!r} must be a positive integer")
+    if not isinstance(gan_seeds, int) or not 1 <= gan_seeds <= seeds:
+        raise config_validation.ConfigError(
+            f"config.compare.gan_seeds={gan_seeds!r} must be an integer from 1 to config.compare.seeds ({seeds})"
+        )
+    samples = config.compare.bootstrap_samples
+    if not isinstance(samples, int) or samples < 100:
+        raise config_validation.ConfigError(
+            f"config.compare.bootstrap_samples={samples!r} must be an integer of at least 100"
+        )
+    return selected_rows(config)
+
+
+def _style_config(config, style_set: str, seed: int):
+    """The config that trains (and restores) a style set's GANs: the UnityGAN config; with per-model Style
+    Attention for that ablation; for CamStyle's CycleGAN-like pairs (same sizes and steps) without it and with
+    CycleGAN's identity loss |G(y) - y|, which fights only a many-to-one map, not a pair's one-to-one."""
+    c = config.copy_and_resolve_references()
+    c.seed = seed
+    c.gan.style_attention = style_set == "unitystyle_attention"
+    if style_set == "camstyle":
+        c.gan.generator_identity = True
+    return c
+
+
+def _gan_domains(style_set: str, splits) -> list:
+    if style_set == "camstyle":
+        return camstyle_pairs(list(splits.cameras))
+    if style_set in ("unitystyle", "unitystyle_attention"):
+        return [Domains(c) for c in styled_data.needed_cameras(splits)]
+    return []
+
+
+def _make_styles(config, workdir: str, style_set: str, splits, mesh) -> dict:
+    """Trains a set's GANs and writes its styled images (each part skipped when done); returns its summary."""
+    domains = _gan_domains(style_set, splits)
+    os.makedirs(workdir, exist_ok=True)
+    began = time.perf_counter()
+    gan_training.train_all(config, workdir, splits, domains, mesh)
+    train.record_time(workdir, "gan", time.perf_counter() - began)
+    began = time.perf_counter()
+    make = {
+        "camstyle": transfer.run_camstyle,
+        "colour_norm": transfer.run_colour_norm,
+    }.get(style_set, transfer.run)
+    summary = make(config, workdir, splits, mesh)
+    train.record_time(workdir, "transfer", time.perf_counter() - began)
+    with open(os.path.join(workdir, "stage_times.json")) as f:
+        times = json.load(f)
+    return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
+
+
+def _row_config(config, row: Row, seed: int):
+    c = config.copy_and_resolve_references()
+    c.seed = seed
+    c.reid.method = row.method
+    if row.label_smoothing:
+        c.reid.unitystyle_label_smoothing = c.reid.generated_label_smoothing
+    return c
+
+
+def _evaluated(workdir: str, out: str, num_steps: int) -> dict | None:
+    """A finished evaluation of WORKDIR's final model in OUT, kept from an earlier invocation, or None."""
+    path = os.path.join(out, "metrics.json")
+    needed = (path, os.path.join(out, paired.PER_QUERY_FILE), os.path.join(workdir, "stage_times.json"))
+    if not all(os.path.exists(p) for p in needed):
+        return None
+    with open(path) as f:
+        metrics = json.load(f)
+    if metrics.get("step") != num_steps:
+        return None
+    return _with_run_records(metrics, workdir, out)
+
+
+def _jax_row(config, row: Row, seed_dir: str, splits, styled: dict, mesh, trained: set) -> dict:
+    """Trains (or resumes) the row's IDE unless this invocation did (`trained`: model folders), then evaluates it
+    on the query/gallery the row names."""
+    workdir = os.path.join(seed_dir, row.model or row.key)
+    out = os.path.join(workdir, f"eval_{row.key}")
+    kept = _evaluated(workdir, out, config.reid.num_steps)
+    if kept is not None:
+        return kept
+    train_splits = splits
+    styled_train = None
+    if row.method == "colour_norm":  # every training image replaced by its normalised version
+        train_splits = dataclasses.replace(splits, train=styled[row.styles].train)
+    elif row.styles == "camstyle":
+        styled_train = styled["camstyle"]
+    elif row.styles:
+        styled_train = styled[row.styles].train
+    if workdir not in trained:
+        began = time.perf_counter()
+        extra = reid_training.second_part(config.reid, splits.train, styled_train)
+        reid_training.train(config, workdir, train_splits, extra, mesh)
+        train.record_time(workdir, "reid", time.perf_counter() - began)
+        trained.add(workdir)
+    inputs = styled[row.test] if row.test else splits
+    metrics = reid_evaluation.evaluate(config, workdir, splits, inputs, mesh, output_dir=out)
+    return _with_run_records(metrics, workdir, out)
+
+
+def _with_run_records(metrics: dict, workdir: str, out: str) -> dict:
+    """An evaluation's metrics with its model's training time (all invocations) and per-query figures."""
+    with open(os.path.join(workdir, "stage_times.json")) as f:
+        seconds = json.load(f).get("reid")
+    return {**metrics, "train_seconds": seconds, "per_query": paired.read_per_query(out)}
+
+
+def _torch_row(config, seed_dir: str, splits) -> dict:
+    from unitystyle_jax.reference import torch_training  # torch is a test-only dependency
+
+    workdir = os.path.join(seed_dir, "torch_ide")
+    out = os.path.join(workdir, "eval")
+    kept = _evaluated(workdir, out, config.reid.num_steps)
+    if kept is not None:
+        return kept
+    began = time.perf_counter()
+    model = torch_training.train(config, workdir, splits)
+    train.record_time(workdir, "reid", time.perf_counter() - began)
+    query = torch_training.features(model, splits.query, config)
+    gallery = torch_training.features(model, splits.gallery, config)
+    metrics, _, ranking = reid_evaluation.score(query, gallery, splits, config.eval)
+    metrics.update(step=config.reid.num_steps, method="torch_ide")
+    os.makedirs(out, exist_ok=True)
+    evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
+    paired.write_per_query(out, ranking["per_query"])
+    return _with_run_records(metrics, workdir, out)
+
+
+def _torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _gan_seeds(config) -> list[int]:
+    return [config.seed + g for g in range(config.compare.gan_seeds)]
+
+
+def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
+    """Start-up: what would stop the comparison later fails now, with one line."""
+    needed = set(_style_sets(rows))
+    missing = sorted(set(styled_data.needed_cameras(splits)) - set(splits.cameras))
+    if missing and needed - {"camstyle"}:
+        raise config_validation.ConfigError(
+            f"camera(s) {missing} of the query/gallery have no training images in {config.data.name}: no "
+            "UnityGAN or colour statistics can transfer them; choose rows without test-time transfer "
+            "(--config.compare.rows=ide,real_twin,camstyle,torch_ide)"
+        )
+    if splits.num_cameras < 2 and "camstyle" in needed:
+        raise config_validation.ConfigError("CamStyle needs at least two training cameras")
+    if any(r.framework == "torch" for r in rows) and jax.process_count() > 1:
+        raise config_validation.ConfigError("the torch_ide row runs in one process only")
+    if any(r.framework != "torch" for r in rows):
+        preflight.check_pretrained(config)
+    if needed & set(GAN_STYLE_SETS):
+        gan_training.check_model_devices(config)
+    for style_set in needed & set(GAN_STYLE_SETS):
+        for gan_seed in _gan_seeds(config):
+            style_config = _style_config(config, style_set, gan_seed)
+            for d in _gan_domains(style_set, splits):
+                preflight.check_gan_checkpoint(
+                    style_config, _styles_dir(workdir, style_set, gan_seed), d, mesh
+                )
+
+
+def _style_sets(rows: list[Row]) -> list[str]:
+    """The style sets the rows train or test on, sorted."""
+    return sorted({r.styles for r in rows if r.styles} | {r.test for r in rows if r.test})
+
+
+def _styles_dir(workdir: str, style_set: str, gan_seed: int) -> str:
+    """A style set's folder: one per GAN seed for sets made by GANs, one for the rest."""
+    base = os.path.join(workdir, "styles", style_set)
+    return os.path.join(base, f"gan_seed{gan_seed}") if style_set in GAN_STYLE_SETS else base
+
+
+def _load_styled(style_set: str, styles_dir: str, splits):
+    if style_set == "camstyle":
+        return styled_data.load_camstyle(styles_dir)
+    return styled_data.load(styles_dir, splits, STYLE_SETS[style_set].output)
+
+
+def run(config, workdir: str, results: str) -> dict:
+    began = time.perf_counter()
+    rows = validate(config)
+    if not _torch_available():
+        logging.warning("torch is not installed: the torch_ide row is left out")
+        rows = [r for r in rows if r.framework != "torch"]
+    files.check_writable(workdir)
+    files.check_writable(results, "results folder")
+    config = config.copy_and_resolve_references()
+    config.data.root = startup.dataset_root(config, workdir)
+    mesh = startup.start(config, workdir)
+    with workdir_lock.hold(workdir, jax.process_index()):
+        splits = startup.load_dataset(config, workdir)
+        _check(config, workdir, rows, splits, mesh)
+        report = _run_rows(config, workdir, rows, splits, mesh)
+    report["invocation_seconds"] = round(time.perf_counter() - began, 1)
+    results_files.stamp(report)
+    results_files.write(results, "compare", report, render_markdown(report))
+    return report
+
+
+def _run_rows(config, workdir: str, rows: list[Row], splits, mesh) -> dict:
+    seeds = [config.seed + s for s in range(config.compare.seeds)]
+    gan_seeds = _gan_seeds(config)
+    needed = _style_sets(rows)
+    per_seed = {r.key: [] for r in rows}
+    made = {}  # (style set, GAN seed) -> its summary
+    trained = set()  # IDE folders trained (or found finished) by this invocation
+    for index, seed in enumerate(seeds):
+        gan_seed = gan_seeds[index % len(gan_seeds)]
+        styled = {}
+        for style_set in needed:
+            key = (style_set, gan_seed if style_set in GAN_STYLE_SETS else None)
+            directory = _styles_dir(workdir, style_set, gan_seed)
+            if key not in made:
+                made[key] = _make_styles(
+                    _style_config(config, style_set, gan_seed), directory, style_set, splits, mesh
+                )
+            styled[style_set] = _load_styled(style_set, directory, splits)
+        seed_dir = os.path.join(workdir, f"seed{seed}")
+        for row in rows:
+            c = _row_config(config, row, seed)
+            if row.framework == "torch":
+                metrics = _torch_row(c, seed_dir, splits)
+            else:
+                metrics = _jax_row(c, row, seed_dir, splits, styled, mesh, trained)
+            per_seed[row.key].append(metrics)
+    style_report = {}
+    for (style_set, _), entry in made.items():
+        style_report.setdefault(style_set, []).append(entry)
+    return summarise(config, rows, seeds, gan_seeds, per_seed, style_report, splits)
+
+
+def _spread(values) -> dict:
+    values = np.asarray(values, np.float64)
+    return {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+
+
+def _verdict(kind: str, interval: dict) -> str:
+    floor = 0.0 if kind == "better" else -MARGIN
+    if interval["low"] > floor:
+        return "shown"
+    if interval["high"] < floor:
+        return "contradicted"
+    return "not separable here"
+
+
+def summarise(config, rows, seeds, gan_seeds, per_seed: dict, style_report: dict, splits) -> dict:
+    """Per row and metric: mean, sample std over seeds and the bootstrap interval; per contrast: the paired
+    difference with its interval; per claim: its verdict."""
+    samples = config.compare.bootstrap_samples
+    table = {}
+    for row in rows:
+        runs = per_seed[row.key]
+        styles = style_report.get(row.styles, [])
+        entry = {"title": row.title}
+        for _, key in METRICS:
+            values = [paired.METRICS[key](m["per_query"]) for m in runs]
+            interval = paired.bootstrap(values, samples).as_dict()
+            entry[key] = {**_spread([m[key] for m in runs]), "low": interval["low"], "high": interval["high"]}
+        entry.update(
+            per_seed=[
+                {**{key: m[key] for _, key in METRICS}, "train_seconds": m.get("train_seconds")} for m in runs
+            ],
+            generators=styles[0]["generators"] if styles else 0,
+            gan_seconds=sum(s["seconds"].get("gan", 0.0) for s in styles),
+            transfer_seconds=sum(s["seconds"].get("transfer", 0.0) for s in styles),
+        )
+        table[row.key] = entry
+    contrasts = []
+    for a, b in CONTRASTS:
+        if a not in table or b not in table:
+            continue
+        entry = {"row": a, "against": b}
+        for _, key in METRICS:
+            diffs = paired.differences(
+                [m["per_query"] for m in per_seed[a]], [m["per_query"] for m in per_seed[b]], key
+            )
+            entry[key] = paired.bootstrap(diffs, samples).as_dict()
+        contrasts.append(entry)
+    by_pair = {(c["row"], c["against"]): c for c in contrasts}
+    claims = [
+        {
+            "claim": claim,
+            "row": a,
+            "against": b,
+            "kind": kind,
+            "verdict": _verdict(kind, by_pair[a, b]["mAP"]),
+        }
+        for claim, a, b, kind in CLAIMS
+        if (a, b) in by_pair
+    ]
+    style_summaries = {
+        name: [{"gan_seed": m["seed"], **m["summary"]["style"]} for m in made if m["summary"].get("style")]
+        for name, made in style_report.items()
+    }
+    return {
+        "dataset": {
+            "name": config.data.name,
+            "root": config.data.root,
+            "cameras": len(splits.cameras),
+            "queries": len(splits.query),
+            "gallery": len(splits.gallery),
+            "test_identities": len({r.pid for r in splits.query}),
+        },
+        "seeds": seeds,
+        "gan_seeds": gan_seeds,
+        "reid_steps": config.reid.num_steps,
+        "gan_steps": config.gan.num_steps,
+        "bootstrap_samples": samples,
+        "margin": MARGIN,
+        "loss_normalization": config.reid.loss_normalization,
+        "rows": table,
+        "contrasts": contrasts,
+        "claims": claims,
+        "style": {name: entries for name, entries in style_summaries.items() if entries},
+    }
+
+
+def _cell(stat: dict) -> str:
+    return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f} [{100 * stat['low']:.1f}, {100 * stat['high']:.1f}]"
+
+
+def _difference(stat: dict) -> str:
+    mark = " **differs**" if stat["differs"] else ""
+    return f"{100 * stat['mean']:+.1f} [{100 * stat['low']:+.1f}, {100 * stat['high']:+.1f}]{mark}"
+
+
+def render_markdown(report: dict) -> str:
+    rows = report["rows"]
+    lines = [
+        "| method | Rank-1 | mAP | mINP | generator models | GAN training | transfer | IDE training per seed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows.values():
+        gan = f"{r['gan_seconds']:.0f} s" if r["generators"] else "–"
+        moved = f"{r['transfer_seconds']:.0f} s" if r["transfer_seconds"] else "–"
+        trained = [t for t in (s["train_seconds"] for s in r["per_seed"]) if t is not None]
+        ide = f"{np.mean(trained):.0f} s" if trained else "–"
+        cells = " | ".join(_cell(r[key]) for _, key in METRICS)
+        lines.append(f"| {r['title']} | {cells} | {r['generators']} | {gan} | {moved} | {ide} |")
+    contrast_lines = ["| paired difference | Rank-1 | mAP | mINP |", "|---|---|---|---|"]
+    for c in report["contrasts"]:
+        cells = " | ".join(_difference(c[key]) for _, key in METRICS)
+        contrast_lines.append(f"| {rows[c['row']]['title']} − {rows[c['against']]['title']} | {cells} |")
+    by_pair = {(c["row"], c["against"]): c for c in report["contrasts"]}
+    claim_lines = ["| the paper's claim | mAP difference [95% interval] | verdict |", "|---|---|---|"]
+    for c in report["claims"]:
+        claim_lines.append(
+            f"| {c['claim']} | {_difference(by_pair[c['row'], c['against']]['mAP'])} | {c['verdict']} |"
+        )
+    style_lines = [
+        "| styled images | GAN seed | style ratio R real → styled | camera probe % real → styled | colour spread "
+        "| contrast spread | SSIM |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entries in report["style"].items():
+        for s in entries:
+            ratio = s["style_ratio"]
+            r_text = f"{ratio['real']:.2f} → {ratio['unity']:.2f}" if ratio["real"] is not None else "–"
+            probe = s["camera_probe"]
+            p_text = f"{100 * probe['real']:.1f} → {100 * probe['unity']:.1f}" if probe else "–"
+            gan_seed = s["gan_seed"] if name in GAN_STYLE_SETS else "–"
+            style_lines.append(
+                f"| {STYLE_SETS[name].title} | {gan_seed} | {r_text} | {p_text} | "
+                f"{s['colour_spread']['real']:.1f} → {s['colour_spread']['unity']:.1f} | "
+                f"{s['contrast_spread']['real']:.1f} → {s['contrast_spread']['unity']:.1f} | {s['ssim']:.3f} |"
+            )
+    seeds, d = report["seeds"], report["dataset"]
+    return f"""# UnityStyle comparison on {d["name"]} ({report["date"]}, {report["machine"]})
+
+Test split: {d["test_identities"]} identities, {d["queries"]} queries, {d["gallery"]} gallery images, {d["cameras"]}
+cameras. {len(seeds)} IDE seeds ({", ".join(map(str, seeds))}) of {report["reid_steps"]} steps each vary the
+initialisation, data order and augmentation; the generators ({report["gan_steps"]} steps each; CamStyle's pairs
+get a UnityGAN's steps, widths and image size) are trained for GAN seeds {", ".join(map(str, report["gan_seeds"]))},
+and IDE seed i uses GAN seed i mod {len(report["gan_seeds"])}. Cells: mean ± sample std over seeds
+[95% interval], in %. Loss normalisation: `{report["loss_normalization"]}`.
+
+{chr(10).join(lines)}
+
+Paired differences, in points: the mean over seeds and queries of (row − against) on the same seed and query,
+[95% interval] from a crossed bootstrap ({report["bootstrap_samples"]} draws of the seeds and, independently, the
+queries, each with replacement; the seeds' part corrected for their small number, `evaluation.paired`).
+**differs**: the interval excludes 0.
+
+{chr(10).join(contrast_lines)}
+
+The paper's claims, read off the mAP intervals ("better": shown when the interval lies above 0; "as good":
+shown when it lies above −{100 * report["margin"]:.0f} points, the smallest difference this comparison means
+to resolve):
+
+{chr(10).join(claim_lines)}
+
+Style of query + gallery before and after (R: cameras' spread in units of people's, lower = cameras alike;
+probe: a camera classifier trained on real training images, chance {100 / d["cameras"]:.0f}%):
+
+{chr(10).join(style_lines)}
+
+This invocation: {report["invocation_seconds"]:.0f} s (less when an earlier one had finished some parts).
+"""
+
+
+def main(argv):
+    del argv
+    cli.run_main(run, FLAGS.config, FLAGS.workdir, FLAGS.results)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=cli.parse_flags)

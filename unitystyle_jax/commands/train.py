@@ -1,0 +1,150 @@
+"""Runs the stages a config names, in order, each resumable: gan (one UnityGAN per camera), transfer, reid."""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+
+import jax
+import numpy as np
+
+from unitystyle_jax import config_validation, startup
+from unitystyle_jax.commands import cli, preflight
+from unitystyle_jax.core import files, images, workdir_lock
+from unitystyle_jax.data import formats, pipeline, styled_data
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan import transfer
+from unitystyle_jax.gan.domains import Domains
+from unitystyle_jax.gan.generators import restore_generator
+from unitystyle_jax.reid import training as reid_training
+
+
+def _write_grid(config, workdir, splits, cameras, mesh) -> None:
+    """The grid rows = cameras, columns = a few real images then their UnityStyle versions: as
+    WORKDIR/gan/unitystyle_grid.png and as image `unitystyle_grid` in WORKDIR/gan/tensorboard."""
+    from clu import metric_writers
+    from PIL import Image
+
+    rows = []
+    for camera in cameras:
+        generator = restore_generator(config, workdir, Domains(camera), mesh)
+        records = [r for r in splits.train if r.camid == camera][:4]
+        real = pipeline.sample_images(records, config.gan.height, config.gan.width)
+        rows.append(images.strip([*real, *np.asarray(generator(real))]))
+    if jax.process_index() == 0 and rows:
+        shown = max(row.shape[1] for row in rows) // (2 * config.gan.width)  # real images per camera
+        names = [formats.camera_label(config.data.name, c) for c in cameras]
+        grid = images.labelled(images.grid(rows), ["real"] * shown + ["UnityStyle"] * shown, names)
+        Image.fromarray(grid).save(os.path.join(workdir, "gan", "unitystyle_grid.png"))
+        writer = metric_writers.SummaryWriter(os.path.join(workdir, "gan", "tensorboard"))
+        writer.write_images(config.gan.num_steps, {"unitystyle_grid": grid[None]})
+        writer.close()
+
+
+def record_time(workdir: str, stage: str, seconds: float) -> None:
+    path = os.path.join(workdir, "stage_times.json")
+    times = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            times = json.load(f)
+    times[stage] = round(times.get(stage, 0.0) + seconds, 1)
+    files.write_text(path, json.dumps(times, indent=2))
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A checked run: its config, workdir, stages, device mesh, dataset, and the cameras its gan stage trains."""
+
+    config: object
+    workdir: str
+    stages: list
+    mesh: object
+    splits: formats.Splits
+    gan_cameras: list
+
+
+@contextlib.contextmanager
+def prepared(config, workdir: str):
+    """Start-up and every check that can fail (preflight), then the Plan, with the workdir's lock held while
+    the block runs: nothing expensive starts before the whole run is known to be possible. A workdir this
+    command created is removed again when start-up fails: a failed start leaves nothing behind."""
+    stages = config_validation.stage_list(config)
+    created, ready = not os.path.exists(workdir), False
+    try:
+        files.check_writable(workdir)
+        mesh = startup.start(config, workdir)
+        with workdir_lock.hold(workdir, jax.process_index()):
+            splits = startup.load_dataset(config, workdir)
+            cameras = preflight.check_run(config, workdir, splits, stages, mesh)
+            ready = True
+            yield Plan(config, workdir, stages, mesh, splits, cameras)
+    except Exception:
+        if created and not ready:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def run(config, workdir: str) -> None:
+    """train.py's work: the config's stages, in order, then what they wrote and the command to run next."""
+    began = time.perf_counter()
+    with prepared(config, workdir) as plan:
+        done = execute(plan)
+    if jax.process_index() == 0:
+        print(f"finished in {time.perf_counter() - began:.0f} s:")
+        print("\n".join(f"  {line}" for line in done))
+        print(f"next: {cli.same_flags('evaluate.py')}")
+
+
+def execute(plan: Plan) -> list[str]:
+    """The stages of a prepared run, in order, each resuming where an earlier run of it stopped; returns a line
+    per stage saying what it wrote where."""
+    config, workdir, mesh, splits = plan.config, plan.workdir, plan.mesh, plan.splits
+    done = []
+    for stage in plan.stages:
+        began = time.perf_counter()
+        if stage == "gan":
+            logging.info(
+                "UnityGAN: %d generator models for cameras %s (CamStyle would train C(C-1)/2 = %d for the %d "
+                "training cameras)",
+                len(plan.gan_cameras),
+                ", ".join(map(str, plan.gan_cameras)),
+                splits.num_cameras * (splits.num_cameras - 1) // 2,
+                splits.num_cameras,
+            )
+            domains = [Domains(camera) for camera in plan.gan_cameras]
+            gan_training.train_all(config, workdir, splits, domains, mesh)
+            _write_grid(config, workdir, splits, plan.gan_cameras, mesh)
+            done.append(
+                f"gan       {len(domains)} UnityGANs in {os.path.join(workdir, 'gan')}/cam<c>/ (checkpoints, "
+                f"losses, samples); grid {os.path.join(workdir, 'gan', 'unitystyle_grid.png')}"
+            )
+        elif stage == "transfer":
+            summary = transfer.run(config, workdir, splits, mesh)
+            done.append(
+                f"transfer  {_transfer_line(summary['style'])} in {os.path.join(workdir, styled_data.OUTPUT)}"
+            )
+        elif stage == "reid":
+            unity = styled_data.load(workdir, splits).train if config.reid.method == "unitystyle" else None
+            extra = reid_training.second_part(config.reid, splits.train, unity)
+            reid_training.train(config, workdir, splits, extra, mesh)
+            done.append(
+                f"reid      IDE ({config.reid.method}), {config.reid.num_steps} steps, in "
+                f"{os.path.join(workdir, 'checkpoints')}; log {os.path.join(workdir, 'metrics.jsonl')}"
+            )
+        if jax.process_index() == 0:
+            record_time(workdir, stage, time.perf_counter() - began)
+    return done
+
+
+def _transfer_line(style: dict) -> str:
+    """What the transfer did to query + gallery, in one line."""
+    parts = [f"SSIM to the real images {style['ssim']:.3f}"]
+    ratio, probe = style["style_ratio"], style["camera_probe"]
+    if ratio["real"] is not None:
+        parts.insert(0, f"style ratio R {ratio['real']:.2f} -> {ratio['unity']:.2f}")
+    if probe:
+        parts.insert(1, f"camera probe {100 * probe['real']:.0f}% -> {100 * probe['unity']:.0f}%")
+    return "UnityStyle dataset (" + ", ".join(parts) + ")"

@@ -1,0 +1,125 @@
+"""Trained UnityGAN generators restored for inference (transfer, extraction, export), without discriminators or
+optimiser state, and what a GAN checkpoint must have been trained under to be restored."""
+
+import dataclasses
+import functools
+import json
+import os
+from typing import Any, Callable
+
+import jax
+import ml_collections
+
+from unitystyle_jax.core import parallel
+from unitystyle_jax.core.checkpoints import Checkpoints
+from unitystyle_jax.core.errors import CheckpointError
+from unitystyle_jax.gan.domains import Domains, camera_workdir
+from unitystyle_jax.models.factory import abstract_variables, create_gan_networks
+
+# The UnityGAN objective's version, kept in each checkpoint's meta: a model trained under another objective
+# (2: batch-statistics feature matching, weighted real side, bias-corrected SLN, tanh output; 3: the knobs of
+# the UnityStyle loss's reading, `UNITY_LOSS_SETTINGS`, kept beside it) is not resumed.
+OBJECTIVE_VERSION = 3
+# config.gan settings that change what a UnityGAN is trained to do, kept in its checkpoints' meta.
+UNITY_LOSS_SETTINGS = (
+    "camera_balance",
+    "fm_statistics",
+    "generator_identity",
+    "identity_other_cameras",
+    "y_cycle",
+    "style_attention",
+)
+
+
+def gan_checkpoints(config, workdir: str, domains: Domains) -> Checkpoints:
+    return Checkpoints(
+        os.path.join(camera_workdir(workdir, domains), "checkpoints"), config.gan.keep_checkpoints
+    )
+
+
+def gan_image_shape(gan_config) -> tuple[int, int, int]:
+    return (gan_config.height, gan_config.width, 3)
+
+
+def gan_meta(config, domains: Domains) -> dict:
+    """What a GAN checkpoint must have been built from for this config to restore it (kept as its meta)."""
+    return {
+        "objective": OBJECTIVE_VERSION,
+        "domains": domains.name,
+        **{k: config.gan[k] for k in UNITY_LOSS_SETTINGS},
+        "generator": config.gan.generator.to_dict(),
+        "discriminator": config.gan.discriminator.to_dict(),
+        "image_shape": list(gan_image_shape(config.gan)),
+    }
+
+
+# config.gan settings of the training loop, not of any program: runs that differ only in them share programs
+# (a run extended to more steps, or resumed in the other training mode, compiles nothing again).
+GAN_LOOP_SETTINGS = (
+    "num_steps",
+    "cameras",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "train_together",
+    "model_devices",
+)
+
+
+def gan_program_key(gan_config) -> str:
+    """The JSON of the config.gan settings that shape its programs: the cache key of every GAN program."""
+    settings = gan_config.to_dict()
+    return json.dumps({k: v for k, v in settings.items() if k not in GAN_LOOP_SETTINGS}, sort_keys=True)
+
+
+@functools.cache
+def _translator(gan_json: str, mesh) -> Callable:
+    generator = create_gan_networks(ml_collections.FrozenConfigDict(json.loads(gan_json)))[0]
+
+    def translate(generator_variables, images):
+        return generator.apply(generator_variables, images, train=False)[0]
+
+    return jax.jit(translate, out_shardings=parallel.replicated(mesh))
+
+
+def translator(gan_config, mesh) -> Callable:
+    """jit'd (generator variables, images in [-1, 1]) -> translated images, one program per config: G's
+    variables map X -> Y (UnityStyle's transfer), F's Y -> X."""
+    return _translator(gan_program_key(gan_config), mesh)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedGenerator:
+    """One trained generator: `translate(variables, images)`, the GAN step it was saved at."""
+
+    translate: Callable
+    variables: Any
+    step: int
+
+    def __call__(self, images):
+        return self.translate(self.variables, images)
+
+
+def restore_generator(config, workdir: str, domains: Domains, mesh, net: str = "G") -> TrainedGenerator:
+    """Generator `net` (G: X -> Y, F: Y -> X) of the newest checkpoint of the GAN of `domains`; the
+    discriminators and optimiser states stay on disk. CheckpointError when there is none."""
+    generator = create_gan_networks(config.gan)[0]
+    abstract = abstract_variables(generator, gan_image_shape(config.gan), mesh)
+    folder = os.path.join(camera_workdir(workdir, domains), "checkpoints")
+    if not os.path.isdir(folder):  # looked at first: Checkpoints would create it
+        raise CheckpointError(
+            f"no GAN checkpoint for {domains.name} in {os.path.abspath(folder)}: run the gan stage first"
+        )
+    checkpoints = gan_checkpoints(config, workdir, domains)
+    try:
+        restored = checkpoints.restore(
+            {"nets": {net: abstract}}, meta=gan_meta(config, domains), partial=True
+        )
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise CheckpointError(
+            f"no GAN checkpoint for {domains.name} in {checkpoints.directory}: run the gan stage first"
+        )
+    state, _, step = restored
+    return TrainedGenerator(translator(config.gan, mesh), state["nets"][net], step)

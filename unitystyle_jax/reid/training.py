@@ -1,0 +1,287 @@
+"""IDE re-ID training: ResNet + two-FC head, trained on N real images per batch plus the method's second part.
+
+Methods (`reid.method`, allowed values in reid_methods.py): baseline (real only), unitystyle (+ each image's
+UnityStyle version), real_twin (+ the same N images with a second augmentation: the control for "more images"
+and the loss normalisation), camstyle (+ CamStyle's generated images, label-smoothed), colour_norm (every
+camera standardised; real only).
+Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with UnityStyle images the sum runs over
+2N images but is still divided by N (no label smoothing: UnityStyle images count as real);
+`reid.loss_normalization = all` takes one mean over the 2N instead.
+"""
+
+import dataclasses
+import functools
+import json
+import logging
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from unitystyle_jax.core.errors import ConversionError
+from unitystyle_jax import config_validation, losses, startup
+from unitystyle_jax.core import parallel, training_loop
+from unitystyle_jax.data import pipeline
+from unitystyle_jax.models.factory import create_ide
+from unitystyle_jax.models.ide import IDE
+from unitystyle_jax.reid.feature_model import BACKBONE, model_fingerprint, reid_checkpoints
+
+
+def learning_rate_schedule(base: float, reid_config) -> optax.Schedule:
+    """Linear warm-up, then x decay_factor at each of decay_steps."""
+    decayed = optax.piecewise_constant_schedule(
+        base, {int(s): reid_config.decay_factor for s in reid_config.decay_steps}
+    )
+    warmup = reid_config.warmup_steps
+    if not warmup:
+        return decayed
+    return lambda step: decayed(step) * jnp.minimum(1.0, (step + 1) / warmup)
+
+
+def create_optimizer(reid_config):
+    """SGD (Nesterov) with weight decay as PyTorch applies it, one learning rate for the backbone and one for the
+    new layers. Returns (optimizer, head schedule) — the head's rate is the one logged."""
+
+    def sgd(schedule):
+        return optax.chain(
+            optax.add_decayed_weights(reid_config.weight_decay),
+            optax.sgd(schedule, momentum=reid_config.momentum, nesterov=reid_config.nesterov),
+        )
+
+    head = learning_rate_schedule(reid_config.learning_rate, reid_config)
+    backbone = learning_rate_schedule(reid_config.backbone_learning_rate, reid_config)
+
+    def group(params):
+        return {
+            k: jax.tree.map(lambda _: BACKBONE if k == BACKBONE else "head", v) for k, v in params.items()
+        }
+
+    return optax.multi_transform({BACKBONE: sgd(backbone), "head": sgd(head)}, group), head
+
+
+@flax.struct.dataclass
+class ReidState:
+    """An IDE's training state. Its fields name the checkpoint's entries as the dict it replaced did, so older
+    checkpoints restore as they are (and inference reads `params`/`batch_stats` alone)."""
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+
+
+def initial_state(model, tx, image_shape, rng) -> ReidState:
+    params_rng, dropout_rng = jax.random.split(rng)
+    variables = model.init(
+        {"params": params_rng, "dropout": dropout_rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False
+    )
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    return ReidState(
+        step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats, opt_state=tx.init(params)
+    )
+
+
+def train_step(
+    state, batch, seed, *, model, tx, schedule, smoothing: float = 0.0, normalization: str = "per_part"
+):
+    """One SGD step on N real images and, when the batch has them, a second part ('extra_image',
+    'extra_label': UnityStyle, a real twin, or CamStyle's generated images, with label smoothing `smoothing`).
+
+    normalization 'per_part': mean CE over the real part + mean CE over the second part, the paper's
+    (1/N) * sum over 2N images and CamStyle's loss; 'all': one mean over every image of the batch.
+    """
+    images, labels = batch["image"], batch["label"]
+    num_real = images.shape[0]
+    extra = "extra_image" in batch
+    if extra:
+        images = jnp.concatenate([images, batch["extra_image"]])
+    dropout_rng = jax.random.fold_in(jax.random.key(seed), state.step)
+
+    def loss_fn(params):
+        outputs, updates = model.apply(
+            {"params": params, "batch_stats": state.batch_stats},
+            images,
+            train=True,
+            mutable=["batch_stats"],
+            rngs={"dropout": dropout_rng},
+        )
+        logits = outputs["logits"]
+        real = losses.softmax_cross_entropy(logits[:num_real], labels)
+        if not extra:
+            loss = real.mean()
+        else:
+            second = losses.softmax_cross_entropy(logits[num_real:], batch["extra_label"], smoothing)
+            if normalization == "per_part":
+                loss = real.mean() + second.mean()
+            else:
+                loss = jnp.concatenate([real, second]).mean()
+        return loss, (logits[:num_real], updates["batch_stats"])
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = ReidState(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
+    )
+    metrics = {
+        "loss": loss,
+        "accuracy": losses.accuracy(logits, labels),
+        "learning_rate": schedule(state.step),
+    }
+    return new_state, metrics
+
+
+def second_part_smoothing(reid) -> float:
+    """The label smoothing of a batch's second part: CamStyle's epsilon on its generated images, UnityStyle's
+    (none unless an ablation sets it), and none for a real twin."""
+    return {
+        "camstyle": reid.generated_label_smoothing,
+        "unitystyle": reid.unitystyle_label_smoothing,
+    }.get(reid.method, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReidPrograms:
+    """One IDE config's model and optimizer, and its jit'd init and train step (the seed is a step argument), shared
+    by every run of that config in this process: a comparison's seeds trace and load each program once."""
+
+    model: IDE
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule
+    train: training_loop.TrainPrograms
+
+
+@functools.cache
+def _programs(model_json: str, reid_json: str, num_classes: int, image_shape: tuple, mesh) -> ReidPrograms:
+    model_config, reid = (ml_collections.FrozenConfigDict(json.loads(j)) for j in (model_json, reid_json))
+    model = create_ide(model_config, num_classes)
+    tx, schedule = create_optimizer(reid)
+    step = functools.partial(
+        train_step,
+        model=model,
+        tx=tx,
+        schedule=schedule,
+        smoothing=second_part_smoothing(reid),
+        normalization=reid.loss_normalization,
+    )
+    init = functools.partial(initial_state, model, tx, image_shape)
+    return ReidPrograms(model, tx, schedule, training_loop.train_programs(init, step, mesh, step_args=1))
+
+
+def programs(config, num_classes: int, mesh) -> ReidPrograms:
+    """The ReidPrograms of config.model and config.reid at `num_classes` on `mesh`, built on first use."""
+    image_shape = (config.data.height, config.data.width, 3)
+    return _programs(
+        config.model.to_json(sort_keys=True),
+        config.reid.to_json(sort_keys=True),
+        num_classes,
+        image_shape,
+        mesh,
+    )
+
+
+class ReidSetup:
+    """Programs, shardings and checkpoint folder of one IDE run: what training and evaluation share."""
+
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str, num_classes: int, mesh):
+        self.config, self.mesh, self.num_classes = config, mesh, num_classes
+        self.programs = programs(config, num_classes, mesh)
+        self.rng = parallel.init_key(config.seed)
+        self.state_sharding = parallel.replicated(mesh)
+        self.checkpoints = reid_checkpoints(workdir, config.reid.keep_checkpoints)
+        self.meta = {
+            "num_classes": num_classes,
+            "model": model_fingerprint(config.model),
+            "method": config.reid.method,
+            "dataset": config.data.name,
+            "data_root": startup.data_root(config, workdir),
+        }
+        self.fingerprint = {k: self.meta[k] for k in ("num_classes", "model")}  # what a restore must match
+
+    def restore(self, step: int | None = None):
+        """(state, step) of the newest checkpoint (or `step`), or None; a checkpoint of another model is an error."""
+        restored = self.checkpoints.restore(self.programs.train.abstract_state, step, self.fingerprint)
+        return (restored[0], restored[2]) if restored else None
+
+    def check(self) -> None:
+        """Start-up: CheckpointError when the checkpoint folder holds another model than the config builds."""
+        self.checkpoints.check(self.programs.train.abstract_state, self.fingerprint)
+
+    def fresh_state(self):
+        state = self.programs.train.init(self.rng)
+        folder = config_validation.pretrained_folder(self.config)
+        if folder:
+            state = self._with_pretrained_backbone(state, folder)
+        return state
+
+    def _with_pretrained_backbone(self, state, folder: str):
+        from unitystyle_jax.reid import pretrained  # torch-free; imported lazily to keep start-up light
+
+        variables = pretrained.read_backbone_variables(folder)
+        updated = {}
+        for collection in ("params", "batch_stats"):
+            expected = jax.tree.map(lambda a: (a.shape, a.dtype), getattr(state, collection)[BACKBONE])
+            found = jax.tree.map(lambda a: (a.shape, a.dtype), variables[collection])
+            if expected != found:
+                raise ConversionError(
+                    f"pretrained weights in {folder} do not fit model {model_fingerprint(self.config.model)}"
+                )
+            updated[collection] = {
+                **getattr(state, collection),
+                BACKBONE: jax.device_put(variables[collection], self.state_sharding),
+            }
+        state = state.replace(**updated)
+        state = state.replace(
+            opt_state=jax.jit(self.programs.tx.init, out_shardings=self.state_sharding)(state.params)
+        )
+        logging.info("IDE backbone initialised from %s", folder)
+        return state
+
+
+def second_part(reid_config, real_train, styled_train=None) -> pipeline.Extra | None:
+    """What a method's batches hold after their N real images: nothing (baseline; colour_norm, whose real part
+    is already normalised), the UnityStyle version of each real image, the real image again (real_twin), or
+    generated_batch_size of CamStyle's generated images drawn on their own (`styled_train` = those images)."""
+    method = reid_config.method
+    if method in ("baseline", "colour_norm"):
+        return None
+    if method == "real_twin":
+        return pipeline.Extra(real_train)
+    if styled_train is None:
+        raise ValueError(f"reid.method={method!r} needs its styled training images")
+    if method == "unitystyle":
+        return pipeline.Extra(styled_train)
+    return pipeline.Extra(styled_train, aligned=False, batch_size=reid_config.generated_batch_size)
+
+
+def train(config, workdir: str, splits, extra: pipeline.Extra | None, mesh):
+    """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's `extra` part."""
+    setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
+    restored = setup.restore()
+    state, start_step = restored if restored else (setup.fresh_state(), 0)
+    reid = config.reid
+    batches = pipeline.reid_train_batches(
+        splits.train, extra, config.data, reid.batch_size, config.seed, start_step, reid.num_steps
+    )
+    # The seed is an argument, not a constant: every seed of a comparison runs the same compiled program.
+    seed = np.int32(config.seed)
+    step_fn = lambda state, batch: setup.programs.train.step(state, batch, seed)  # noqa: E731
+    second = 0 if extra is None else reid.batch_size if extra.aligned else extra.batch_size
+    return training_loop.run(
+        members=[training_loop.Member(f"reid[{reid.method}]", setup.checkpoints, setup.meta, workdir)],
+        state=state,
+        start_step=start_step,
+        num_steps=reid.num_steps,
+        batches=batches,
+        step_fn=step_fn,
+        mesh=mesh,
+        log_every=reid.log_every,
+        checkpoint_every=reid.checkpoint_every,
+        images_per_step=reid.batch_size + second,
+    )
