@@ -88,6 +88,9 @@ def get_config():
     c.model.dropout = 0.5
     c.model.conv = "auto"  # auto | fast | xla, as gan.conv (models/fast_conv.py); not part of the checkpoint
     c.model.dtype = "float32"  # compute dtype, as gan.dtype; not part of the checkpoint either
+    # MixStyle (models/mixstyle.py) after the listed ResNet stages while training, e.g. '1,2' (its paper's
+    # choice); '' is off. mix: random (a shuffled partner) | camera (a partner of another camera).
+    c.model.mixstyle = ml_collections.ConfigDict(dict(layers="", p=0.5, alpha=0.1, mix="random"))
     # The paper's and CamStyle's numbers assume an ImageNet-initialised ResNet: a folder written by
     # `python -m unitystyle_jax.commands.convert_torch`, or 'none' to train from scratch. '' (not chosen) stops a run that
     # would train the IDE, at start-up.
@@ -143,9 +146,7 @@ def get_config():
     )
     # Generators trained per GAN row (seed, seed + 1, ...); IDE seed i uses GAN seed i mod gan_seeds.
     c.compare.gan_seeds = 2
-    c.compare.rows = (
-        ""  # '' = compare.DEFAULT_ROWS; 'all' = every row; else comma-separated keys of compare.ROWS
-    )
+    c.compare.rows = ""  # '' = paper; a group (paper, methods, all: compare.ROW_GROUPS); or comma-separated compare.ROWS keys
     c.compare.bootstrap_samples = 5000  # draws of the paired bootstrap's intervals
 
     # Several hosts: set enabled and the three fields, or leave them empty to let JAX detect the cluster.

@@ -11,7 +11,8 @@ from unitystyle_jax.data import formats
 from unitystyle_jax.evaluation.distance import DISTANCE_METRICS
 from unitystyle_jax.evaluation.metrics import AP_MODES
 from unitystyle_jax.models.fast_conv import CONV_KINDS
-from unitystyle_jax.models.layers import COMPUTE_DTYPES
+from unitystyle_jax.models.layers import COMPUTE_DTYPES, ModelError
+from unitystyle_jax.models.mixstyle import MIX_MODES, parse_layers
 from unitystyle_jax.models.resnet import STAGE_SIZES
 
 STAGES = ("gan", "transfer", "reid")
@@ -70,6 +71,22 @@ def gan_cameras(config) -> list[int]:
         f"config.gan.cameras={config.gan.cameras!r}: comma-separated 0-based camera ids, or '' for all",
     )
     return [int(f) for f in fields]
+
+
+def _check_mixstyle(m) -> None:
+    mix = m.mixstyle
+    try:
+        layers = parse_layers(mix.layers)
+    except ModelError as error:
+        raise ConfigError(f"config.model.mixstyle.layers: {error}") from None
+    stages = len(STAGE_SIZES[m.depth])
+    _require(
+        set(layers) <= set(range(1, stages + 1)),
+        f"config.model.mixstyle.layers={mix.layers!r}: stages of a ResNet-{m.depth} are 1..{stages}",
+    )
+    _require(0.0 <= mix.p <= 1.0, f"config.model.mixstyle.p={mix.p!r} must be in [0, 1]")
+    _require(mix.alpha > 0, f"config.model.mixstyle.alpha={mix.alpha!r} must be > 0")
+    _require(mix.mix in MIX_MODES, f"config.model.mixstyle.mix={mix.mix!r}: choose from {MIX_MODES}")
 
 
 def validate(config) -> None:
@@ -133,6 +150,7 @@ def validate(config) -> None:
         _require(0.0 <= value < 1.0, f"config.reid.{field}={value!r} must be in [0, 1)")
     _require(m.depth in RESNET_DEPTHS, f"config.model.depth={m.depth!r}: choose one of {RESNET_DEPTHS}")
     _require(0.0 <= m.dropout < 1.0, f"config.model.dropout={m.dropout!r} must be in [0, 1)")
+    _check_mixstyle(m)
     for field in ("random_erasing", "colour_jitter"):
         _require(0.0 <= d[field] <= 1.0, f"config.data.{field}={d[field]!r} not in [0, 1]")
     _require(d.pad >= 0, f"config.data.pad={d.pad!r} must be >= 0")

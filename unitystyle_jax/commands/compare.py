@@ -71,6 +71,7 @@ class Row:
     model: str | None = None  # the row whose trained IDE it evaluates (None: its own)
     framework: str = "jax"
     label_smoothing: bool = False  # UnityStyle images label-smoothed with CamStyle's epsilon
+    overrides: tuple = ()  # (dotted config field, value) pairs of its IDE: another backbone or augmentation
 
 
 STYLE_SETS = {
@@ -129,11 +130,34 @@ ROWS = (
         "unitystyle_attention",
     ),
     Row("torch_ide", "IDE in PyTorch", "baseline", framework="torch"),
+    # What re-ID researchers use against camera style without a GAN (docs/comparison.md), and the paper's
+    # UnityStyle + IBN-Net combination.
+    Row("ibn", "IDE, IBN-a backbone", "baseline", overrides=(("model.ibn", True),)),
+    Row("mixstyle", "IDE + MixStyle (stages 1-2)", "baseline", overrides=(("model.mixstyle.layers", "1,2"),)),
+    Row("colour_jitter", "IDE + colour jitter", "baseline", overrides=(("data.colour_jitter", 0.5),)),
+    Row(
+        "unitystyle_ibn",
+        "IDE, IBN-a backbone + UnityStyle",
+        "unitystyle",
+        "unitystyle",
+        "unitystyle",
+        overrides=(("model.ibn", True),),
+    ),
 )
 ROW_KEYS = tuple(r.key for r in ROWS)
-# What `make compare` runs unless config.compare.rows names rows or says 'all': the rows the paper's claims and
-# the controls need (the Style Attention ablation and the PyTorch twin are in 'all').
-DEFAULT_ROWS = tuple(k for k in ROW_KEYS if k not in ("unitystyle_attention", "torch_ide"))
+# Named groups config.compare.rows may give. paper (what `make compare` runs): the rows the paper's claims and
+# the controls need; methods: UnityStyle against the camera-style methods in use today; all: every row.
+ROW_GROUPS = {
+    "paper": tuple(
+        k
+        for k in ROW_KEYS
+        if k
+        not in ("unitystyle_attention", "torch_ide", "ibn", "mixstyle", "colour_jitter", "unitystyle_ibn")
+    ),
+    "methods": ("ide", "colour_jitter", "ibn", "mixstyle", "camstyle", "unitystyle", "unitystyle_ibn"),
+    "all": ROW_KEYS,
+}
+DEFAULT_ROWS = ROW_GROUPS["paper"]
 METRICS = (("Rank-1", "rank1"), ("mAP", "mAP"), ("mINP", "mINP"))
 # Pairs whose paired difference the report gives with its interval: (row, against).
 CONTRASTS = (
@@ -151,6 +175,14 @@ CONTRASTS = (
     ("colour_norm", "ide"),
     ("colour_norm_twin", "ide"),
     ("torch_ide", "ide"),
+    ("ibn", "ide"),
+    ("mixstyle", "ide"),
+    ("colour_jitter", "ide"),
+    ("unitystyle", "ibn"),
+    ("unitystyle", "mixstyle"),
+    ("unitystyle", "colour_jitter"),
+    ("unitystyle_ibn", "ibn"),
+    ("unitystyle_ibn", "unitystyle"),
 )
 # Differences smaller than this (in mAP) the comparison does not claim to resolve: a "does at least as well"
 # claim is shown when its interval's lower end lies above −MARGIN.
@@ -173,19 +205,19 @@ CLAIMS = (
 
 
 def selected_rows(config) -> list[Row]:
-    """config.compare.rows ('' = DEFAULT_ROWS, 'all' = every row) as Rows, in the table's order; ConfigError naming
-    an unknown one. A row that evaluates another row's model (train only) trains that model itself when it is not
+    """config.compare.rows ('' = DEFAULT_ROWS; a group of ROW_GROUPS; comma-separated row keys) as Rows, in the
+    table's order; ConfigError naming an unknown one. A row that evaluates another row's model (train only) trains that model itself when it is not
     there yet."""
     text = str(config.compare.rows).strip()
-    if text == "all":
-        keys = list(ROW_KEYS)
+    if text in ROW_GROUPS:
+        keys = list(ROW_GROUPS[text])
     else:
         keys = [k.strip() for k in text.split(",") if k.strip()] if text else list(DEFAULT_ROWS)
     unknown = [k for k in keys if k not in ROW_KEYS]
     if unknown:
         raise config_validation.ConfigError(
             f"config.compare.rows={config.compare.rows!r}: unknown row(s) {unknown}; choose from {ROW_KEYS} "
-            "or 'all'"
+            f"or a group: {', '.join(ROW_GROUPS)}"
         )
     return [r for r in ROWS if r.key in keys]
 
@@ -252,6 +284,12 @@ def _row_config(config, row: Row, seed: int):
     c.reid.method = row.method
     if row.label_smoothing:
         c.reid.unitystyle_label_smoothing = c.reid.generated_label_smoothing
+    for field, value in row.overrides:
+        *sections, leaf = field.split(".")
+        node = c
+        for name in sections:
+            node = node[name]
+        node[leaf] = value
     return c
 
 

@@ -176,14 +176,16 @@ def reid_train_batches(
     start_step: int,
     num_steps: int,
 ) -> Iterator[dict]:
-    """Process-local batches {'image', 'label'} of `batch_size` real images, plus {'extra_image',
-    'extra_label'} when an `Extra` part is given. Labels are the relabelled training ids (0..N-1)."""
+    """Process-local batches {'image', 'label', 'camera'} of `batch_size` real images, plus {'extra_image',
+    'extra_label', 'extra_camera'} when an `Extra` part is given. Labels are the relabelled training ids (0..N-1);
+    cameras are the 0-based camera ids (a generated image's: the camera whose style it took)."""
     if extra is not None and extra.aligned and len(extra.records) != len(real):
         raise ValueError(f"aligned split has {len(extra.records)} images, the real one {len(real)}")
     h, w, c = data_config.height, data_config.width, data_config
 
     def loader(records, key):
         paths, labels = _paths(records), tf.constant([r.pid for r in records], tf.int32)
+        cameras = tf.constant([r.camid for r in records], tf.int32)
 
         def load(index, augment_seed):
             image = decode(tf.gather(paths, index), h, w)
@@ -192,6 +194,7 @@ def reid_train_batches(
                     augment(image, augment_seed, c.flip, c.pad, c.random_erasing, c.colour_jitter)
                 ),
                 f"{key}label": tf.gather(labels, index),
+                f"{key}camera": tf.gather(cameras, index),
             }
 
         return load

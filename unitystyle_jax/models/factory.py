@@ -8,6 +8,7 @@ from unitystyle_jax.core import parallel
 from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.ide import IDE
 from unitystyle_jax.models.layers import COMPUTE_DTYPES
+from unitystyle_jax.models.mixstyle import parse_layers
 from unitystyle_jax.models.resnet import ResNet
 from unitystyle_jax.models.unitygan import Discriminator, Generator
 
@@ -23,11 +24,16 @@ def create_ide(model_config, num_classes: int) -> IDE:
         dropout=model_config.dropout,
         conv=fast_conv.conv_module(model_config.conv, "config.model.conv"),
         dtype=COMPUTE_DTYPES[model_config.dtype],
+        mixstyle_layers=parse_layers(model_config.mixstyle.layers),
+        mixstyle_p=model_config.mixstyle.p,
+        mixstyle_alpha=model_config.mixstyle.alpha,
+        mixstyle_mix=model_config.mixstyle.mix,
     )
 
 
 def create_backbone(model_config) -> ResNet:
-    """The IDE's `backbone` on its own: images -> the 2048-d (ResNet-50) test feature, no classifier."""
+    """The IDE's `backbone` on its own: images -> the 2048-d (ResNet-50) test feature, no classifier (and no
+    MixStyle, which only acts while training)."""
     ide = create_ide(model_config, 1)
     return ResNet(ide.depth, ide.width, ide.last_stride, ide.ibn, ide.conv, ide.dtype)
 

@@ -28,9 +28,13 @@ class IDE(nn.Module):
     dropout: float = 0.5
     conv: ModuleDef = nn.Conv
     dtype: Dtype = jnp.float32
+    mixstyle_layers: tuple[int, ...] = ()  # ResNet's: MixStyle after these stages while training
+    mixstyle_p: float = 0.5
+    mixstyle_alpha: float = 0.1
+    mixstyle_mix: str = "random"
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, cameras=None):
         if self.num_classes < 1 or self.bottleneck_dim < 1:
             raise ModelError(
                 "IDE needs num_classes >= 1 and bottleneck_dim >= 1, got "
@@ -39,8 +43,18 @@ class IDE(nn.Module):
         if not 0.0 <= self.dropout < 1.0:
             raise ModelError(f"IDE dropout={self.dropout} must lie in [0, 1)")
         features = ResNet(
-            self.depth, self.width, self.last_stride, self.ibn, self.conv, self.dtype, name="backbone"
-        )(x, train)
+            self.depth,
+            self.width,
+            self.last_stride,
+            self.ibn,
+            self.conv,
+            self.dtype,
+            self.mixstyle_layers,
+            self.mixstyle_p,
+            self.mixstyle_alpha,
+            self.mixstyle_mix,
+            name="backbone",
+        )(x, train, cameras)
         h = nn.Dense(self.bottleneck_dim, kernel_init=kaiming_fan_out, dtype=self.dtype, name="feat")(
             features
         )

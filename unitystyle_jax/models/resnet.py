@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from unitystyle_jax.models.layers import IBN, Dtype, ModelError, ModuleDef, TorchBatchNorm, check_image_batch
+from unitystyle_jax.models.mixstyle import MixStyle
 
 STAGE_SIZES = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 BOTTLENECK_MIN_DEPTH = 50
@@ -92,6 +93,8 @@ class ResNet(nn.Module):
     depth: 18, 34, 50, 101 or 152. width: channels of conv1 and stage 1 (64 in torchvision; tiny tests use 8).
     last_stride: stride of stage 4 (1 keeps a 16x8 map for 256x128 inputs, the common re-ID trick).
     ibn: IBN-a as IBN-Net's resnet*_ibn_a: IBN replaces bn1 in every block of layer1..layer3, nothing else.
+    mixstyle_layers: MixStyle after these stages (1-based; the MixStyle paper's choice is (1, 2)) while training,
+    with mixstyle_p, mixstyle_alpha and mixstyle_mix (models/mixstyle.py); `cameras` feeds its "camera" mix.
     """
 
     depth: int = 50
@@ -100,6 +103,10 @@ class ResNet(nn.Module):
     ibn: bool = False
     conv: ModuleDef = nn.Conv
     dtype: Dtype = jnp.float32
+    mixstyle_layers: tuple[int, ...] = ()
+    mixstyle_p: float = 0.5
+    mixstyle_alpha: float = 0.1
+    mixstyle_mix: str = "random"
 
     def _check_attributes(self) -> None:
         if self.depth not in STAGE_SIZES:
@@ -108,9 +115,12 @@ class ResNet(nn.Module):
             raise ModelError(f"ResNet width={self.width} must be >= 2")
         if self.last_stride not in (1, 2):
             raise ModelError(f"ResNet last_stride={self.last_stride} must be 1 or 2")
+        stages = len(STAGE_SIZES[self.depth])
+        if not set(self.mixstyle_layers) <= set(range(1, stages + 1)):
+            raise ModelError(f"ResNet mixstyle_layers={self.mixstyle_layers} must name stages 1..{stages}")
 
     @nn.compact
-    def __call__(self, x, train: bool):
+    def __call__(self, x, train: bool, cameras=None):
         self._check_attributes()
         check_image_batch(x, 1, "ResNet")
         x = torchvision_conv(self.conv, self.width, 7, 2, "conv1", dtype=self.dtype)(x.astype(self.dtype))
@@ -131,4 +141,9 @@ class ResNet(nn.Module):
                     dtype=self.dtype,
                     name=f"layer{stage + 1}_{index}",
                 )(x, train)
+            if stage + 1 in self.mixstyle_layers:
+                mix = MixStyle(
+                    self.mixstyle_p, self.mixstyle_alpha, self.mixstyle_mix, name=f"mixstyle{stage + 1}"
+                )
+                x = mix(x, train, cameras)
         return jnp.mean(x.astype(jnp.float32), axis=(1, 2))

@@ -20,7 +20,11 @@ BACKBONE = "backbone"  # the IDE submodule whose pooled output is the test-time 
 def model_fingerprint(model_config) -> dict:
     """The model settings a checkpoint must share with the config that restores it (not how convs compute, nor
     in which dtype: parameters are float32 whatever the compute dtype)."""
-    return {k: v for k, v in model_config.to_dict().items() if k not in ("pretrained", "conv", "dtype")}
+    return {
+        k: v
+        for k, v in model_config.to_dict().items()
+        if k not in ("pretrained", "conv", "dtype", "mixstyle")
+    }
 
 
 def reid_checkpoints(workdir: str, keep: int = 3) -> Checkpoints:

@@ -94,20 +94,23 @@ def train_step(
     normalization 'per_part': mean CE over the real part + mean CE over the second part, the paper's
     (1/N) * sum over 2N images and CamStyle's loss; 'all': one mean over every image of the batch.
     """
-    images, labels = batch["image"], batch["label"]
+    images, labels, cameras = batch["image"], batch["label"], batch.get("camera")
     num_real = images.shape[0]
     extra = "extra_image" in batch
     if extra:
         images = jnp.concatenate([images, batch["extra_image"]])
+        cameras = None if cameras is None else jnp.concatenate([cameras, batch["extra_camera"]])
     dropout_rng = jax.random.fold_in(jax.random.key(seed), state.step)
+    mixstyle_rng = jax.random.fold_in(dropout_rng, 1)  # apart from dropout's, which stays as it was
 
     def loss_fn(params):
         outputs, updates = model.apply(
             {"params": params, "batch_stats": state.batch_stats},
             images,
             train=True,
+            cameras=cameras,
             mutable=["batch_stats"],
-            rngs={"dropout": dropout_rng},
+            rngs={"dropout": dropout_rng, "mixstyle": mixstyle_rng},
         )
         logits = outputs["logits"]
         real = losses.softmax_cross_entropy(logits[:num_real], labels)
