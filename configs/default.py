@@ -91,6 +91,9 @@ def get_config():
     # MixStyle (models/mixstyle.py) after the listed ResNet stages while training, e.g. '1,2' (its paper's
     # choice); '' is off. mix: random (a shuffled partner) | camera (a partner of another camera).
     c.model.mixstyle = ml_collections.ConfigDict(dict(layers="", p=0.5, alpha=0.1, mix="random"))
+    # Camera-based BN (reid/camera_bn.py): every training batch from one camera, and at test time each camera's
+    # BN statistics re-estimated from its own images.
+    c.model.camera_bn = False
     # The paper's and CamStyle's numbers assume an ImageNet-initialised ResNet: a folder written by
     # `python -m unitystyle_jax.commands.convert_torch`, or 'none' to train from scratch. '' (not chosen) stops a run that
     # would train the IDE, at start-up.

@@ -1,8 +1,12 @@
 """Shared fixtures: tiny dataset folders (writers live in tests/fakedata.py)."""
 
+import json
 import os
+import shutil
+import subprocess
 
 import fakedata
+import filelock
 import jax
 import pytest
 
@@ -16,6 +20,23 @@ cpu_flags.apply_defaults()
 # as an earlier run's, load instead of compiling again.
 jax.config.update("jax_compilation_cache_dir", runs.CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@pytest.fixture(scope="session")
+def tiny_baseline(tmp_path_factory, worker_id):
+    """A finished tiny real-only run (`train.py` with runs.BASELINE), trained once per test session however many
+    xdist workers ask for it: its result (`.workdir` with the synthetic dataset in `.workdir/dataset`,
+    `.stdout`, `.stderr`). Read it in place; copy it before running anything on it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if worker_id != "master" else base  # the session's folder, common to its workers
+    folder, record = shared / "tiny_baseline", shared / "tiny_baseline.json"
+    with filelock.FileLock(str(shared / "tiny_baseline.lock")):
+        if not record.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            done = runs.run("train.py", folder, *runs.BASELINE)
+            record.write_text(json.dumps({"args": done.args, "stdout": done.stdout, "stderr": done.stderr}))
+    printed = json.loads(record.read_text())
+    return subprocess.CompletedProcess(printed["args"], 0, printed["stdout"], printed["stderr"]), folder
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 exit code 1, no traceback — and nothing a previous run wrote is lost."""
 
 import os
+import shutil
 from types import SimpleNamespace
 
 import fakedata
@@ -62,7 +63,7 @@ NAMES = ("missing_root", "corrupt_jpeg", "evaluate_untrained", "no_transfer", "e
 
 
 @pytest.fixture(scope="module")
-def failed(tmp_path_factory):
+def failed(tmp_path_factory, tiny_baseline):
     """The commands below that start TensorFlow and a model (~10 s each before they can fail), run side by
     side: those that need no trained run while one is trained. Their results by name, and what they name."""
     tmp = tmp_path_factory.mktemp("failures")
@@ -70,15 +71,15 @@ def failed(tmp_path_factory):
     broken = os.path.join(market, "bounding_box_train", fakedata.MARKET["bounding_box_train"][2])
     with open(broken, "wb") as f:
         f.write(b"\xff\xd8\xff\xe0 not really a jpeg")
-    missing, trained = tmp / "Market-1501-v15.09.15", tmp / "trained"
+    missing = tmp / "Market-1501-v15.09.15"
     market_flag = "--config.data.name=market1501"
-    training, missing_root, corrupt_jpeg = finish(
-        start("train.py", trained, *BASELINE),
+    missing_root, corrupt_jpeg = finish(
         start("train.py", tmp / "missing", market_flag, f"--config.data.root={missing}"),
         start("train.py", tmp / "corrupt", market_flag, f"--config.data.root={market}"),
         check=False,
     )
-    assert training.returncode == 0, training.stderr[-4000:]
+    training, shared = tiny_baseline
+    trained = shutil.copytree(shared, tmp / "trained")  # what the failing commands below must leave alone
     before = snapshot(trained)
     data, other_model = f"--config.data.root={trained / 'dataset'}", (*BASELINE, "--config.model.depth=34")
     results = finish(
@@ -91,6 +92,7 @@ def failed(tmp_path_factory):
     return SimpleNamespace(
         tmp=tmp,
         training=training,
+        shared=shared,
         trained=trained,
         missing=missing,
         broken=broken,
@@ -130,17 +132,17 @@ def test_checkpoint_of_another_model_is_named_and_kept(failed, script):
 
 
 def test_a_run_logs_its_own_progress_only_and_ends_with_what_it_wrote(failed):
-    """The real-only tiny run that the failures start from: at the default verbosity its log holds this
-    project's lines (no library bookkeeping, ~580 lines before), and its summary names files that exist."""
+    """The suite's shared real-only tiny run, which the failures start from: at the default verbosity its log
+    holds this project's lines (no library bookkeeping), and its summary names files that exist."""
     stderr = failed.training.stderr.splitlines()
     assert len(stderr) <= 30, "\n".join(stderr)
     assert not [line for line in stderr if "checkpoint_manager.py" in line or "logging_writer.py" in line]
     printed = failed.training.stdout.splitlines()
     assert (
         printed[-1]
-        == f"next: {' '.join(['python', 'evaluate.py', *runs.command('train.py', failed.trained, *BASELINE)[2:]])}"
+        == f"next: {' '.join(['python', 'evaluate.py', *runs.command('train.py', failed.shared, *BASELINE)[2:]])}"
     )
     paths = [
-        word.rstrip(";") for line in printed for word in line.split() if word.startswith(str(failed.tmp))
+        word.rstrip(";") for line in printed for word in line.split() if word.startswith(str(failed.shared))
     ]
     assert paths and all(os.path.exists(p) for p in paths), paths

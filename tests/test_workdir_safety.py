@@ -64,10 +64,9 @@ def fill(folder) -> None:
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    """The tiny synthetic data, written once by a short baseline run."""
-    workdir = tmp_path_factory.mktemp("data_run")
-    run("train.py", workdir, *BASELINE)
+def dataset(tiny_baseline):
+    """The tiny synthetic data the suite's shared baseline run wrote (read only)."""
+    _, workdir = tiny_baseline
     return f"--config.data.root={workdir / 'dataset'}"
 
 

@@ -151,6 +151,11 @@ def validate(config) -> None:
     _require(m.depth in RESNET_DEPTHS, f"config.model.depth={m.depth!r}: choose one of {RESNET_DEPTHS}")
     _require(0.0 <= m.dropout < 1.0, f"config.model.dropout={m.dropout!r} must be in [0, 1)")
     _check_mixstyle(m)
+    _require(
+        not (m.camera_bn and config.distributed.enabled),
+        "config.model.camera_bn: re-estimating each camera's statistics runs in one process; "
+        "evaluate a camera-BN run without --config.distributed.enabled",
+    )
     for field in ("random_erasing", "colour_jitter"):
         _require(0.0 <= d[field] <= 1.0, f"config.data.{field}={d[field]!r} not in [0, 1]")
     _require(d.pad >= 0, f"config.data.pad={d.pad!r} must be >= 0")

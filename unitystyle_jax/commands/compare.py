@@ -135,6 +135,7 @@ ROWS = (
     Row("ibn", "IDE, IBN-a backbone", "baseline", overrides=(("model.ibn", True),)),
     Row("mixstyle", "IDE + MixStyle (stages 1-2)", "baseline", overrides=(("model.mixstyle.layers", "1,2"),)),
     Row("colour_jitter", "IDE + colour jitter", "baseline", overrides=(("data.colour_jitter", 0.5),)),
+    Row("camera_bn", "IDE, camera-based BN", "baseline", overrides=(("model.camera_bn", True),)),
     Row(
         "unitystyle_ibn",
         "IDE, IBN-a backbone + UnityStyle",
@@ -147,14 +148,10 @@ ROWS = (
 ROW_KEYS = tuple(r.key for r in ROWS)
 # Named groups config.compare.rows may give. paper (what `make compare` runs): the rows the paper's claims and
 # the controls need; methods: UnityStyle against the camera-style methods in use today; all: every row.
+METHOD_ROWS = ("colour_jitter", "ibn", "mixstyle", "camera_bn", "unitystyle_ibn")
 ROW_GROUPS = {
-    "paper": tuple(
-        k
-        for k in ROW_KEYS
-        if k
-        not in ("unitystyle_attention", "torch_ide", "ibn", "mixstyle", "colour_jitter", "unitystyle_ibn")
-    ),
-    "methods": ("ide", "colour_jitter", "ibn", "mixstyle", "camstyle", "unitystyle", "unitystyle_ibn"),
+    "paper": tuple(k for k in ROW_KEYS if k not in ("unitystyle_attention", "torch_ide", *METHOD_ROWS)),
+    "methods": ("ide", *METHOD_ROWS[:-1], "camstyle", "unitystyle", METHOD_ROWS[-1]),
     "all": ROW_KEYS,
 }
 DEFAULT_ROWS = ROW_GROUPS["paper"]
@@ -178,9 +175,11 @@ CONTRASTS = (
     ("ibn", "ide"),
     ("mixstyle", "ide"),
     ("colour_jitter", "ide"),
+    ("camera_bn", "ide"),
     ("unitystyle", "ibn"),
     ("unitystyle", "mixstyle"),
     ("unitystyle", "colour_jitter"),
+    ("unitystyle", "camera_bn"),
     ("unitystyle_ibn", "ibn"),
     ("unitystyle_ibn", "unitystyle"),
 )

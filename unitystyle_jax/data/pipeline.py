@@ -43,6 +43,26 @@ def sample_order(num_samples: int, batch_size: int, seed: int, start_step: int, 
     return order[first - offset : last - offset].reshape(-1, batch_size)
 
 
+def camera_sample_order(
+    cameras: Sequence[int], batch_size: int, seed: int, start_step: int, num_steps: int
+) -> np.ndarray:
+    """Indices of the global batches for steps [start_step, num_steps), each batch from one camera: camera-based
+    batch normalisation's sampler. A step's camera is drawn in proportion to its images, then its batch from that
+    camera's images (without repeats when it has enough); each step is seeded on its own, so a resumed run draws
+    what an uninterrupted one does."""
+    cameras = np.asarray(cameras)
+    if cameras.size == 0:
+        raise ValueError("cannot draw batches from an empty split")
+    names, counts = np.unique(cameras, return_counts=True)
+    members = {c: np.flatnonzero(cameras == c) for c in names}
+    order = np.zeros((num_steps - start_step, batch_size), np.int64)
+    for row, step in enumerate(range(start_step, num_steps)):
+        rng = np.random.default_rng([seed, step, 1])
+        camera = names[rng.choice(len(names), p=counts / counts.sum())]
+        order[row] = rng.choice(members[camera], batch_size, replace=len(members[camera]) < batch_size)
+    return order
+
+
 def _local_columns(global_indices: np.ndarray, start_step: int):
     """This process's indices and their global positions (the positions seed the augmentation)."""
     steps, batch = global_indices.shape
@@ -175,10 +195,12 @@ def reid_train_batches(
     seed: int,
     start_step: int,
     num_steps: int,
+    camera_batches: bool = False,
 ) -> Iterator[dict]:
     """Process-local batches {'image', 'label', 'camera'} of `batch_size` real images, plus {'extra_image',
     'extra_label', 'extra_camera'} when an `Extra` part is given. Labels are the relabelled training ids (0..N-1);
-    cameras are the 0-based camera ids (a generated image's: the camera whose style it took)."""
+    cameras are the 0-based camera ids (a generated image's: the camera whose style it took). camera_batches:
+    every batch's real images from one camera (`camera_sample_order`)."""
     if extra is not None and extra.aligned and len(extra.records) != len(real):
         raise ValueError(f"aligned split has {len(extra.records)} images, the real one {len(real)}")
     h, w, c = data_config.height, data_config.width, data_config
@@ -203,7 +225,10 @@ def reid_train_batches(
         pair = tf.stack([tf.constant(part_seed, tf.int64), position])
         return tf.unstack(tf.random.experimental.stateless_split(pair, num=2))
 
-    order = sample_order(len(real), batch_size, seed, start_step, num_steps)
+    if camera_batches:
+        order = camera_sample_order([r.camid for r in real], batch_size, seed, start_step, num_steps)
+    else:
+        order = sample_order(len(real), batch_size, seed, start_step, num_steps)
     indices, positions = _local_columns(order, start_step)
     load_real = loader(real, "")
     load_aligned = loader(extra.records, "extra_") if extra is not None and extra.aligned else None

@@ -25,7 +25,8 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 NORM_KINDS = ("batch", "instance", "ibn")
 
 # PyTorch's BatchNorm2d defaults (its momentum 0.1 is 0.9 here, eps 1e-5): imported statistics mean the same.
-TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=0.9, epsilon=1e-5)
+BN_MOMENTUM = 0.9
+TorchBatchNorm = functools.partial(nn.BatchNorm, momentum=BN_MOMENTUM, epsilon=1e-5)
 TorchInstanceNorm = functools.partial(nn.InstanceNorm, epsilon=1e-5)
 
 

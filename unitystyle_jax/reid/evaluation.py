@@ -18,6 +18,7 @@ from unitystyle_jax import evaluation, startup
 from unitystyle_jax.core import parallel
 from unitystyle_jax.data import pipeline, styled_data
 from unitystyle_jax.evaluation import paired
+from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid.feature_model import check_ide_checkpoints, restore_features
 
 TABLE_KEYS = (
@@ -55,6 +56,35 @@ def extract_features(fn, variables, records, config, mesh) -> np.ndarray:
     ):
         chunks.append(np.asarray(fn(variables, parallel.to_global(local_images, mesh)))[:count])
     return np.concatenate(chunks)
+
+
+def test_features(trained, inputs, config, mesh) -> tuple[np.ndarray, np.ndarray]:
+    """(query, gallery) features of a restored IDE: with the checkpoint's statistics, or under camera-based BN
+    with each camera's own, re-estimated from that camera's query and gallery images."""
+    fn = feature_fn(trained.backbone, config.eval.flip, mesh)
+    if not config.model.camera_bn:
+        return tuple(
+            extract_features(fn, trained.variables, split, config, mesh)
+            for split in (inputs.query, inputs.gallery)
+        )
+    records = [*inputs.query, *inputs.gallery]
+    per_camera = camera_bn.camera_variables(
+        trained.backbone, trained.variables, camera_bn.record_batches(records, config)
+    )
+    logging.info(
+        "camera-based BN: statistics of cameras %s re-estimated from their test images", sorted(per_camera)
+    )
+    out = []
+    for split in (inputs.query, inputs.gallery):
+        features = None
+        for camera, variables in per_camera.items():
+            rows = [i for i, r in enumerate(split) if r.camid == camera]
+            if rows:
+                part = extract_features(fn, variables, [split[i] for i in rows], config, mesh)
+                features = np.zeros((len(split), part.shape[1]), part.dtype) if features is None else features
+                features[rows] = part
+        out.append(features)
+    return tuple(out)
 
 
 def metrics_table(rows: dict[str, dict]) -> str:
@@ -158,9 +188,7 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     transferred = inputs is not None
     if inputs is None:
         inputs, transferred = _test_inputs(config, workdir, splits, trained.meta)
-    fn = feature_fn(trained.backbone, config.eval.flip, mesh)
-    query_features = extract_features(fn, trained.variables, inputs.query, config, mesh)
-    gallery_features = extract_features(fn, trained.variables, inputs.gallery, config, mesh)
+    query_features, gallery_features = test_features(trained, inputs, config, mesh)
     metrics, distmat, ranking = score(query_features, gallery_features, splits, config.eval)
     metrics.update(
         step=int(step),

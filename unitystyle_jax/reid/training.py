@@ -270,7 +270,14 @@ def train(config, workdir: str, splits, extra: pipeline.Extra | None, mesh):
     state, start_step = restored if restored else (setup.fresh_state(), 0)
     reid = config.reid
     batches = pipeline.reid_train_batches(
-        splits.train, extra, config.data, reid.batch_size, config.seed, start_step, reid.num_steps
+        splits.train,
+        extra,
+        config.data,
+        reid.batch_size,
+        config.seed,
+        start_step,
+        reid.num_steps,
+        camera_batches=config.model.camera_bn,
     )
     # The seed is an argument, not a constant: every seed of a comparison runs the same compiled program.
     seed = np.int32(config.seed)

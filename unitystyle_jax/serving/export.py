@@ -29,6 +29,7 @@ from unitystyle_jax.core.errors import ConfigError
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
 from unitystyle_jax.gan.generators import TrainedGenerator, gan_image_shape, restore_generator
+from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import FeatureModel, restore_features
 
@@ -58,18 +59,22 @@ def portable(config):
 def features_program(config, trained: FeatureModel) -> Program:
     mean, std = (jnp.asarray(v, jnp.float32) for v in (pipeline.IMAGENET_MEAN, pipeline.IMAGENET_STD))
 
+    camera_statistics = config.model.camera_bn
+
     def features(images):
         normalised = (images - mean) / std
-        return reid_evaluation.features(
-            trained.backbone, trained.variables, normalised, bool(config.eval.flip)
-        )
+        variables = trained.variables
+        if camera_statistics:  # the batch's own statistics: the camera's, when it holds one camera's images
+            stats = camera_bn.statistics_fn(trained.backbone)(variables, normalised)
+            variables = {"params": variables["params"], "batch_stats": stats}
+        return reid_evaluation.features(trained.backbone, variables, normalised, bool(config.eval.flip))
 
-    return Program(
-        FEATURES,
-        features,
-        (config.data.height, config.data.width, 3),
-        "float32 RGB in [0, 1] at (height, width) -> L2-normalised IDE features",
-    )
+    described = "float32 RGB in [0, 1] at (height, width) -> L2-normalised IDE features"
+    if camera_statistics:
+        described += (
+            ", with BN statistics of the batch itself (camera-based BN: one camera's images per batch)"
+        )
+    return Program(FEATURES, features, (config.data.height, config.data.width, 3), described)
 
 
 def generator_program(config, camera: int, generator: TrainedGenerator) -> Program:

@@ -25,6 +25,7 @@ from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
 from unitystyle_jax.gan.generators import restore_generator
+from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import FeatureModel, restore_features
 
@@ -96,9 +97,28 @@ class Extractor:
         prepared = [
             pipeline.normalize_imagenet(pipeline.resized(image, d.height, d.width)) for image in batch
         ]
-        return self._batched(
-            lambda x: self._features_fn(self.features.variables, x), prepared, self.config.eval.batch_size
+        if not self.config.model.camera_bn:
+            return self._batched(
+                lambda x: self._features_fn(self.features.variables, x), prepared, self.config.eval.batch_size
+            )
+        # Camera-based BN: each camera's statistics re-estimated from this call's images of that camera.
+        size = self.config.eval.batch_size
+        by_camera = {c: [i for i, k in enumerate(camids) if k == c] for c in sorted(set(camids))}
+        per_camera = camera_bn.camera_variables(
+            self.features.backbone,
+            self.features.variables,
+            {
+                c: [np.stack([prepared[i] for i in rows[f : f + size]]) for f in range(0, len(rows), size)]
+                for c, rows in by_camera.items()
+            },
         )
+        out = np.zeros((len(prepared), 0), np.float32)
+        for camera, rows in by_camera.items():
+            variables = per_camera[camera]
+            part = self._batched(lambda x: self._features_fn(variables, x), [prepared[i] for i in rows], size)
+            out = np.zeros((len(prepared), part.shape[1]), np.float32) if out.shape[1] == 0 else out
+            out[rows] = part
+        return out
 
     def _transferred(self, batch, camids, names) -> list[np.ndarray]:
         """Each image through its camera's generator, then stored and read back as the transfer stage does."""
