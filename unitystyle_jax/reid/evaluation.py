@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from unitystyle_jax import evaluation, startup
-from unitystyle_jax.core import parallel
+from unitystyle_jax.core import files, parallel
 from unitystyle_jax.data import pipeline, styled_data
 from unitystyle_jax.evaluation import paired
 from unitystyle_jax.reid import camera_bn
@@ -185,6 +185,9 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     cameras of `splits`; writes OUTPUT_DIR (default: `default_output_dir`)."""
     trained = restore_features(config, workdir, mesh)
     step = trained.step
+    out = output_dir or default_output_dir(config, workdir)
+    if jax.process_index() == 0:
+        files.check_writable(out, "evaluation folder")  # before the features, not after them
     transferred = inputs is not None
     if inputs is None:
         inputs, transferred = _test_inputs(config, workdir, splits, trained.meta)
@@ -201,8 +204,6 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))
     e = config.eval
     if jax.process_index() == 0:
-        out = output_dir or default_output_dir(config, workdir)
-        os.makedirs(out, exist_ok=True)
         evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
         paired.write_per_query(out, ranking["per_query"])
         # Past the gallery's size the curve is flat at its last value: the axis stops there.
