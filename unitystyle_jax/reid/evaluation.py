@@ -188,7 +188,7 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     out = output_dir or default_output_dir(config, workdir)
     if jax.process_index() == 0:
         files.check_writable(out, "evaluation folder")  # before the features, not after them
-    transferred = inputs is not None
+    transferred = inputs is not None and inputs is not splits  # the real splits passed in: no transfer
     if inputs is None:
         inputs, transferred = _test_inputs(config, workdir, splits, trained.meta)
     query_features, gallery_features = test_features(trained, inputs, config, mesh)
