@@ -74,16 +74,22 @@ def same_flags(script: str) -> str:
 def quiet_libraries() -> None:
     """Drops other packages' INFO records (orbax's bookkeeping of every checkpoint, clu's copy of every logged
     scalar: nearly all of a tiny run's lines) from the log handlers, keeping this project's progress lines and
-    everyone's warnings but orbax's note on every read-only manager, which restoring a generator or an IDE
-    backbone opens on purpose. absl's --verbosity=1 keeps them all."""
+    everyone's warnings but orbax's notes on its own bookkeeping (`ORBAX_NOTES`: a read-only manager, which
+    restoring a generator or an IDE backbone opens on purpose, and a save's wait for the previous one). absl's
+    --verbosity=1 keeps them all."""
     for handler in logging.root.handlers:
         handler.addFilter(_project_or_warning)
+
+
+# orbax's warnings that describe its own bookkeeping, not a problem: the note on every read-only manager, and
+# the time a save waited for the previous one (seconds on a loaded machine, for a tiny checkpoint).
+ORBAX_NOTES = ("Given directory is read only=%s", "Waiting for previous save to complete took")
 
 
 def _project_or_warning(record: logging.LogRecord) -> bool:
     if record.pathname.startswith(PACKAGE_DIR + os.sep):
         return True
-    return record.levelno >= logging.WARNING and record.msg != "Given directory is read only=%s"
+    return record.levelno >= logging.WARNING and not str(record.msg).startswith(ORBAX_NOTES)
 
 
 def _unknown_field(error: Exception, argv: list[str]) -> str:
