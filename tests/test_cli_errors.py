@@ -34,8 +34,7 @@ def fails(script: str, workdir, *flags, config: str = runs.TINY) -> str:
 def test_bad_config_value_is_named(field, value, culprit):
     """In-process: what train.py checks first; the subprocess test below shows how it reaches the user."""
     config = synthetic.get_config("tiny")
-    section, _, leaf = field.rpartition(".")
-    (config[section] if section else config)[leaf] = value
+    config.update_from_flattened_dict({field: value})
     with pytest.raises(ConfigError) as raised:
         config_validation.validate(config)
     assert culprit in str(raised.value)

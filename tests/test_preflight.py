@@ -38,12 +38,7 @@ def tiny(**overrides):
     """The tiny config with dotted overrides (`**{"gan.cameras": "0"}`), sharing the suite's compile cache."""
     config = synthetic.get_config("tiny")
     config.compilation_cache_dir = runs.CACHE_DIR
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = config
-        for name in parents:
-            node = node[name]
-        node[leaf] = value
+    config.update_from_flattened_dict(overrides)
     return config
 
 

@@ -283,12 +283,7 @@ def _row_config(config, row: Row, seed: int):
     c.reid.method = row.method
     if row.label_smoothing:
         c.reid.unitystyle_label_smoothing = c.reid.generated_label_smoothing
-    for field, value in row.overrides:
-        *sections, leaf = field.split(".")
-        node = c
-        for name in sections:
-            node = node[name]
-        node[leaf] = value
+    c.update_from_flattened_dict(dict(row.overrides))
     return c
 
 

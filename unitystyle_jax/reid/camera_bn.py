@@ -38,19 +38,27 @@ def camera_variables(backbone, variables, images_by_camera: dict) -> dict:
     fn = statistics_fn(backbone)
     out = {}
     for camera, batches in images_by_camera.items():
-        total, count = None, 0
-        for images in batches:
-            stats = jax.device_get(fn(variables, jnp.asarray(images)))
-            n = len(images)
-            total = (
-                jax.tree.map(lambda a: n * np.asarray(a), stats)
-                if total is None
-                else jax.tree.map(lambda t, a: t + n * np.asarray(a), total, stats)
-            )
-            count += n
-        if count == 0:
+        parts = [(len(images), jax.device_get(fn(variables, jnp.asarray(images)))) for images in batches]
+        if not parts:
             continue
-        out[camera] = {"params": variables["params"], "batch_stats": jax.tree.map(lambda t: t / count, total)}
+        count = sum(n for n, _ in parts)
+        average = jax.tree.map(
+            lambda *leaves: sum(n * np.asarray(a) for (n, _), a in zip(parts, leaves)) / count,
+            *(stats for _, stats in parts),
+        )
+        out[camera] = {"params": variables["params"], "batch_stats": average}
+    return out
+
+
+def per_camera_rows(camids, features_of) -> np.ndarray:
+    """(rows, D) features, row i from features_of(camera, rows of that camera), for each camera of `camids`
+    in turn: how every camera's images get that camera's statistics and come back in their own order."""
+    out = None
+    for camera in sorted(set(camids)):
+        rows = [i for i, c in enumerate(camids) if c == camera]
+        part = features_of(camera, rows)
+        out = np.zeros((len(camids), part.shape[1]), part.dtype) if out is None else out
+        out[rows] = part
     return out
 
 

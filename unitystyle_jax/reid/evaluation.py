@@ -74,17 +74,15 @@ def test_features(trained, inputs, config, mesh) -> tuple[np.ndarray, np.ndarray
     logging.info(
         "camera-based BN: statistics of cameras %s re-estimated from their test images", sorted(per_camera)
     )
-    out = []
-    for split in (inputs.query, inputs.gallery):
-        features = None
-        for camera, variables in per_camera.items():
-            rows = [i for i, r in enumerate(split) if r.camid == camera]
-            if rows:
-                part = extract_features(fn, variables, [split[i] for i in rows], config, mesh)
-                features = np.zeros((len(split), part.shape[1]), part.dtype) if features is None else features
-                features[rows] = part
-        out.append(features)
-    return tuple(out)
+    return tuple(
+        camera_bn.per_camera_rows(
+            [r.camid for r in split],
+            lambda camera, rows, split=split: extract_features(
+                fn, per_camera[camera], [split[i] for i in rows], config, mesh
+            ),
+        )
+        for split in (inputs.query, inputs.gallery)
+    )
 
 
 def metrics_table(rows: dict[str, dict]) -> str:

@@ -112,13 +112,12 @@ class Extractor:
                 for c, rows in by_camera.items()
             },
         )
-        out = np.zeros((len(prepared), 0), np.float32)
-        for camera, rows in by_camera.items():
-            variables = per_camera[camera]
-            part = self._batched(lambda x: self._features_fn(variables, x), [prepared[i] for i in rows], size)
-            out = np.zeros((len(prepared), part.shape[1]), np.float32) if out.shape[1] == 0 else out
-            out[rows] = part
-        return out
+        return camera_bn.per_camera_rows(
+            camids,
+            lambda camera, rows: self._batched(
+                lambda x: self._features_fn(per_camera[camera], x), [prepared[i] for i in rows], size
+            ),
+        )
 
     def _transferred(self, batch, camids, names) -> list[np.ndarray]:
         """Each image through its camera's generator, then stored and read back as the transfer stage does."""
