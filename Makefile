@@ -25,12 +25,12 @@ LINTED := unitystyle_jax tests benchmarks configs train.py evaluate.py
 test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # In-process tests only (steps, losses, models, metrics, pipeline, start-up checks, config validation): minutes.
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "not command" --durations=10 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not command" --durations=10 tests
 
 clean:
 	rm -rf runs .pytest_cache

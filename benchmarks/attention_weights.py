@@ -63,8 +63,9 @@ def main() -> None:
     )
     print("|---" * (len(cameras) + 2) + "|")
     correlations = []
+    programs = gan_training.GanPrograms.build(config.gan, mesh)
     for model in cameras:
-        setup = gan_training.GanSetup(config, args.workdir, Domains(model), mesh)
+        setup = gan_training.GanSetup(config, args.workdir, Domains(model), programs)
         state, _ = setup.restore()
         g = state.nets["G"]
         bounded = {}

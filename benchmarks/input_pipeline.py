@@ -36,7 +36,7 @@ def pipeline_images_per_sec(splits, config, batch: int, batches: int) -> float:
 
 def model_images_per_sec(config, num_classes: int, batch: int, steps: int = 3) -> float:
     """The training's own jit'd IDE step (randomly initialised: the weights do not change its speed)."""
-    programs = reid_training.programs(config, num_classes, parallel.make_mesh()).train
+    programs = reid_training.ReidPrograms.build(config, num_classes, parallel.make_mesh()).train
     state = programs.init(parallel.init_key(0))
 
     def step(state, batch):

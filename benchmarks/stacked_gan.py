@@ -58,7 +58,7 @@ def main() -> None:
     config.gan.conv = args.conv
     gan = config.gan
     shape = (gan.height, gan.width, 3)
-    one = gan_training.programs(gan, parallel.make_mesh()).train
+    one = gan_training.GanPrograms.build(gan, parallel.make_mesh()).train
     mesh = gan_training.stacked_mesh(1)
     stack, stacked = gan_training.stacked_programs(gan, mesh)
     rng = np.random.default_rng(0)

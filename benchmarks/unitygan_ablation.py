@@ -13,7 +13,9 @@ Per run: the style ratio R (camera spread / within-camera identity spread of col
 cameras more alike while people stay apart), the camera probe's accuracy (trained on real training images;
 and retrained on UnityStyle ones), SSIM(real, UnityStyle), the content guard, and the GAN stage's time.
 Writes RESULTS/unitygan_ablation.{md,json}: each cell the mean over seeds with its range. Every run resumes, so
-an interrupted invocation continues where it stopped.
+an interrupted invocation continues where it stopped; and the results accumulate: runs an earlier invocation
+wrote there with the same --config are kept beside this one's (each run carries its date and commit), so a
+variant or a seed can be added without running the table again.
 """
 
 import argparse
@@ -88,17 +90,29 @@ def baseline(args, family: str) -> str:
     return workdir
 
 
+def baseline_config(args, family: str, workdir: str):
+    """The real-only IDE's config, as its command-line flags give it."""
+    from absl import flags as absl_flags
+    from ml_collections import config_flags
+
+    argv = [sys.argv[0], *(f for f in flags_of(args, family, workdir, *BASELINE) if "--config" in f)]
+    holder = absl_flags.FlagValues()
+    config_flags.DEFINE_config_file("config", args.config, flag_values=holder, sys_argv=argv)
+    holder(argv)
+    return holder.config
+
+
 def baseline_rank1(args, family: str, workdir: str) -> float:
     """The real-only IDE's Rank-1 on the real queries: what the content guard is read against."""
+    from unitystyle_jax.reid import evaluation as reid_evaluation
+
     command(args, f"{family}.baseline.eval.log", "evaluate.py", flags_of(args, family, workdir, *BASELINE))
-    with open(os.path.join(workdir, "eval", "metrics.json")) as f:
+    out = reid_evaluation.default_output_dir(baseline_config(args, family, workdir), workdir)
+    with open(os.path.join(out, "metrics.json")) as f:
         return json.load(f)["rank1"]
 
 
 def run_variant(args, family: str, name: str, seed: int, baseline_workdir: str) -> dict:
-    from absl import flags as absl_flags
-    from ml_collections import config_flags
-
     from unitystyle_jax.reid import evaluation as reid_evaluation
 
     workdir = os.path.join(args.workdir, family, f"{name}_seed{seed}")
@@ -106,11 +120,8 @@ def run_variant(args, family: str, name: str, seed: int, baseline_workdir: str) 
     began = time.perf_counter()
     command(args, f"{family}.{name}_seed{seed}.log", "train.py", [*flags, *VARIANTS[name][1]])
     # The content guard, in this process: the baseline's config (its data), this variant's UnityStyle queries.
-    argv = [sys.argv[0], *(f for f in flags_of(args, family, baseline_workdir, *BASELINE) if "--config" in f)]
-    holder = absl_flags.FlagValues()
-    config_flags.DEFINE_config_file("config", args.config, flag_values=holder, sys_argv=argv)
-    holder(argv)
-    guard = reid_evaluation.run_styled_query(holder.config, baseline_workdir, workdir)
+    config = baseline_config(args, family, baseline_workdir)
+    guard = reid_evaluation.run_styled_query(config, baseline_workdir, workdir)
     with open(os.path.join(workdir, "unitystyle", "transfer.json")) as f:
         style = json.load(f)["style"]
     with open(os.path.join(workdir, "stage_times.json")) as f:
@@ -120,6 +131,39 @@ def run_variant(args, family: str, name: str, seed: int, baseline_workdir: str) 
         "styled_query_rank1": guard["rank1"],
         "gan_seconds": times.get("gan", 0.0),
         "wall_seconds": round(time.perf_counter() - began, 1),
+        "date": datetime.date.today().isoformat(),
+        "commit": _commit(),
+    }
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
+def earlier(path: str, config: str) -> dict:
+    """The report an earlier invocation wrote to `path` with the same --config, or an empty one."""
+    empty = {"families": {}, "real": {}, "config": config}
+    if not os.path.exists(path):
+        return empty
+    with open(path) as f:
+        report = json.load(f)
+    if report.get("config", "configs/synthetic.py") != config:
+        print(f"{path} holds runs of another --config: not kept", file=sys.stderr)
+        return empty
+    return report
+
+
+def ordered(families: dict) -> dict:
+    """The table's order: families and variants as FAMILIES and VARIANTS list them, seeds ascending."""
+    return {
+        f: {
+            v: dict(sorted(families[f][v].items(), key=lambda kv: int(kv[0])))
+            for v in VARIANTS
+            if v in families[f]
+        }
+        for f in FAMILIES
+        if f in families
     }
 
 
@@ -132,8 +176,10 @@ def _cell(values, fmt: str, scale: float = 1.0) -> str:
 
 
 def render(report: dict) -> str:
+    runs = [r for rows in report["families"].values() for seeds in rows.values() for r in seeds.values()]
+    dates = sorted({r.get("date", report["date"]) for r in runs})
     lines = [
-        f"# UnityGAN ablations on the synthetic demo data ({report['date']}, {report['machine']})",
+        f"# UnityGAN ablations on the synthetic demo data (runs of {', '.join(dates)}; {report['machine']})",
         "",
         "Each cell: the mean over GAN seeds, (min–max) where there are several. R = camera spread / within-camera",
         "identity spread of (R, G, B, contrast); probe = a camera classifier of style descriptors trained on real",
@@ -205,7 +251,9 @@ def main():
     seeds, ablation_seeds = (_seeds(text, parser) for text in (args.seeds, args.ablation_seeds or args.seeds))
     os.makedirs(args.workdir, exist_ok=True)
     began = time.perf_counter()
-    report = {"families": {f: {} for f in families}, "real": {}}
+    report = earlier(os.path.join(args.results, "unitygan_ablation.json"), args.config)
+    for f in families:
+        report["families"].setdefault(f, {})
     baselines = {family: baseline(args, family) for family in families}
     # The chosen objective on every family first, then the other variants: an interrupted run has the first.
     plan = [(f, "chosen", seeds) for f in families if "chosen" in variants]
@@ -216,10 +264,11 @@ def main():
         if n != "chosen" and f in where.get(n, ablated)
     ]
     for family, name, runs in plan:
-        report["families"][family][name] = {
-            str(s): run_variant(args, family, name, s, baselines[family]) for s in runs
-        }
-    for family, rows in report["families"].items():
+        kept = report["families"][family].setdefault(name, {})
+        kept.update({str(s): run_variant(args, family, name, s, baselines[family]) for s in runs})
+    report["families"] = ordered(report["families"])
+    for family in families:
+        rows = report["families"][family]
         first = next(iter(next(iter(rows.values())).values()))["style"]
         report["real"][family] = {
             "style_ratio": first["style_ratio"]["real"],
@@ -232,6 +281,7 @@ def main():
         date=datetime.date.today().isoformat(),
         machine=f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on CPU",
         wall_seconds=round(time.perf_counter() - began, 1),
+        config=args.config,
     )
     os.makedirs(args.results, exist_ok=True)
     with open(os.path.join(args.results, "unitygan_ablation.json"), "w") as f:

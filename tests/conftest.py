@@ -22,6 +22,31 @@ jax.config.update("jax_compilation_cache_dir", runs.CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+# The modules whose fixtures run longest (`make test`'s --durations), started first: with whole modules handed to
+# two xdist workers (--dist loadfile, in collection order under --no-loadscope-reorder), longest-first keeps one
+# worker from starting a ten-minute module when the other is nearly done. The rest follow in file order.
+LONGEST_FIRST = (
+    "test_compare.py",
+    "test_stacked_gan.py",
+    "test_stage_resume.py",
+    "test_reliability.py",
+    "test_end_to_end.py",
+    "test_unity_objective.py",
+    "test_workdir_safety.py",
+    "test_cli_errors.py",
+    "test_unitystyle_effect.py",
+    "test_gan_step.py",
+    "test_compile_cache.py",
+    "test_sharding.py",
+    "test_camera_bn.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order otherwise
+
+
 @pytest.fixture(scope="session")
 def tiny_baseline(tmp_path_factory, worker_id):
     """A finished tiny real-only run (`train.py` with runs.BASELINE), trained once per test session however many

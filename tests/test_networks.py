@@ -17,10 +17,10 @@ from unitystyle_jax.core import parallel
 from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan.domains import Domains, trained_cameras
-from unitystyle_jax.gan.generators import gan_image_shape, restore_generator
+from unitystyle_jax.gan.generators import GeneratorLoader, gan_image_shape
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import restore_features
-from unitystyle_jax.reid.training import ReidSetup
+from unitystyle_jax.reid.training import ReidPrograms, ReidSetup
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def images(shape, seed=0):
 
 def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
     config, mesh = tiny
-    setup = ReidSetup(config, str(tmp_path), 7, mesh)  # 7 training identities
+    setup = ReidSetup(config, str(tmp_path), ReidPrograms.build(config, 7, mesh))  # 7 training identities
     state = setup.fresh_state()
     setup.checkpoints.save(4, state, setup.meta)
     setup.checkpoints.wait()
@@ -72,13 +72,15 @@ def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
 def test_a_generator_restores_alone_and_translates_as_trained(tiny, tmp_path):
     config, mesh = tiny
     domains = Domains(1)
-    setup = gan_training.GanSetup(config, str(tmp_path), domains, mesh)
+    setup = gan_training.GanSetup(
+        config, str(tmp_path), domains, gan_training.GanPrograms.build(config.gan, mesh)
+    )
     state = setup.programs.train.init(setup.rng)
     setup.checkpoints.save(3, state, setup.meta)
     setup.checkpoints.wait()
 
     for net in ("G", "F"):
-        generator = restore_generator(config, str(tmp_path), domains, mesh, net)
+        generator = GeneratorLoader(config, mesh).restore(str(tmp_path), domains, net)
         assert generator.step == 3
         jax.tree.map(np.testing.assert_array_equal, generator.variables, state.nets[net])
         x = images(gan_image_shape(config.gan))
@@ -86,9 +88,9 @@ def test_a_generator_restores_alone_and_translates_as_trained(tiny, tmp_path):
     other = config.copy_and_resolve_references()
     other.gan.style_attention = True
     with pytest.raises(CheckpointError, match="was trained with style_attention=False"):
-        restore_generator(other, str(tmp_path), domains, mesh)
+        GeneratorLoader(other, mesh).restore(str(tmp_path), domains)
     with pytest.raises(CheckpointError, match="no GAN checkpoint for cam2 in .*run the gan stage first"):
-        restore_generator(config, str(tmp_path), Domains(2), mesh)
+        GeneratorLoader(config, mesh).restore(str(tmp_path), Domains(2))
     assert trained_cameras(str(tmp_path)) == [1]
 
 
@@ -128,8 +130,10 @@ def test_checkpoints_written_as_dicts_restore_into_the_typed_states(tiny, tmp_pa
     import dataclasses
 
     config, mesh = tiny
-    reid = ReidSetup(config, str(tmp_path / "reid"), 7, mesh)
-    gan = gan_training.GanSetup(config, str(tmp_path), Domains(0), mesh)
+    reid = ReidSetup(config, str(tmp_path / "reid"), ReidPrograms.build(config, 7, mesh))
+    gan = gan_training.GanSetup(
+        config, str(tmp_path), Domains(0), gan_training.GanPrograms.build(config.gan, mesh)
+    )
     for setup, state in ((reid, reid.fresh_state()), (gan, gan.programs.train.init(gan.rng))):
         as_dict = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}  # the old layout
         setup.checkpoints.save(2, as_dict, setup.meta)

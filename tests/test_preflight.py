@@ -130,3 +130,25 @@ def test_a_gan_checkpoint_of_another_model_or_size_is_named_and_kept(gan_run, tm
     checkpoint = workdir / "gan" / "cam0" / "checkpoints" / "3"
     assert f"checkpoint {checkpoint} " in error and re.search(culprit, error)
     assert snapshot(workdir) == before  # no file of the run touched, no other camera started
+
+
+def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_path):
+    """compare runs train.py's start-up (`startup.opened`): a setup its rows cannot run fails with one line before
+    any work, and the workdir it created is gone again; the results folder is not written."""
+    from unitystyle_jax.commands import compare
+
+    config = market(tmp_path / "unseen", UNSEEN_GALLERY_CAMERA, **{"compare.rows": "ide,unitystyle"})
+    workdir, results = tmp_path / "compare_run", tmp_path / "results"
+    with pytest.raises(UserError, match=r"camera\(s\) \[3\] of the query/gallery have no training images"):
+        compare.run(config, str(workdir), str(results))
+    assert not os.path.exists(workdir) and not os.path.exists(results / "compare.json")
+    # A workdir the user made is kept when start-up fails (here: CamStyle needs two training cameras).
+    workdir.mkdir()
+    one_camera = market(
+        tmp_path / "one_camera",
+        {**fakedata.MARKET, "bounding_box_train": ["0002_c1s1_000001_01.jpg", "0005_c1s1_000002_01.jpg"]},
+        **{"compare.rows": "camstyle"},
+    )
+    with pytest.raises(UserError, match="CamStyle needs at least two training cameras"):
+        compare.run(one_camera, str(workdir), str(results))
+    assert os.path.isdir(workdir)

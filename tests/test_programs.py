@@ -1,7 +1,7 @@
-"""Programs are built once per config and process: every camera's UnityGAN (and every CamStyle pair with the same
-GAN config, whatever its loop settings) runs one traced step, every seed of an IDE config one traced step, while
-a changed setting of the model or loss gets its own. In-process, through `gan_training.train` and
-`training_loop.run`, at the tiny size."""
+"""Programs are built once by the command and handed down: every camera's UnityGAN (and every CamStyle pair with
+the same GAN config, whatever its loop settings or seed) runs one traced step, every seed of an IDE config one
+traced step, while programs handed to a run whose model or loss differs are refused. In-process, through
+`gan_training.train_all` and `training_loop.run`, at the tiny size."""
 
 import json
 import os
@@ -27,37 +27,35 @@ def tiny(tmp_path_factory):
     return config, workdir, startup.load_dataset(config, workdir), mesh
 
 
-def test_models_of_one_gan_config_share_programs_and_a_changed_setting_does_not(tiny):
+def test_gan_programs_serve_every_model_of_their_config_and_refuse_another(tiny):
     config, workdir, splits, mesh = tiny
-    cam0 = gan_training.GanSetup(config, workdir, Domains(0), mesh)
-    pair = gan_training.GanSetup(config, workdir, Domains(1, 2), mesh)
-    assert cam0.programs is pair.programs
+    programs = gan_training.GanPrograms.build(config.gan, mesh)
+    cam0 = gan_training.GanSetup(config, workdir, Domains(0), programs)
+    pair = gan_training.GanSetup(config, workdir, Domains(1, 2), programs)
+    assert not np.array_equal(jax.random.key_data(cam0.rng), jax.random.key_data(pair.rng))
     other = config.copy_and_resolve_references()
     other.seed = 11  # the seed is not part of the programs: it only picks the rng
-    assert gan_training.GanSetup(other, workdir, Domains(0), mesh).programs is cam0.programs
     # Nor are the loop's settings: a run extended to more steps, or switched to training its models together,
     # compiles nothing again (each of GAN_LOOP_SETTINGS changed at once).
     other.gan.update(num_steps=7, cameras="0", log_every=2, checkpoint_every=5, keep_checkpoints=1)
     other.gan.update(train_together=True, model_devices=2)
-    assert gan_training.GanSetup(other, workdir, Domains(0), mesh).programs is cam0.programs
-    stacked = gan_training.stacked_mesh(1)
-    assert gan_training.stacked_programs(other.gan, stacked) is gan_training.stacked_programs(
-        config.gan, stacked
-    )
-    other.gan.style_attention = True
-    assert gan_training.GanSetup(other, workdir, Domains(0), mesh).programs is not cam0.programs
-    assert not np.array_equal(jax.random.key_data(cam0.rng), jax.random.key_data(pair.rng))
+    assert gan_training.GanSetup(other, workdir, Domains(0), programs).programs is programs
+    other.gan.style_attention = True  # another loss: these programs would train the wrong model
+    with pytest.raises(ValueError, match="another config.gan"):
+        gan_training.GanSetup(other, workdir, Domains(0), programs)
 
 
-def test_seeds_of_one_ide_config_share_programs_and_methods_do_not(tiny):
+def test_ide_programs_serve_every_seed_and_refuse_another_method_or_class_count(tiny):
     config, workdir, splits, mesh = tiny
-    base = reid_training.ReidSetup(config, os.path.join(workdir, "a"), 5, mesh)
+    programs = reid_training.ReidPrograms.build(config, 5, mesh)
     seeded = config.copy_and_resolve_references()
     seeded.seed = 4
-    assert reid_training.ReidSetup(seeded, os.path.join(workdir, "b"), 5, mesh).programs is base.programs
+    assert reid_training.ReidSetup(seeded, os.path.join(workdir, "b"), programs).programs is programs
     seeded.reid.method = "camstyle"  # label smoothing on generated images: another step
-    assert reid_training.ReidSetup(seeded, os.path.join(workdir, "c"), 5, mesh).programs is not base.programs
-    assert reid_training.ReidSetup(config, os.path.join(workdir, "d"), 6, mesh).programs is not base.programs
+    with pytest.raises(ValueError, match="another config"):
+        reid_training.ReidSetup(seeded, os.path.join(workdir, "c"), programs)
+    six = reid_training.ReidPrograms.build(config, 6, mesh)
+    assert six.settings != programs.settings
 
 
 @pytest.mark.parametrize(
@@ -72,10 +70,9 @@ def test_each_method_smooths_its_second_part_as_configured(method, unitystyle_sm
 
 def test_two_cameras_train_through_one_traced_step(tiny):
     config, workdir, splits, mesh = tiny
-    step = gan_training.GanSetup(config, workdir, Domains(0), mesh).programs.train.step
-    for camera in (0, 1):
-        gan_training.train(config, workdir, splits, Domains(camera), mesh)
-    assert step._cache_size() == 1  # one trace for both cameras' models
+    programs = gan_training.GanPrograms.build(config.gan, mesh)
+    gan_training.train_all(config, workdir, splits, [Domains(0), Domains(1)], mesh, programs)
+    assert programs.train.step._cache_size() == 1  # one trace for both cameras' models
     finals = []
     for camera in (0, 1):
         folder = os.path.join(workdir, "gan", f"cam{camera}")
@@ -83,7 +80,7 @@ def test_two_cameras_train_through_one_traced_step(tiny):
             records = [json.loads(line) for line in f]
         assert [r["step"] for r in records] == [1, 2, 3]
         assert all(np.isfinite(v) for r in records for v in r.values())
-        setup = gan_training.GanSetup(config, workdir, Domains(camera), mesh)
+        setup = gan_training.GanSetup(config, workdir, Domains(camera), programs)
         state, last = setup.restore()
         assert last == config.gan.num_steps
         finals.append(jax.tree.leaves(state.nets["G"]["params"]))

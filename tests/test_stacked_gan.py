@@ -46,8 +46,9 @@ def trained(config, workdir: str, splits, mesh, together: bool, num_steps: int) 
 def read(config, workdir: str, mesh, num_steps: int) -> dict:
     """{camera: (G's and D_Y's parameters and SLN state, metrics.jsonl records)} of CAMERAS' GANs in workdir."""
     out = {}
+    programs = gan_training.GanPrograms.build(config.gan, mesh)
     for camera in CAMERAS:
-        setup = gan_training.GanSetup(config, workdir, Domains(camera), mesh)
+        setup = gan_training.GanSetup(config, workdir, Domains(camera), programs)
         state, step = setup.restore()
         assert step == num_steps
         records = runs.metrics(setup.workdir)

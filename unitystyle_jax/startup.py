@@ -6,13 +6,15 @@ evaluation must not import the training stages to do it.
 """
 
 import collections
+import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 
 import jax
 
-from unitystyle_jax.core import parallel
+from unitystyle_jax.core import files, parallel, workdir_lock
 from unitystyle_jax.data import formats, pipeline, synthetic
 
 
@@ -51,6 +53,38 @@ def start(config, workdir: str):
         jax.devices()[0].platform,
     )
     return mesh
+
+
+@dataclasses.dataclass
+class Opened:
+    """A started command's devices and dataset. The command runs every check that can fail, then calls
+    `checked()`: from there on a failure is the run's, not the start's, and keeps what the run wrote."""
+
+    mesh: jax.sharding.Mesh
+    splits: formats.Splits
+    started: bool = False
+
+    def checked(self) -> None:
+        self.started = True
+
+
+@contextlib.contextmanager
+def opened(config, workdir: str):
+    """The start-up of a command that writes WORKDIR (train.py's stages, the comparison): the workdir checked
+    writable, the devices joined, the workdir's lock taken (held while the block runs), the dataset loaded.
+    Yields an `Opened`; the block runs its checks before anything expensive. A workdir this command created is
+    removed again when a check fails before `checked()`: a failed start leaves nothing behind."""
+    created, opening = not os.path.exists(workdir), None
+    try:
+        files.check_writable(workdir)
+        mesh = start(config, workdir)
+        with workdir_lock.hold(workdir, jax.process_index()):
+            opening = Opened(mesh, load_dataset(config, workdir))
+            yield opening
+    except Exception:
+        if created and not (opening and opening.started):
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
 
 
 def load_dataset(config, workdir: str) -> formats.Splits:

@@ -33,12 +33,13 @@ from ml_collections import config_flags
 from unitystyle_jax import config_validation, evaluation, startup
 from unitystyle_jax.commands import cli, preflight, train
 from unitystyle_jax.commands import results as results_files
-from unitystyle_jax.core import files, workdir_lock
+from unitystyle_jax.core import files
 from unitystyle_jax.data import styled_data
 from unitystyle_jax.evaluation import paired
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan import transfer
 from unitystyle_jax.gan.domains import Domains, camstyle_pairs
+from unitystyle_jax.gan.generators import program_settings
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid import training as reid_training
 
@@ -52,11 +53,96 @@ flags.DEFINE_string("results", "results", "Folder for compare.md and compare.jso
 
 @dataclasses.dataclass(frozen=True)
 class StyleSet:
-    """Styled images rows need: made by a set of GANs (`_gan_domains`, `_style_config`) or by statistics."""
+    """Styled images rows train or test on: which generators make them (none: per-camera statistics), under
+    which GAN settings, and how they are made and read."""
 
     name: str
     title: str
     output: str  # transfer's output folder inside the set's workdir
+    generators: str | None = None  # "cameras": a UnityGAN per camera; "pairs": CamStyle's pairwise GANs
+    gan_overrides: tuple = ()  # (dotted config field, value) pairs of its GANs
+
+    @property
+    def made_by_gans(self) -> bool:
+        """Made once per GAN seed."""
+        return self.generators is not None
+
+    def config(self, config, gan_seed: int):
+        """The config that trains (and restores) the set's GANs."""
+        c = config.copy_and_resolve_references()
+        c.seed = gan_seed
+        c.update_from_flattened_dict(dict(self.gan_overrides))
+        return c
+
+    def domains(self, splits) -> list[Domains]:
+        if self.generators == "pairs":
+            return camstyle_pairs(list(splits.cameras))
+        if self.generators == "cameras":
+            return [Domains(c) for c in styled_data.needed_cameras(splits)]
+        return []
+
+    def make(self, config, workdir: str, splits, mesh, programs) -> dict:
+        """Trains the set's GANs with `programs` (None for a set made by statistics) and writes its styled
+        images, each part skipped when done; returns its summary."""
+        domains = self.domains(splits)
+        os.makedirs(workdir, exist_ok=True)
+        began = time.perf_counter()
+        gan_training.train_all(config, workdir, splits, domains, mesh, programs)
+        train.record_time(workdir, "gan", time.perf_counter() - began)
+        began = time.perf_counter()
+        if self.generators is None:
+            summary = transfer.run_colour_norm(config, workdir, splits, mesh)
+        else:
+            write = transfer.run_camstyle if self.generators == "pairs" else transfer.run
+            summary = write(config, workdir, splits, mesh, programs.generators(config, mesh))
+        train.record_time(workdir, "transfer", time.perf_counter() - began)
+        with open(os.path.join(workdir, "stage_times.json")) as f:
+            times = json.load(f)
+        return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
+
+    @property
+    def styles_test_images(self) -> bool:
+        """Whether it holds query and gallery too (CamStyle's pairs make training images only)."""
+        return self.generators != "pairs"
+
+    def load(self, directory: str, splits):
+        if self.generators == "pairs":
+            return styled_data.load_camstyle(directory)
+        return styled_data.load(directory, splits, self.output)
+
+    def training_images(self, loaded) -> tuple:
+        """The training records of what `load` returned."""
+        return loaded if self.generators == "pairs" else loaded.train
+
+
+class _Programs:
+    """The programs of every GAN config and IDE config this comparison trains, each built once and handed to
+    every model of that config: a style set's GANs over all GAN seeds, a row's IDE over all seeds, and rows
+    whose IDE differs only in its data (colour jitter, the training images) share one step."""
+
+    def __init__(self, mesh, num_classes: int):
+        self.mesh, self.num_classes = mesh, num_classes
+        self._built = []  # (program settings, programs)
+
+    def _shared(self, settings, build):
+        for known, programs in self._built:
+            if known == settings:
+                return programs
+        programs = build()
+        self._built.append((settings, programs))
+        return programs
+
+    def gan(self, style_config) -> gan_training.GanPrograms:
+        return self._shared(
+            ("gan", program_settings(style_config.gan)),
+            lambda: gan_training.GanPrograms.build(style_config.gan, self.mesh),
+        )
+
+    def reid(self, row_config) -> reid_training.ReidPrograms:
+        return self._shared(
+            ("reid", reid_training.program_settings(row_config, self.num_classes)),
+            lambda: reid_training.ReidPrograms.build(row_config, self.num_classes, self.mesh),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,13 +163,32 @@ class Row:
 STYLE_SETS = {
     s.name: s
     for s in (
-        StyleSet("unitystyle", "UnityStyle", styled_data.OUTPUT),
-        StyleSet("unitystyle_attention", "UnityStyle, per-model Style Attention", styled_data.OUTPUT),
-        StyleSet("camstyle", "CamStyle", styled_data.CAMSTYLE_OUTPUT),
+        StyleSet(
+            "unitystyle",
+            "UnityStyle",
+            styled_data.OUTPUT,
+            "cameras",
+            (("gan.style_attention", False),),
+        ),
+        StyleSet(
+            "unitystyle_attention",
+            "UnityStyle, per-model Style Attention",
+            styled_data.OUTPUT,
+            "cameras",
+            (("gan.style_attention", True),),
+        ),
+        # CamStyle's CycleGAN-like pairs: a UnityGAN's sizes and steps, no Style Attention, and CycleGAN's identity
+        # loss |G(y) - y|, which fights only a many-to-one map, not a pair's one-to-one.
+        StyleSet(
+            "camstyle",
+            "CamStyle",
+            styled_data.CAMSTYLE_OUTPUT,
+            "pairs",
+            (("gan.style_attention", False), ("gan.generator_identity", True)),
+        ),
         StyleSet("colour_norm", "camera colour normalisation", styled_data.COLOUR_NORM_OUTPUT),
     )
 }
-GAN_STYLE_SETS = ("unitystyle", "unitystyle_attention", "camstyle")  # made by GANs, so once per GAN seed
 
 ROWS = (
     Row("ide", "IDE", "baseline"),
@@ -238,45 +343,6 @@ def validate(config) -> list[Row]:
     return selected_rows(config)
 
 
-def _style_config(config, style_set: str, seed: int):
-    """The config that trains (and restores) a style set's GANs: the UnityGAN config; with per-model Style
-    Attention for that ablation; for CamStyle's CycleGAN-like pairs (same sizes and steps) without it and with
-    CycleGAN's identity loss |G(y) - y|, which fights only a many-to-one map, not a pair's one-to-one."""
-    c = config.copy_and_resolve_references()
-    c.seed = seed
-    c.gan.style_attention = style_set == "unitystyle_attention"
-    if style_set == "camstyle":
-        c.gan.generator_identity = True
-    return c
-
-
-def _gan_domains(style_set: str, splits) -> list:
-    if style_set == "camstyle":
-        return camstyle_pairs(list(splits.cameras))
-    if style_set in ("unitystyle", "unitystyle_attention"):
-        return [Domains(c) for c in styled_data.needed_cameras(splits)]
-    return []
-
-
-def _make_styles(config, workdir: str, style_set: str, splits, mesh) -> dict:
-    """Trains a set's GANs and writes its styled images (each part skipped when done); returns its summary."""
-    domains = _gan_domains(style_set, splits)
-    os.makedirs(workdir, exist_ok=True)
-    began = time.perf_counter()
-    gan_training.train_all(config, workdir, splits, domains, mesh)
-    train.record_time(workdir, "gan", time.perf_counter() - began)
-    began = time.perf_counter()
-    make = {
-        "camstyle": transfer.run_camstyle,
-        "colour_norm": transfer.run_colour_norm,
-    }.get(style_set, transfer.run)
-    summary = make(config, workdir, splits, mesh)
-    train.record_time(workdir, "transfer", time.perf_counter() - began)
-    with open(os.path.join(workdir, "stage_times.json")) as f:
-        times = json.load(f)
-    return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
-
-
 def _row_config(config, row: Row, seed: int):
     c = config.copy_and_resolve_references()
     c.seed = seed
@@ -300,7 +366,9 @@ def _evaluated(workdir: str, out: str, num_steps: int) -> dict | None:
     return _with_run_records(metrics, workdir, out)
 
 
-def _jax_row(config, row: Row, seed_dir: str, splits, styled: dict, mesh, trained: set) -> dict:
+def _jax_row(
+    config, row: Row, seed_dir: str, splits, styled: dict, mesh, programs: _Programs, trained: set
+) -> dict:
     """Trains (or resumes) the row's IDE unless this invocation did (`trained`: model folders), then evaluates it
     on the query/gallery the row names."""
     workdir = os.path.join(seed_dir, row.model or row.key)
@@ -309,17 +377,13 @@ def _jax_row(config, row: Row, seed_dir: str, splits, styled: dict, mesh, traine
     if kept is not None:
         return kept
     train_splits = splits
-    styled_train = None
+    styled_train = STYLE_SETS[row.styles].training_images(styled[row.styles]) if row.styles else None
     if row.method == "colour_norm":  # every training image replaced by its normalised version
-        train_splits = dataclasses.replace(splits, train=styled[row.styles].train)
-    elif row.styles == "camstyle":
-        styled_train = styled["camstyle"]
-    elif row.styles:
-        styled_train = styled[row.styles].train
+        train_splits, styled_train = dataclasses.replace(splits, train=styled_train), None
     if workdir not in trained:
         began = time.perf_counter()
         extra = reid_training.second_part(config.reid, splits.train, styled_train)
-        reid_training.train(config, workdir, train_splits, extra, mesh)
+        reid_training.train(config, workdir, train_splits, extra, mesh, programs.reid(config))
         train.record_time(workdir, "reid", time.perf_counter() - began)
         trained.add(workdir)
     inputs = styled[row.test] if row.test else splits
@@ -367,30 +431,34 @@ def _gan_seeds(config) -> list[int]:
     return [config.seed + g for g in range(config.compare.gan_seeds)]
 
 
-def _check(config, workdir: str, rows: list[Row], splits, mesh) -> None:
+def _check(config, workdir: str, rows: list[Row], splits, programs: _Programs) -> None:
     """Start-up: what would stop the comparison later fails now, with one line."""
-    needed = set(_style_sets(rows))
+    needed = [STYLE_SETS[name] for name in _style_sets(rows)]
     missing = sorted(set(styled_data.needed_cameras(splits)) - set(splits.cameras))
-    if missing and needed - {"camstyle"}:
+    if missing and any(s.styles_test_images for s in needed):
         raise config_validation.ConfigError(
             f"camera(s) {missing} of the query/gallery have no training images in {config.data.name}: no "
             "UnityGAN or colour statistics can transfer them; choose rows without test-time transfer "
             "(--config.compare.rows=ide,real_twin,camstyle,torch_ide)"
         )
-    if splits.num_cameras < 2 and "camstyle" in needed:
+    if splits.num_cameras < 2 and any(s.generators == "pairs" for s in needed):
         raise config_validation.ConfigError("CamStyle needs at least two training cameras")
     if any(r.framework == "torch" for r in rows) and jax.process_count() > 1:
         raise config_validation.ConfigError("the torch_ide row runs in one process only")
     if any(r.framework != "torch" for r in rows):
         preflight.check_pretrained(config)
-    if needed & set(GAN_STYLE_SETS):
+    made_by_gans = [s for s in needed if s.made_by_gans]
+    if made_by_gans:
         gan_training.check_model_devices(config)
-    for style_set in needed & set(GAN_STYLE_SETS):
+    for style_set in made_by_gans:
         for gan_seed in _gan_seeds(config):
-            style_config = _style_config(config, style_set, gan_seed)
-            for d in _gan_domains(style_set, splits):
+            style_config = style_set.config(config, gan_seed)
+            for d in style_set.domains(splits):
                 preflight.check_gan_checkpoint(
-                    style_config, _styles_dir(workdir, style_set, gan_seed), d, mesh
+                    style_config,
+                    _styles_dir(workdir, style_set, gan_seed),
+                    d,
+                    programs.gan(style_config),
                 )
 
 
@@ -399,16 +467,10 @@ def _style_sets(rows: list[Row]) -> list[str]:
     return sorted({r.styles for r in rows if r.styles} | {r.test for r in rows if r.test})
 
 
-def _styles_dir(workdir: str, style_set: str, gan_seed: int) -> str:
+def _styles_dir(workdir: str, style_set: StyleSet, gan_seed: int) -> str:
     """A style set's folder: one per GAN seed for sets made by GANs, one for the rest."""
-    base = os.path.join(workdir, "styles", style_set)
-    return os.path.join(base, f"gan_seed{gan_seed}") if style_set in GAN_STYLE_SETS else base
-
-
-def _load_styled(style_set: str, styles_dir: str, splits):
-    if style_set == "camstyle":
-        return styled_data.load_camstyle(styles_dir)
-    return styled_data.load(styles_dir, splits, STYLE_SETS[style_set].output)
+    base = os.path.join(workdir, "styles", style_set.name)
+    return os.path.join(base, f"gan_seed{gan_seed}") if style_set.made_by_gans else base
 
 
 def run(config, workdir: str, results: str) -> dict:
@@ -417,25 +479,25 @@ def run(config, workdir: str, results: str) -> dict:
     if not _torch_available():
         logging.warning("torch is not installed: the torch_ide row is left out")
         rows = [r for r in rows if r.framework != "torch"]
-    files.check_writable(workdir)
     files.check_writable(results, "results folder")
     config = config.copy_and_resolve_references()
     config.data.root = startup.dataset_root(config, workdir)
-    mesh = startup.start(config, workdir)
-    with workdir_lock.hold(workdir, jax.process_index()):
-        splits = startup.load_dataset(config, workdir)
-        _check(config, workdir, rows, splits, mesh)
-        report = _run_rows(config, workdir, rows, splits, mesh)
+
+    with startup.opened(config, workdir) as opened:
+        programs = _Programs(opened.mesh, opened.splits.num_train_ids)
+        _check(config, workdir, rows, opened.splits, programs)
+        opened.checked()
+        report = _run_rows(config, workdir, rows, opened.splits, opened.mesh, programs)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)
     results_files.stamp(report)
     results_files.write(results, "compare", report, render_markdown(report))
     return report
 
 
-def _run_rows(config, workdir: str, rows: list[Row], splits, mesh) -> dict:
+def _run_rows(config, workdir: str, rows: list[Row], splits, mesh, programs: _Programs) -> dict:
     seeds = [config.seed + s for s in range(config.compare.seeds)]
     gan_seeds = _gan_seeds(config)
-    needed = _style_sets(rows)
+    needed = [STYLE_SETS[name] for name in _style_sets(rows)]
     per_seed = {r.key: [] for r in rows}
     made = {}  # (style set, GAN seed) -> its summary
     trained = set()  # IDE folders trained (or found finished) by this invocation
@@ -443,20 +505,20 @@ def _run_rows(config, workdir: str, rows: list[Row], splits, mesh) -> dict:
         gan_seed = gan_seeds[index % len(gan_seeds)]
         styled = {}
         for style_set in needed:
-            key = (style_set, gan_seed if style_set in GAN_STYLE_SETS else None)
+            key = (style_set.name, gan_seed if style_set.made_by_gans else None)
             directory = _styles_dir(workdir, style_set, gan_seed)
             if key not in made:
-                made[key] = _make_styles(
-                    _style_config(config, style_set, gan_seed), directory, style_set, splits, mesh
-                )
-            styled[style_set] = _load_styled(style_set, directory, splits)
+                style_config = style_set.config(config, gan_seed)
+                gan_programs = programs.gan(style_config) if style_set.made_by_gans else None
+                made[key] = style_set.make(style_config, directory, splits, mesh, gan_programs)
+            styled[style_set.name] = style_set.load(directory, splits)
         seed_dir = os.path.join(workdir, f"seed{seed}")
         for row in rows:
             c = _row_config(config, row, seed)
             if row.framework == "torch":
                 metrics = _torch_row(c, seed_dir, splits)
             else:
-                metrics = _jax_row(c, row, seed_dir, splits, styled, mesh, trained)
+                metrics = _jax_row(c, row, seed_dir, splits, styled, mesh, programs, trained)
             per_seed[row.key].append(metrics)
     style_report = {}
     for (style_set, _), entry in made.items():
@@ -593,7 +655,7 @@ def render_markdown(report: dict) -> str:
             r_text = f"{ratio['real']:.2f} → {ratio['unity']:.2f}" if ratio["real"] is not None else "–"
             probe = s["camera_probe"]
             p_text = f"{100 * probe['real']:.1f} → {100 * probe['unity']:.1f}" if probe else "–"
-            gan_seed = s["gan_seed"] if name in GAN_STYLE_SETS else "–"
+            gan_seed = s["gan_seed"] if STYLE_SETS[name].made_by_gans else "–"
             style_lines.append(
                 f"| {STYLE_SETS[name].title} | {gan_seed} | {r_text} | {p_text} | "
                 f"{s['colour_spread']['real']:.1f} → {s['colour_spread']['unity']:.1f} | "

@@ -13,16 +13,24 @@ from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.data import formats, styled_data
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan.domains import Domains, camera_workdir
-from unitystyle_jax.reid.training import ReidSetup
+from unitystyle_jax.reid.training import ReidPrograms, ReidSetup
 
 
-def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], mesh) -> list[int]:
-    """Every check of a train.py run's stages against the data and the workdir; returns the gan stage's cameras."""
+def check_run(
+    config,
+    workdir: str,
+    splits: formats.Splits,
+    stages: list[str],
+    gan_programs: gan_training.GanPrograms | None,
+    reid_programs: ReidPrograms | None,
+) -> list[int]:
+    """Every check of a train.py run's stages against the data and the workdir, with the programs the run will
+    use (those of its GAN stages, of its reid stage); returns the gan stage's cameras."""
     trained = gan_training.modelled_cameras(config, splits) if "gan" in stages else []
     if trained:
         gan_training.check_model_devices(config)
     for camera in trained:
-        check_gan_checkpoint(config, workdir, Domains(camera), mesh)
+        check_gan_checkpoint(config, workdir, Domains(camera), gan_programs)
     if "transfer" in stages:
         for camera in styled_data.needed_cameras(splits):
             if camera in trained:
@@ -35,7 +43,7 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
                     "UnityGAN can transfer its images: remove them, or train the real-image baseline "
                     "(--config.reid.method=baseline --config.stages=reid)"
                 )
-            if not check_gan_checkpoint(config, workdir, Domains(camera), mesh):
+            if not check_gan_checkpoint(config, workdir, Domains(camera), gan_programs):
                 raise CheckpointError(
                     f"no UnityGAN checkpoint for {formats.camera_name(config.data.name, camera)} in "
                     f"{camera_workdir(workdir, Domains(camera))}: the transfer needs one generator per "
@@ -52,7 +60,7 @@ def check_run(config, workdir: str, splits: formats.Splits, stages: list[str], m
             styled_data.load(workdir, splits)
         resuming = False
         if os.path.isdir(os.path.join(workdir, "checkpoints")):  # looked at first: ReidSetup would create it
-            setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
+            setup = ReidSetup(config, workdir, reid_programs)
             setup.check()
             resuming = bool(setup.checkpoints.steps())
         if not resuming:
@@ -77,11 +85,11 @@ def check_pretrained(config) -> None:
             )
 
 
-def check_gan_checkpoint(config, workdir: str, domains, mesh) -> bool:
+def check_gan_checkpoint(config, workdir: str, domains, programs: gan_training.GanPrograms) -> bool:
     """Whether the GAN of `domains` has checkpoints; CheckpointError when they hold another model."""
     folder = os.path.join(camera_workdir(workdir, domains), "checkpoints")
     if not os.path.isdir(folder):  # looked at before GanSetup, which would create the folder
         return False
-    setup = gan_training.GanSetup(config, workdir, domains, mesh)
+    setup = gan_training.GanSetup(config, workdir, domains, programs)
     setup.check()
     return bool(setup.checkpoints.steps())

@@ -5,7 +5,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import time
 
 import jax
@@ -13,16 +12,15 @@ import numpy as np
 
 from unitystyle_jax import config_validation, startup
 from unitystyle_jax.commands import cli, preflight
-from unitystyle_jax.core import files, images, workdir_lock
+from unitystyle_jax.core import files, images
 from unitystyle_jax.data import formats, pipeline, styled_data
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan import transfer
 from unitystyle_jax.gan.domains import Domains
-from unitystyle_jax.gan.generators import restore_generator
 from unitystyle_jax.reid import training as reid_training
 
 
-def _write_grid(config, workdir, splits, cameras, mesh) -> None:
+def _write_grid(config, workdir, splits, cameras, loader) -> None:
     """The grid rows = cameras, columns = a few real images then their UnityStyle versions: as
     WORKDIR/gan/unitystyle_grid.png and as image `unitystyle_grid` in WORKDIR/gan/tensorboard."""
     from clu import metric_writers
@@ -30,7 +28,7 @@ def _write_grid(config, workdir, splits, cameras, mesh) -> None:
 
     rows = []
     for camera in cameras:
-        generator = restore_generator(config, workdir, Domains(camera), mesh)
+        generator = loader.restore(workdir, Domains(camera))
         records = [r for r in splits.train if r.camid == camera][:4]
         real = pipeline.sample_images(records, config.gan.height, config.gan.width)
         rows.append(images.strip([*real, *np.asarray(generator(real))]))
@@ -56,7 +54,9 @@ def record_time(workdir: str, stage: str, seconds: float) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """A checked run: its config, workdir, stages, device mesh, dataset, and the cameras its gan stage trains."""
+    """A checked run: its config, workdir, stages, device mesh, dataset, the cameras its gan stage trains, and
+    the programs its stages run (built once, for the start-up checks and the stages alike; None where no stage
+    needs them)."""
 
     config: object
     workdir: str
@@ -64,27 +64,25 @@ class Plan:
     mesh: object
     splits: formats.Splits
     gan_cameras: list
+    gan_programs: gan_training.GanPrograms | None
+    reid_programs: reid_training.ReidPrograms | None
 
 
 @contextlib.contextmanager
 def prepared(config, workdir: str):
-    """Start-up and every check that can fail (preflight), then the Plan, with the workdir's lock held while
-    the block runs: nothing expensive starts before the whole run is known to be possible. A workdir this
-    command created is removed again when start-up fails: a failed start leaves nothing behind."""
+    """The shared start-up (`startup.opened`) with every check of the stages (preflight), then the Plan, with
+    the workdir's lock held while the block runs."""
     stages = config_validation.stage_list(config)
-    created, ready = not os.path.exists(workdir), False
-    try:
-        files.check_writable(workdir)
-        mesh = startup.start(config, workdir)
-        with workdir_lock.hold(workdir, jax.process_index()):
-            splits = startup.load_dataset(config, workdir)
-            cameras = preflight.check_run(config, workdir, splits, stages, mesh)
-            ready = True
-            yield Plan(config, workdir, stages, mesh, splits, cameras)
-    except Exception:
-        if created and not ready:
-            shutil.rmtree(workdir, ignore_errors=True)
-        raise
+    with startup.opened(config, workdir) as opened:
+        mesh, splits = opened.mesh, opened.splits
+        gan_programs = reid_programs = None
+        if {"gan", "transfer"} & set(stages):
+            gan_programs = gan_training.GanPrograms.build(config.gan, mesh)
+        if "reid" in stages:
+            reid_programs = reid_training.ReidPrograms.build(config, splits.num_train_ids, mesh)
+        cameras = preflight.check_run(config, workdir, splits, stages, gan_programs, reid_programs)
+        opened.checked()
+        yield Plan(config, workdir, stages, mesh, splits, cameras, gan_programs, reid_programs)
 
 
 def run(config, workdir: str) -> None:
@@ -102,6 +100,7 @@ def execute(plan: Plan) -> list[str]:
     """The stages of a prepared run, in order, each resuming where an earlier run of it stopped; returns a line
     per stage saying what it wrote where."""
     config, workdir, mesh, splits = plan.config, plan.workdir, plan.mesh, plan.splits
+    generators = plan.gan_programs.generators(config, mesh) if plan.gan_programs else None
     done = []
     for stage in plan.stages:
         began = time.perf_counter()
@@ -115,21 +114,21 @@ def execute(plan: Plan) -> list[str]:
                 splits.num_cameras,
             )
             domains = [Domains(camera) for camera in plan.gan_cameras]
-            gan_training.train_all(config, workdir, splits, domains, mesh)
-            _write_grid(config, workdir, splits, plan.gan_cameras, mesh)
+            gan_training.train_all(config, workdir, splits, domains, mesh, plan.gan_programs)
+            _write_grid(config, workdir, splits, plan.gan_cameras, generators)
             done.append(
                 f"gan       {len(domains)} UnityGANs in {os.path.join(workdir, 'gan')}/cam<c>/ (checkpoints, "
                 f"losses, samples); grid {os.path.join(workdir, 'gan', 'unitystyle_grid.png')}"
             )
         elif stage == "transfer":
-            summary = transfer.run(config, workdir, splits, mesh)
+            summary = transfer.run(config, workdir, splits, mesh, generators)
             done.append(
                 f"transfer  {_transfer_line(summary['style'])} in {os.path.join(workdir, styled_data.OUTPUT)}"
             )
         elif stage == "reid":
             unity = styled_data.load(workdir, splits).train if config.reid.method == "unitystyle" else None
             extra = reid_training.second_part(config.reid, splits.train, unity)
-            reid_training.train(config, workdir, splits, extra, mesh)
+            reid_training.train(config, workdir, splits, extra, mesh, plan.reid_programs)
             done.append(
                 f"reid      IDE ({config.reid.method}), {config.reid.num_steps} steps, in "
                 f"{os.path.join(workdir, 'checkpoints')}; log {os.path.join(workdir, 'metrics.jsonl')}"

@@ -2,13 +2,10 @@
 optimiser state, and what a GAN checkpoint must have been trained under to be restored."""
 
 import dataclasses
-import functools
-import json
 import os
 from typing import Any, Callable
 
 import jax
-import ml_collections
 
 from unitystyle_jax.core import parallel
 from unitystyle_jax.core.checkpoints import Checkpoints
@@ -53,8 +50,8 @@ def gan_meta(config, domains: Domains) -> dict:
     }
 
 
-# config.gan settings of the training loop, not of any program: runs that differ only in them share programs
-# (a run extended to more steps, or resumed in the other training mode, compiles nothing again).
+# config.gan settings of the training loop, not of any program: runs that differ only in them (or in the seed)
+# may share one GanPrograms (a run extended to more steps, or resumed in the other training mode).
 GAN_LOOP_SETTINGS = (
     "num_steps",
     "cameras",
@@ -66,26 +63,19 @@ GAN_LOOP_SETTINGS = (
 )
 
 
-def gan_program_key(gan_config) -> str:
-    """The JSON of the config.gan settings that shape its programs: the cache key of every GAN program."""
-    settings = gan_config.to_dict()
-    return json.dumps({k: v for k, v in settings.items() if k not in GAN_LOOP_SETTINGS}, sort_keys=True)
+def program_settings(gan_config) -> dict:
+    """The config.gan settings that shape its programs: what a command's GanPrograms must have been built from."""
+    return {k: v for k, v in gan_config.to_dict().items() if k not in GAN_LOOP_SETTINGS}
 
 
-@functools.cache
-def _translator(gan_json: str, mesh) -> Callable:
-    generator = create_gan_networks(ml_collections.FrozenConfigDict(json.loads(gan_json)))[0]
+def translator(generator, mesh) -> Callable:
+    """jit'd (generator variables, images in [-1, 1]) -> translated images: G's variables map X -> Y
+    (UnityStyle's transfer), F's Y -> X. Built once per command and shared by every camera's generator."""
 
     def translate(generator_variables, images):
         return generator.apply(generator_variables, images, train=False)[0]
 
     return jax.jit(translate, out_shardings=parallel.replicated(mesh))
-
-
-def translator(gan_config, mesh) -> Callable:
-    """jit'd (generator variables, images in [-1, 1]) -> translated images, one program per config: G's
-    variables map X -> Y (UnityStyle's transfer), F's Y -> X."""
-    return _translator(gan_program_key(gan_config), mesh)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,26 +90,35 @@ class TrainedGenerator:
         return self.translate(self.variables, images)
 
 
-def restore_generator(config, workdir: str, domains: Domains, mesh, net: str = "G") -> TrainedGenerator:
-    """Generator `net` (G: X -> Y, F: Y -> X) of the newest checkpoint of the GAN of `domains`; the
-    discriminators and optimiser states stay on disk. CheckpointError when there is none."""
-    generator = create_gan_networks(config.gan)[0]
-    abstract = abstract_variables(generator, gan_image_shape(config.gan), mesh)
-    folder = os.path.join(camera_workdir(workdir, domains), "checkpoints")
-    if not os.path.isdir(folder):  # looked at first: Checkpoints would create it
-        raise CheckpointError(
-            f"no GAN checkpoint for {domains.name} in {os.path.abspath(folder)}: run the gan stage first"
-        )
-    checkpoints = gan_checkpoints(config, workdir, domains)
-    try:
-        restored = checkpoints.restore(
-            {"nets": {net: abstract}}, meta=gan_meta(config, domains), partial=True
-        )
-    finally:
-        checkpoints.close()
-    if restored is None:
-        raise CheckpointError(
-            f"no GAN checkpoint for {domains.name} in {checkpoints.directory}: run the gan stage first"
-        )
-    state, _, step = restored
-    return TrainedGenerator(translator(config.gan, mesh), state["nets"][net], step)
+class GeneratorLoader:
+    """Restores the trained generators of one GAN config (each camera's, or each CamStyle pair's G and F): the
+    generator's abstract variables and its translate program are built once, so every restored generator runs
+    the same compiled program."""
+
+    def __init__(self, config, mesh, translate: Callable | None = None):
+        generator = create_gan_networks(config.gan)[0]
+        self.config = config
+        self.abstract = abstract_variables(generator, gan_image_shape(config.gan), mesh)
+        self.translate = translate or translator(generator, mesh)
+
+    def restore(self, workdir: str, domains: Domains, net: str = "G") -> TrainedGenerator:
+        """Generator `net` (G: X -> Y, F: Y -> X) of the newest checkpoint of the GAN of `domains`; the
+        discriminators and optimiser states stay on disk. CheckpointError when there is none."""
+        folder = os.path.join(camera_workdir(workdir, domains), "checkpoints")
+        if not os.path.isdir(folder):  # looked at first: Checkpoints would create it
+            raise CheckpointError(
+                f"no GAN checkpoint for {domains.name} in {os.path.abspath(folder)}: run the gan stage first"
+            )
+        checkpoints = gan_checkpoints(self.config, workdir, domains)
+        try:
+            restored = checkpoints.restore(
+                {"nets": {net: self.abstract}}, meta=gan_meta(self.config, domains), partial=True
+            )
+        finally:
+            checkpoints.close()
+        if restored is None:
+            raise CheckpointError(
+                f"no GAN checkpoint for {domains.name} in {checkpoints.directory}: run the gan stage first"
+            )
+        state, _, step = restored
+        return TrainedGenerator(self.translate, state["nets"][net], step)

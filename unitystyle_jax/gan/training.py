@@ -10,7 +10,6 @@ style in the middle of the cameras (docs/objective.md).
 
 import dataclasses
 import functools
-import json
 import logging
 import math
 import os
@@ -25,13 +24,15 @@ import optax
 
 from unitystyle_jax import config_validation, losses
 from unitystyle_jax.core import images, parallel, training_loop
+from unitystyle_jax.core.run_setup import RunSetup
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.gan.domains import Domains, camera_workdir
 from unitystyle_jax.gan.generators import (
     gan_checkpoints,
     gan_image_shape,
     gan_meta,
-    gan_program_key,
+    GeneratorLoader,
+    program_settings,
     translator,
 )
 from unitystyle_jax.models.factory import create_gan_networks
@@ -261,69 +262,64 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
 
 @dataclasses.dataclass(frozen=True)
 class GanPrograms:
-    """One GAN config's models and jit'd programs (init, train step, generator), shared by every model trained
-    with that config in this process: a config's step traces and compiles once, not once per camera or camera
-    pair (the rng is an argument, so one init program serves every model)."""
+    """One GAN config's models and jit'd programs (init, train step, generator), built once by the command that
+    trains and handed to every model it trains with that config: the step traces and compiles once, not once
+    per camera or camera pair (the rng is an argument, so one init program serves every model)."""
 
+    settings: dict  # `program_settings` of the config they were built from
     generator: Generator
     image_shape: tuple[int, int, int]
     train: training_loop.TrainPrograms
     translate: Callable  # jit'd (generator variables, images in [-1, 1]) -> translated images
 
+    @classmethod
+    def build(cls, gan_config, mesh) -> "GanPrograms":
+        generator, init, step = _functions(gan_config)
+        return cls(
+            settings=program_settings(gan_config),
+            generator=generator,
+            image_shape=gan_image_shape(gan_config),
+            train=training_loop.train_programs(init, step, mesh),
+            translate=translator(generator, mesh),
+        )
 
-def _functions(gan_json: str):
-    """(gan config, generator, init(rng) -> state, step(state, batch)) of one GAN config, not yet jit'd."""
-    gan = ml_collections.FrozenConfigDict(json.loads(gan_json))
-    generator, discriminator = create_gan_networks(gan)
-    tx = create_optimizer(gan)
-    init = functools.partial(initial_state, generator, discriminator, tx, gan_image_shape(gan))
+    def generators(self, config, mesh) -> GeneratorLoader:
+        """A loader of trained generators that runs these programs' translate program."""
+        return GeneratorLoader(config, mesh, self.translate)
+
+
+def _functions(gan_config):
+    """(generator, init(rng) -> state, step(state, batch)) of one GAN config, not yet jit'd."""
+    generator, discriminator = create_gan_networks(gan_config)
+    tx = create_optimizer(gan_config)
+    init = functools.partial(initial_state, generator, discriminator, tx, gan_image_shape(gan_config))
     step = functools.partial(
-        train_step, generator=generator, discriminator=discriminator, tx=tx, gan_config=gan
-    )
-    return gan, generator, init, step
-
-
-@functools.cache
-def _programs(gan_json: str, mesh) -> GanPrograms:
-    gan, generator, init, step = _functions(gan_json)
-    return GanPrograms(
+        train_step,
         generator=generator,
-        image_shape=gan_image_shape(gan),
-        train=training_loop.train_programs(init, step, mesh),
-        translate=translator(gan, mesh),
+        discriminator=discriminator,
+        tx=tx,
+        gan_config=ml_collections.FrozenConfigDict(program_settings(gan_config)),  # no loop settings
     )
+    return generator, init, step
 
 
-def programs(gan_config, mesh) -> GanPrograms:
-    """The GanPrograms of `gan_config` on `mesh`, built on first use (keyed by `gan_program_key`)."""
-    return _programs(gan_program_key(gan_config), mesh)
-
-
-class GanSetup:
+class GanSetup(RunSetup):
     """Programs, checkpoints and identity of one GAN (camera c vs all, or a camera pair): shared by training and
-    transfer."""
+    its start-up checks."""
 
-    def __init__(self, config, workdir: str, domains: Domains, mesh):
-        self.config, self.domains, self.mesh = config, domains, mesh
-        self.programs = programs(config.gan, mesh)
-        self.rng = parallel.init_key(config.seed + domains.seed_offset)
+    def __init__(self, config, workdir: str, domains: Domains, programs: GanPrograms):
+        if programs.settings != program_settings(config.gan):
+            raise ValueError(f"GAN programs built for another config.gan than the one of {domains.name}")
+        self.config, self.domains, self.programs = config, domains, programs
         self.workdir = camera_workdir(workdir, domains)
-        self.checkpoints = gan_checkpoints(config, workdir, domains)
-        self.meta = gan_meta(config, domains)
-
-    def restore(self):
-        """(state, step) of the newest checkpoint, or None; a checkpoint of another model (or camera) is an error."""
-        restored = self.checkpoints.restore(self.programs.train.abstract_state, meta=self.meta)
-        return (restored[0], restored[2]) if restored else None
-
-    def check(self) -> None:
-        """Start-up: CheckpointError when the camera's checkpoint folder holds another model than the config's."""
-        self.checkpoints.check(self.programs.train.abstract_state, self.meta)
-
-    def finished(self) -> int | None:
-        """The newest checkpoint's step when it has reached config.gan.num_steps (nothing left to train)."""
-        steps = self.checkpoints.steps()
-        return steps[-1] if steps and steps[-1] >= self.config.gan.num_steps else None
+        meta = gan_meta(config, domains)
+        super().__init__(
+            programs.train,
+            parallel.init_key(config.seed + domains.seed_offset),
+            gan_checkpoints(config, workdir, domains),
+            meta,
+            meta,
+        )
 
 
 def modelled_cameras(config, splits) -> list[int]:
@@ -359,12 +355,12 @@ class _Prepared:
     member: training_loop.Member
 
 
-def _prepare(config, workdir: str, splits, domains: Domains, mesh) -> _Prepared | None:
+def _prepare(config, workdir: str, splits, domains: Domains, programs: GanPrograms, mesh) -> _Prepared | None:
     """The GAN of `domains` restored (or initialised) with its data stream; None when its training has finished."""
     from PIL import Image
 
-    setup = GanSetup(config, workdir, domains, mesh)
-    done = setup.finished()
+    setup = GanSetup(config, workdir, domains, programs)
+    done = setup.finished(config.gan.num_steps)
     if done is not None:
         logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, setup.workdir)
         return None
@@ -411,9 +407,9 @@ def _loop_settings(gan_config) -> dict:
     )
 
 
-def train(config, workdir: str, splits, domains: Domains, mesh):
+def _train_alone(config, workdir: str, splits, domains: Domains, programs: GanPrograms, mesh):
     """Trains (or resumes) the GAN of `domains` alone; one whose training has finished is skipped."""
-    model = _prepare(config, workdir, splits, domains, mesh)
+    model = _prepare(config, workdir, splits, domains, programs, mesh)
     if model is None:
         return
     training_loop.run(
@@ -427,15 +423,21 @@ def train(config, workdir: str, splits, domains: Domains, mesh):
     )
 
 
-def train_all(config, workdir: str, splits, domains: list[Domains], mesh):
+def train_all(
+    config, workdir: str, splits, domains: list[Domains], mesh, programs: GanPrograms | None = None
+):
     """Trains (or resumes) the GANs of `domains`: one after another, or with config.gan.train_together as one
     vmapped program (`train_together`). Either way each model's checkpoints, logs and samples land in its own
-    folder, so a run can resume in the other mode."""
+    folder, so a run can resume in the other mode. `programs`: the command's, when it has built them already."""
+    if not domains:
+        return
+    programs = programs or GanPrograms.build(config.gan, mesh)
     if not config.gan.train_together:
         for d in domains:
-            train(config, workdir, splits, d, mesh)
+            _train_alone(config, workdir, splits, d, programs, mesh)
         return
-    prepared = [m for m in (_prepare(config, workdir, splits, d, mesh) for d in domains) if m is not None]
+    prepared = [_prepare(config, workdir, splits, d, programs, mesh) for d in domains]
+    prepared = [m for m in prepared if m is not None]
     # Models resume from their own steps; those at the same step train together (normally all of them).
     for start_step in sorted({m.start_step for m in prepared}):
         train_together(config, [m for m in prepared if m.start_step == start_step])
@@ -467,8 +469,7 @@ def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
     )
 
 
-@functools.cache
-def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
+def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
     """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
     step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated.
 
@@ -476,7 +477,7 @@ def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
     vmaps over its own models. Left to XLA's partitioner, a vmapped convolution (the models become its feature
     groups) split over the model axis fails to compile where a model's conv has one output channel (Style
     Attention's head, under conv=xla, as on accelerators)."""
-    step = _functions(gan_json)[3]
+    step = _functions(gan_config)[2]
     by_model = parallel.model_sharded(mesh)
     stack = jax.jit(
         lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), out_shardings=by_model
@@ -496,11 +497,6 @@ def _stacked_programs(gan_json: str, mesh) -> tuple[Callable, Callable]:
         donate_argnums=(0,),
     )
     return stack, stacked_step
-
-
-def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
-    """(stack, step) of `gan_config` on a stacked mesh, built on first use (keyed by `gan_program_key`)."""
-    return _stacked_programs(gan_program_key(gan_config), mesh)
 
 
 def _stacked_batches(streams: list[Iterator[dict]]) -> Iterator[dict]:

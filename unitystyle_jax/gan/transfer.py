@@ -28,7 +28,7 @@ from unitystyle_jax.data.styled_data import (
     output_root,
 )
 from unitystyle_jax.gan.domains import Domains, camstyle_pairs
-from unitystyle_jax.gan.generators import restore_generator
+from unitystyle_jax.gan.generators import GeneratorLoader
 from unitystyle_jax.gan.style_stats import StyleStats
 
 
@@ -118,10 +118,12 @@ def _aligned(writer, splits, translators, stats) -> None:
         writer.write_list(split, ((n, r.pid, r.camid) for n, r in zip(names, records)))
 
 
-def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
-    """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary."""
+def run(config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoader | None = None) -> dict:
+    """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary.
+    `loader`: the command's, when it has one already."""
     root = output_root(workdir)
-    generators = {c: restore_generator(config, workdir, Domains(c), mesh) for c in needed_cameras(splits)}
+    loader = loader or GeneratorLoader(config, mesh)
+    generators = {c: loader.restore(workdir, Domains(c)) for c in needed_cameras(splits)}
     source = {"gan_steps": {str(c): g.step for c, g in generators.items()}}
     summary = _completed(root, source)
     if summary is not None:
@@ -139,12 +141,15 @@ def run(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     )
 
 
-def run_camstyle(config, workdir: str, splits: formats.Splits, mesh) -> dict:
+def run_camstyle(
+    config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoader | None = None
+) -> dict:
     """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by
     the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b)."""
     root = output_root(workdir, CAMSTYLE_OUTPUT)
     pairs = camstyle_pairs(list(splits.cameras))
-    models = {(p, net): restore_generator(config, workdir, p, mesh, net) for p in pairs for net in "GF"}
+    loader = loader or GeneratorLoader(config, mesh)
+    models = {(p, net): loader.restore(workdir, p, net) for p in pairs for net in "GF"}
     source = {"gan_steps": {p.name: models[p, "G"].step for p in pairs}}
     summary = _completed(root, source)
     if summary is not None:

@@ -1,6 +1,6 @@
 """IDE re-ID training: ResNet + two-FC head, trained on N real images per batch plus the method's second part.
 
-Methods (`reid.method`, allowed values in reid_methods.py): baseline (real only), unitystyle (+ each image's
+Methods (`reid.method`, allowed values in config_validation.METHODS): baseline (real only), unitystyle (+ each image's
 UnityStyle version), real_twin (+ the same N images with a second augmentation: the control for "more images"
 and the loss normalisation), camstyle (+ CamStyle's generated images, label-smoothed), colour_norm (every
 camera standardised; real only).
@@ -11,7 +11,6 @@ Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with Uni
 
 import dataclasses
 import functools
-import json
 import logging
 from typing import Any
 
@@ -25,6 +24,7 @@ import optax
 from unitystyle_jax.core.errors import ConversionError
 from unitystyle_jax import config_validation, losses, startup
 from unitystyle_jax.core import parallel, training_loop
+from unitystyle_jax.core.run_setup import RunSetup
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models.factory import create_ide
 from unitystyle_jax.models.ide import IDE
@@ -151,70 +151,69 @@ def second_part_smoothing(reid) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class ReidPrograms:
-    """One IDE config's model and optimizer, and its jit'd init and train step (the seed is a step argument), shared
-    by every run of that config in this process: a comparison's seeds trace and load each program once."""
+    """One IDE config's model and optimizer, and its jit'd init and train step (the seed is a step argument),
+    built once by the command and handed to every run of that config: a comparison's seeds trace and load each
+    program once."""
 
+    settings: tuple  # `program_settings` of the config and class count they were built for
     model: IDE
     tx: optax.GradientTransformation
     schedule: optax.Schedule
     train: training_loop.TrainPrograms
+    state_sharding: jax.sharding.NamedSharding  # replicated on the mesh the programs run on
+
+    @classmethod
+    def build(cls, config, num_classes: int, mesh) -> "ReidPrograms":
+        model = create_ide(config.model, num_classes)
+        tx, schedule = create_optimizer(config.reid)
+        step = functools.partial(
+            train_step,
+            model=model,
+            tx=tx,
+            schedule=schedule,
+            smoothing=second_part_smoothing(config.reid),
+            normalization=config.reid.loss_normalization,
+        )
+        init = functools.partial(initial_state, model, tx, (config.data.height, config.data.width, 3))
+        train = training_loop.train_programs(init, step, mesh, step_args=1)
+        settings = program_settings(config, num_classes)
+        return cls(settings, model, tx, schedule, train, parallel.replicated(mesh))
 
 
-@functools.cache
-def _programs(model_json: str, reid_json: str, num_classes: int, image_shape: tuple, mesh) -> ReidPrograms:
-    model_config, reid = (ml_collections.FrozenConfigDict(json.loads(j)) for j in (model_json, reid_json))
-    model = create_ide(model_config, num_classes)
-    tx, schedule = create_optimizer(reid)
-    step = functools.partial(
-        train_step,
-        model=model,
-        tx=tx,
-        schedule=schedule,
-        smoothing=second_part_smoothing(reid),
-        normalization=reid.loss_normalization,
-    )
-    init = functools.partial(initial_state, model, tx, image_shape)
-    return ReidPrograms(model, tx, schedule, training_loop.train_programs(init, step, mesh, step_args=1))
-
-
-def programs(config, num_classes: int, mesh) -> ReidPrograms:
-    """The ReidPrograms of config.model and config.reid at `num_classes` on `mesh`, built on first use."""
-    image_shape = (config.data.height, config.data.width, 3)
-    return _programs(
-        config.model.to_json(sort_keys=True),
-        config.reid.to_json(sort_keys=True),
+def program_settings(config, num_classes: int) -> tuple:
+    """What shapes an IDE's programs: the model, the re-ID settings, the image size and the class count (not the
+    seed, which is a step argument)."""
+    return (
+        config.model.to_dict(),
+        config.reid.to_dict(),
+        (config.data.height, config.data.width),
         num_classes,
-        image_shape,
-        mesh,
     )
 
 
-class ReidSetup:
-    """Programs, shardings and checkpoint folder of one IDE run: what training and evaluation share."""
+class ReidSetup(RunSetup):
+    """Programs, shardings and checkpoint folder of one IDE run: what training and its start-up checks share."""
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: str, num_classes: int, mesh):
-        self.config, self.mesh, self.num_classes = config, mesh, num_classes
-        self.programs = programs(config, num_classes, mesh)
-        self.rng = parallel.init_key(config.seed)
-        self.state_sharding = parallel.replicated(mesh)
-        self.checkpoints = reid_checkpoints(workdir, config.reid.keep_checkpoints)
-        self.meta = {
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str, programs: ReidPrograms):
+        num_classes = programs.settings[-1]
+        if programs.settings != program_settings(config, num_classes):
+            raise ValueError(f"IDE programs built for another config than the run in {workdir}")
+        self.config, self.programs = config, programs
+        meta = {
             "num_classes": num_classes,
             "model": model_fingerprint(config.model),
             "method": config.reid.method,
             "dataset": config.data.name,
             "data_root": startup.data_root(config, workdir),
         }
-        self.fingerprint = {k: self.meta[k] for k in ("num_classes", "model")}  # what a restore must match
-
-    def restore(self, step: int | None = None):
-        """(state, step) of the newest checkpoint (or `step`), or None; a checkpoint of another model is an error."""
-        restored = self.checkpoints.restore(self.programs.train.abstract_state, step, self.fingerprint)
-        return (restored[0], restored[2]) if restored else None
-
-    def check(self) -> None:
-        """Start-up: CheckpointError when the checkpoint folder holds another model than the config builds."""
-        self.checkpoints.check(self.programs.train.abstract_state, self.fingerprint)
+        match = {k: meta[k] for k in ("num_classes", "model")}
+        super().__init__(
+            programs.train,
+            parallel.init_key(config.seed),
+            reid_checkpoints(workdir, config.reid.keep_checkpoints),
+            meta,
+            match,
+        )
 
     def fresh_state(self):
         state = self.programs.train.init(self.rng)
@@ -237,11 +236,11 @@ class ReidSetup:
                 )
             updated[collection] = {
                 **getattr(state, collection),
-                BACKBONE: jax.device_put(variables[collection], self.state_sharding),
+                BACKBONE: jax.device_put(variables[collection], self.programs.state_sharding),
             }
         state = state.replace(**updated)
         state = state.replace(
-            opt_state=jax.jit(self.programs.tx.init, out_shardings=self.state_sharding)(state.params)
+            opt_state=jax.jit(self.programs.tx.init, out_shardings=self.programs.state_sharding)(state.params)
         )
         logging.info("IDE backbone initialised from %s", folder)
         return state
@@ -263,9 +262,13 @@ def second_part(reid_config, real_train, styled_train=None) -> pipeline.Extra | 
     return pipeline.Extra(styled_train, aligned=False, batch_size=reid_config.generated_batch_size)
 
 
-def train(config, workdir: str, splits, extra: pipeline.Extra | None, mesh):
-    """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's `extra` part."""
-    setup = ReidSetup(config, workdir, splits.num_train_ids, mesh)
+def train(
+    config, workdir: str, splits, extra: pipeline.Extra | None, mesh, programs: ReidPrograms | None = None
+):
+    """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's `extra` part.
+    `programs`: the command's, when it has built them already."""
+    programs = programs or ReidPrograms.build(config, splits.num_train_ids, mesh)
+    setup = ReidSetup(config, workdir, programs)
     restored = setup.restore()
     state, start_step = restored if restored else (setup.fresh_state(), 0)
     reid = config.reid

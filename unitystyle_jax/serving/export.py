@@ -28,7 +28,7 @@ import numpy as np
 from unitystyle_jax.core.errors import ConfigError
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
-from unitystyle_jax.gan.generators import TrainedGenerator, gan_image_shape, restore_generator
+from unitystyle_jax.gan.generators import GeneratorLoader, TrainedGenerator, gan_image_shape
 from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import FeatureModel, restore_features
@@ -221,8 +221,10 @@ def run(config, workdir: str, output: str, fmt: str = "stablehlo", batch: int = 
     trained = restore_features(config, workdir, mesh)
     programs = [features_program(config, trained)]
     gan_steps = {}
-    for camera in trained_cameras(workdir):
-        generator = restore_generator(config, workdir, Domains(camera), mesh)
+    cameras = trained_cameras(workdir)
+    loader = GeneratorLoader(config, mesh) if cameras else None
+    for camera in cameras:
+        generator = loader.restore(workdir, Domains(camera))
         programs.append(generator_program(config, camera, generator))
         gan_steps[camera] = generator.step
     manifest = write(

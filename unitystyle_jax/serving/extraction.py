@@ -24,7 +24,7 @@ from unitystyle_jax.core import files, images, parallel
 from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
-from unitystyle_jax.gan.generators import restore_generator
+from unitystyle_jax.gan.generators import GeneratorLoader
 from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import FeatureModel, restore_features
@@ -57,7 +57,8 @@ class Extractor:
                     f"{os.path.join(workdir, 'gan')} has no UnityGAN: run the gan stage, or extract real images "
                     "only (--no-transfer; Extractor.from_workdir(..., transfer=False))"
                 )
-            generators = {c: restore_generator(config, workdir, Domains(c), mesh) for c in cameras}
+            loader = GeneratorLoader(config, mesh)
+            generators = {c: loader.restore(workdir, Domains(c)) for c in cameras}
         logging.info(
             "extractor: IDE step %d%s",
             features.step,
