@@ -66,10 +66,6 @@ def get_config(variant: str | None = None):
         c.gan.generator.update(base_features=8, num_res_blocks=1, num_scales=2, ibn_scales=1)
         c.gan.discriminator.base_features = 8
         c.gan.log_every, c.gan.checkpoint_every = 1, 3
-        # XLA's own convolution, as on accelerators: at these sizes compiling is most of a run, and the fast CPU
-        # convolution's per-shape plans (for real sizes' shape cliffs) double it. models/fast_conv.py is tested
-        # against it directly (test_fast_conv, test_layers, the stacked GAN trainer).
-        c.gan.conv = c.model.conv = "xla"
         c.transfer.batch_size = 16
         c.model.depth, c.model.width = 18, 8
         c.model.bottleneck_dim = 32

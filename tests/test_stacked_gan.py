@@ -81,7 +81,6 @@ def tiny(tmp_path_factory):
     # the one-model and the vmapped program, and Adam's first step turns each into +-lr (parameters 6e-6 apart
     # after a step, against 6e-8 with Style Attention's weights): exactness is checked where it is measurable.
     config.gan.style_attention = True
-    config.gan.conv = "auto"  # the fast CPU convolution, vmapped over the models; XLA's in the last run below
     mesh = parallel.make_mesh()
     splits = startup.load_dataset(config, str(base / "data"))
     config.data.root = str(base / "data" / "dataset")
