@@ -151,6 +151,10 @@ def earlier(path: str, config: str) -> dict:
     if report.get("config", "configs/synthetic.py") != config:
         print(f"{path} holds runs of another --config: not kept", file=sys.stderr)
         return empty
+    for rows in report["families"].values():  # runs written before runs carried their own date
+        for runs in rows.values():
+            for run in runs.values():
+                run.setdefault("date", report["date"])
     return report
 
 
@@ -177,7 +181,7 @@ def _cell(values, fmt: str, scale: float = 1.0) -> str:
 
 def render(report: dict) -> str:
     runs = [r for rows in report["families"].values() for seeds in rows.values() for r in seeds.values()]
-    dates = sorted({r.get("date", report["date"]) for r in runs})
+    dates = sorted({r["date"] for r in runs})
     lines = [
         f"# UnityGAN ablations on the synthetic demo data (runs of {', '.join(dates)}; {report['machine']})",
         "",
