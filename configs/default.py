@@ -149,7 +149,7 @@ def get_config():
     )
     # Generators trained per GAN row (seed, seed + 1, ...); IDE seed i uses GAN seed i mod gan_seeds.
     c.compare.gan_seeds = 2
-    c.compare.rows = ""  # '' = paper; a group (paper, methods, all: compare.ROW_GROUPS); or comma-separated compare.ROWS keys
+    c.compare.rows = ""  # '' = paper; comma-separated compare.ROWS keys and groups (paper, methods, all)
     c.compare.bootstrap_samples = 5000  # draws of the paired bootstrap's intervals
 
     # Several hosts: set enabled and the three fields, or leave them empty to let JAX detect the cluster.

@@ -152,3 +152,39 @@ def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_pat
     with pytest.raises(UserError, match="CamStyle needs at least two training cameras"):
         compare.run(one_camera, str(workdir), str(results))
     assert os.path.isdir(workdir)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"compare.rows": "ide,bogus"}, "config.compare.rows='ide,bogus': unknown row(s) ['bogus']"),
+        ({"compare.rows": "paper,bogus"}, "config.compare.rows='paper,bogus': unknown row(s) ['bogus']"),
+        ({"compare.seeds": 0}, "config.compare.seeds=0 must be a positive integer"),
+        ({"compare.gan_seeds": 4}, "config.compare.gan_seeds=4 must be an integer from 1 to"),
+        ({"compare.bootstrap_samples": 5}, "config.compare.bootstrap_samples=5 must be an integer of"),
+        ({"reid.unitystyle_label_smoothing": 1.0}, "config.reid.unitystyle_label_smoothing=1.0 must be in"),
+        ({"reid.generated_batch_size": 0}, "config.reid.generated_batch_size=0 must be a positive"),
+    ],
+)
+def test_bad_comparison_settings_stop_before_any_work(tmp_path, overrides, message):
+    from unitystyle_jax.commands import compare
+
+    workdir, results = tmp_path / "runs", tmp_path / "results"
+    with pytest.raises(UserError) as raised:
+        compare.run(tiny(**overrides), str(workdir), str(results))
+    assert str(raised.value).startswith(message)
+    assert not os.path.exists(workdir) and not os.path.exists(results / "compare.json")
+
+
+def test_comparison_rows_combine_groups_and_keys():
+    from unitystyle_jax.commands import compare
+
+    def keys(rows):
+        return [r.key for r in compare.selected_rows(tiny(**{"compare.rows": rows}))]
+
+    assert keys("") == keys("paper") == list(compare.DEFAULT_ROWS)
+    both = keys("paper,methods")
+    assert set(both) == set(compare.ROW_GROUPS["paper"]) | set(compare.ROW_GROUPS["methods"])
+    assert both == [k for k in compare.ROW_KEYS if k in both]  # the table's order, each row once
+    assert "torch_ide" not in both and keys("all") == list(compare.ROW_KEYS)
+    assert keys(" ibn , ide ") == ["ide", "ibn"]

@@ -309,15 +309,12 @@ CLAIMS = (
 
 
 def selected_rows(config) -> list[Row]:
-    """config.compare.rows ('' = DEFAULT_ROWS; a group of ROW_GROUPS; comma-separated row keys) as Rows, in the
-    table's order; ConfigError naming an unknown one. A row that evaluates another row's model (train only) trains that model itself when it is not
-    there yet."""
-    text = str(config.compare.rows).strip()
-    if text in ROW_GROUPS:
-        keys = list(ROW_GROUPS[text])
-    else:
-        keys = [k.strip() for k in text.split(",") if k.strip()] if text else list(DEFAULT_ROWS)
-    unknown = [k for k in keys if k not in ROW_KEYS]
+    """config.compare.rows ('' = DEFAULT_ROWS; comma-separated row keys or groups of ROW_GROUPS, e.g.
+    "paper,methods") as Rows, in the table's order; ConfigError naming an unknown one. A row that evaluates
+    another row's model (train only) trains that model itself when it is not there yet."""
+    items = [k.strip() for k in str(config.compare.rows).split(",") if k.strip()]
+    keys = {key for item in items for key in ROW_GROUPS.get(item, (item,))} if items else set(DEFAULT_ROWS)
+    unknown = sorted(keys - set(ROW_KEYS), key=items.index)
     if unknown:
         raise config_validation.ConfigError(
             f"config.compare.rows={config.compare.rows!r}: unknown row(s) {unknown}; choose from {ROW_KEYS} "
