@@ -25,11 +25,12 @@ def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
     return [sys.executable, *program, f"--config={config}", f"--workdir={workdir}", CACHE, *flags]
 
 
-# The suite's programs compile without XLA's backend (LLVM) optimisations: the tiny UnityGAN step compiles in
-# 12 s instead of 21 s and runs a few steps, where the optimised code would save milliseconds. Every test,
-# in-process (conftest.py) or a command, compiles this way, so exactness checks compare like with like; the
-# project's own CPU default (unitystyle_jax/core/cpu_flags.py) is added to it as it is for users.
-XLA_FLAGS = "--xla_backend_optimization_level=0"
+# The suite's programs compile without XLA's backend (LLVM) optimisations and with XLA's older CPU fusion code
+# (not its MLIR fusion emitters): at these optimisation levels the tiny programs compile two to three times
+# faster and run their few steps as fast (docs/testing.md). Every test, in-process (conftest.py) or a command,
+# compiles this way, so exactness checks compare like with like; the project's own CPU default
+# (unitystyle_jax/core/cpu_flags.py) is added to it as it is for users.
+XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 
 
 def env(devices: int = 1, **extra) -> dict:
