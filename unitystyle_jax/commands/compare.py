@@ -89,13 +89,16 @@ class StyleSet:
         began = time.perf_counter()
         gan_training.train_all(config, workdir, splits, domains, mesh, programs)
         train.record_time(workdir, "gan", time.perf_counter() - began)
+        done = os.path.join(styled_data.output_root(workdir, self.output), styled_data.DONE)
+        written_before = os.path.getmtime(done) if os.path.exists(done) else None
         began = time.perf_counter()
         if self.generators is None:
             summary = transfer.run_colour_norm(config, workdir, splits, mesh)
         else:
             write = transfer.run_camstyle if self.generators == "pairs" else transfer.run
             summary = write(config, workdir, splits, mesh, programs.generators(config, mesh))
-        train.record_time(workdir, "transfer", time.perf_counter() - began)
+        if os.path.getmtime(done) != written_before:  # written now, not found complete: its time counts
+            train.record_time(workdir, "transfer", time.perf_counter() - began)
         with open(os.path.join(workdir, "stage_times.json")) as f:
             times = json.load(f)
         return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
