@@ -1,5 +1,10 @@
-"""`python -m unitystyle_jax.commands.dataset`: exact counts per dataset format, and one `error:` line per bad input."""
+"""`python -m unitystyle_jax.commands.dataset`: exact counts per dataset format, and one `error:` line per bad input.
 
+Most checks call the command's `main` in this process (its stdout, stderr and exit status, as a process would give
+them); the tests marked `command` run it as a user does, once for a table and once for an error."""
+
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -9,12 +14,24 @@ import fakedata
 import pytest
 from PIL import Image
 
-pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
+from unitystyle_jax.commands import dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _cli(*args):
+def _cli(*args) -> subprocess.CompletedProcess:
+    """The command's `main(args)` in this process."""
+    out, err, status = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            dataset.main(list(args))
+        except SystemExit as exit_:
+            status = exit_.code
+    return subprocess.CompletedProcess(["dataset", *args], status, out.getvalue(), err.getvalue())
+
+
+def _process(*args) -> subprocess.CompletedProcess:
+    """The command in its own process, as a user runs it."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(
         [sys.executable, "-m", "unitystyle_jax.commands.dataset", *args],
@@ -68,8 +85,9 @@ def test_stats_json_custom(custom_root):
     }
 
 
+@pytest.mark.command
 def test_stats_table(market_root):
-    result = _cli("stats", "--name", "market1501", "--root", market_root)
+    result = _process("stats", "--name", "market1501", "--root", market_root)
     assert result.returncode == 0, result.stderr
     rows = {
         line.split("|")[0].strip(): [int(v) for v in line.split("|")[1:]]
@@ -122,9 +140,10 @@ def test_missing_split_folder(tmp_path):
     _assert_one_error_line(_cli("stats", "--name", "market1501", "--root", root), os.path.join(root, "query"))
 
 
+@pytest.mark.command
 def test_missing_root(tmp_path):
     _assert_one_error_line(
-        _cli("stats", "--name", "dukemtmc", "--root", str(tmp_path / "nope")), str(tmp_path / "nope")
+        _process("stats", "--name", "dukemtmc", "--root", str(tmp_path / "nope")), str(tmp_path / "nope")
     )
 
 
