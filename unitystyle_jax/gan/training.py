@@ -470,8 +470,7 @@ def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
 
 
 def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
-    """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis
-    (stacked from host copies: a jit'd stack of every leaf took seconds to compile on a multi-device mesh);
+    """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
     step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated.
 
     The model axis is manual (`jax.shard_map` over it alone; the data axis stays automatic): each device group
@@ -480,13 +479,9 @@ def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
     Attention's head, under conv=xla, as on accelerators)."""
     step = _functions(gan_config)[2]
     by_model = parallel.model_sharded(mesh)
-
-    def stack(*states):
-        host = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *states)
-        return jax.tree.map(
-            lambda a: jax.make_array_from_callback(a.shape, by_model, lambda index: a[index]), host
-        )
-
+    stack = jax.jit(
+        lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), out_shardings=by_model
+    )
     per_model = by_model.spec
     stacked_step = jax.jit(
         jax.shard_map(
