@@ -26,7 +26,7 @@ def _cli(*args) -> subprocess.CompletedProcess:
         try:
             dataset.main(list(args))
         except SystemExit as exit_:
-            status = exit_.code
+            status = exit_.code or 0  # sys.exit() and sys.exit(0) end a process with status 0
     return subprocess.CompletedProcess(["dataset", *args], status, out.getvalue(), err.getvalue())
 
 
