@@ -7,7 +7,6 @@ import subprocess
 
 import fakedata
 import filelock
-import jax
 import pytest
 
 import runs
@@ -16,10 +15,7 @@ from unitystyle_jax.core import cpu_flags
 # Before JAX starts its backend (on first use, after these imports); runs.XLA_FLAGS says why.
 os.environ["XLA_FLAGS"] = runs.XLA_FLAGS
 cpu_flags.apply_defaults()
-# In-process tests share the commands' compilation cache (tests/runs.py): programs the same as a command's, or
-# as an earlier run's, load instead of compiling again.
-jax.config.update("jax_compilation_cache_dir", runs.CACHE_DIR)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+runs.share_compilation_cache()
 
 
 # The modules whose fixtures run longest (`make test`'s --durations), started first: with whole modules handed to

@@ -33,6 +33,15 @@ def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
 XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
 
 
+def share_compilation_cache() -> None:
+    """This process's programs load from (and add to) the commands' compilation cache: a test's in-process or
+    `python -c` programs the same as a command's, or as an earlier program's in another process, compile once."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def env(devices: int = 1, **extra) -> dict:
     return {
         **os.environ,

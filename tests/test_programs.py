@@ -45,11 +45,16 @@ def test_gan_programs_serve_every_model_of_their_config_and_refuse_another(tiny)
         gan_training.GanSetup(other, workdir, Domains(0), programs)
 
 
-def test_ide_programs_serve_every_seed_and_refuse_another_method_or_class_count(tiny):
+def test_ide_programs_serve_every_seed_and_method_of_their_step_and_refuse_another_step_or_class_count(tiny):
     config, workdir, splits, mesh = tiny
     programs = reid_training.ReidPrograms.build(config, 5, mesh)
     seeded = config.copy_and_resolve_references()
     seeded.seed = 4
+    assert reid_training.ReidSetup(seeded, os.path.join(workdir, "b"), programs).programs is programs
+    # A method whose second part is unsmoothed runs UnityStyle's step (a real twin: the same batch layout), and the
+    # loop's settings shape nothing (each of REID_LOOP_SETTINGS but the method and smoothing changed at once).
+    assert config.reid.method == "unitystyle" and config.reid.unitystyle_label_smoothing == 0.0
+    seeded.reid.update(method="real_twin", num_steps=9, log_every=2, checkpoint_every=3, keep_checkpoints=1)
     assert reid_training.ReidSetup(seeded, os.path.join(workdir, "b"), programs).programs is programs
     seeded.reid.method = "camstyle"  # label smoothing on generated images: another step
     with pytest.raises(ValueError, match="another config"):

@@ -100,7 +100,9 @@ STACKED = """
 import logging, sys
 logging.basicConfig(level=logging.INFO)
 sys.path.insert(0, {tests!r})
+import runs
 import test_stacked_gan as t
+runs.share_compilation_cache()  # the second run's programs (same convolution) load instead of compiling
 from configs import synthetic
 from unitystyle_jax import startup
 from unitystyle_jax.core import parallel

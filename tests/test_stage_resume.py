@@ -22,13 +22,14 @@ from runs import METRIC_KEYS, checkpoint_steps, finish, interrupt_when, read_jso
 pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
 CAMERAS = (1, 2, 3, 5)  # as in the file names; 0-based camera ids 0, 1, 2, 4
-GAN_STEPS = 40
+GAN_STEPS, EVERY = 20, 5  # each camera's GAN logs and saves 4 times
 FLAGS = (
     "--config.data.name=market1501",
     f"--config.gan.num_steps={GAN_STEPS}",
-    "--config.gan.checkpoint_every=10",
-    "--config.gan.log_every=10",
+    f"--config.gan.checkpoint_every={EVERY}",
+    f"--config.gan.log_every={EVERY}",
 )
+SAVED = list(range(EVERY, GAN_STEPS + 1, EVERY))
 
 
 def gan_checkpoints(workdir, camera: int) -> list[int]:
@@ -102,7 +103,7 @@ def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
     assert f"gan       4 UnityGANs in {workdir / 'gan'}/cam<c>/" in reference.stdout
     assert f"in {workdir / 'unitystyle'}" in reference.stdout and "style ratio R " in reference.stdout
     # Only this project's lines and warnings on stderr: no orbax bookkeeping at the default verbosity.
-    assert "checkpoint_manager.py" not in reference.stderr and "gan[cam0] step 40/40" in reference.stderr
+    assert "checkpoint_manager.py" not in reference.stderr and f"gan[cam0] step {GAN_STEPS}/{GAN_STEPS}" in reference.stderr
     assert summary["source"]["gan_steps"] == {str(c): GAN_STEPS for c in (0, 1, 2, 4)}
     metrics = read_json(workdir / "eval" / "market1501" / "metrics.json")
     assert metrics["dataset"] == "market1501" and metrics["num_valid_queries"] > 0
@@ -112,8 +113,8 @@ def test_kill_9_during_a_camera_gan_resumes_it_and_skips_finished_cameras(resume
     _, killed, second, _ = resumed.runs
     assert killed.returncode == -signal.SIGKILL
     kept = resumed.after_gan_kill
-    assert kept[0] == [30, 40] and kept[1] and GAN_STEPS not in kept[1] and not kept[2] and not kept[4]
-    assert "GAN cam0: finished (step 40 in " in second.stderr
+    assert kept[0] == SAVED[-2:] and kept[1] and GAN_STEPS not in kept[1] and not kept[2] and not kept[4]
+    assert f"GAN cam0: finished (step {GAN_STEPS} in " in second.stderr
     resumed_at = re.findall(r"gan\[cam1\]: resuming from step (\d+)", second.stderr)
     assert resumed_at == [str(kept[1][-1])], second.stderr[-4000:]
 
@@ -137,7 +138,7 @@ def test_resumed_stages_end_where_an_uninterrupted_run_does(resumed):
     reference, killed = resumed.workdirs["reference"], resumed.workdirs["killed"]
     for camera in (0, 1, 2, 4):
         got, want = (runs.metrics(w / "gan" / f"cam{camera}") for w in (killed, reference))
-        assert [m["step"] for m in got] == [m["step"] for m in want] == [10, 20, 30, 40]
+        assert [m["step"] for m in got] == [m["step"] for m in want] == SAVED
         keys = [k for k in want[-1] if k.startswith("loss") or k.startswith("attention")]
         np.testing.assert_allclose([got[-1][k] for k in keys], [want[-1][k] for k in keys], rtol=1e-5)
     got, want = (read_json(w / "eval" / "market1501" / "metrics.json") for w in (killed, reference))

@@ -180,12 +180,27 @@ class ReidPrograms:
         return cls(settings, model, tx, schedule, train, parallel.replicated(mesh))
 
 
+# config.reid settings that shape the loop, the data or the method's name, not the programs: the method acts on
+# the step only through its second part's label smoothing (and a batch's shape, which retraces the same program).
+REID_LOOP_SETTINGS = (
+    "method",
+    "generated_label_smoothing",
+    "unitystyle_label_smoothing",
+    "num_steps",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+)
+
+
 def program_settings(config, num_classes: int) -> tuple:
-    """What shapes an IDE's programs: the model, the re-ID settings, the image size and the class count (not the
-    seed, which is a step argument)."""
+    """What shapes an IDE's programs: the model, the re-ID settings of the step and optimizer, the image size and
+    the class count (not the seed, which is a step argument). Rows of a comparison that differ only in their data
+    (baseline and colour_norm; real_twin and unitystyle) share one program."""
+    reid = {k: v for k, v in config.reid.to_dict().items() if k not in REID_LOOP_SETTINGS}
     return (
         config.model.to_dict(),
-        config.reid.to_dict(),
+        {**reid, "second_part_smoothing": second_part_smoothing(config.reid)},
         (config.data.height, config.data.width),
         num_classes,
     )
