@@ -103,7 +103,10 @@ def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
     assert f"gan       4 UnityGANs in {workdir / 'gan'}/cam<c>/" in reference.stdout
     assert f"in {workdir / 'unitystyle'}" in reference.stdout and "style ratio R " in reference.stdout
     # Only this project's lines and warnings on stderr: no orbax bookkeeping at the default verbosity.
-    assert "checkpoint_manager.py" not in reference.stderr and f"gan[cam0] step {GAN_STEPS}/{GAN_STEPS}" in reference.stderr
+    assert (
+        "checkpoint_manager.py" not in reference.stderr
+        and f"gan[cam0] step {GAN_STEPS}/{GAN_STEPS}" in reference.stderr
+    )
     assert summary["source"]["gan_steps"] == {str(c): GAN_STEPS for c in (0, 1, 2, 4)}
     metrics = read_json(workdir / "eval" / "market1501" / "metrics.json")
     assert metrics["dataset"] == "market1501" and metrics["num_valid_queries"] > 0

@@ -22,7 +22,6 @@ from runs import (
     logged_steps,
     one_error_line,
     output,
-    run,
     snapshot,
     start,
 )
@@ -88,10 +87,9 @@ def test_a_second_run_on_a_busy_workdir_refuses_and_a_killed_holder_leaves_no_st
     assert re.search(r"resuming from step \d+", third.stderr)
 
 
-def test_a_read_only_workdir_is_one_error_line_and_nothing_is_lost(tmp_path, dataset):
+def test_a_read_only_workdir_is_one_error_line_and_nothing_is_lost(tmp_path, tiny_baseline, dataset):
     with tmpfs(tmp_path / "ro", "64m") as mount:
-        workdir = mount / "run"
-        run("train.py", workdir, *BASELINE, dataset)
+        workdir = shutil.copytree(tiny_baseline[1], mount / "run")  # a finished run of these flags
         before = snapshot(workdir)
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         train, evaluate = finish(

@@ -1,7 +1,8 @@
 """What an evaluation leaves behind: a CMC plot, a picture of ranked lists, and the metrics as JSON.
 
-Figures are drawn on matplotlib's Agg canvas through `Figure` objects, never pyplot, so no global backend or
-figure state is touched. Every file is written atomically (a temporary file in the same folder, then a
+The CMC plot is drawn on matplotlib's Agg canvas through a `Figure` object, never pyplot, so no global backend or
+figure state is touched; the ranked lists are tiled with PIL (a grid of framed thumbnails needs no plotting
+library, and matplotlib took over a second per picture). Every file is written atomically (a temporary file in the same folder, then a
 rename), so a reader never sees half a PNG or half a JSON, even if the run is killed mid-write.
 """
 
@@ -14,13 +15,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from unitystyle_jax.core import files
 from unitystyle_jax.evaluation.distance import EvaluationError, as_distance_matrix, check_positive_int
 from unitystyle_jax.evaluation.metrics import as_labels, ranked_gallery
 
 THUMBNAIL_SIZE = (64, 128)  # (width, height): re-ID crops are 1:2
+FRAME, CAPTION, GAP = (
+    4,
+    26,
+    6,
+)  # ranked lists: frame width, caption band above each image, space between, in px
 MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "#1a9641", "#d7191c", "#2b83ba"
 
 
@@ -83,28 +89,28 @@ def plot_ranked_lists(
         raise EvaluationError("no query has a true match in the gallery: nothing to show")
     shown = valid[np.unique(np.linspace(0, len(valid) - 1, min(num_queries, len(valid))).round().astype(int))]
 
-    columns = 1 + topk
-    figure = Figure(figsize=(1.1 * columns, 2.3 * len(shown)), dpi=100)
-    for row, query in enumerate(shown):
+    cells = []
+    for query in shown:
         ranked = ranked_gallery(distmat[query], q_pids[query], q_camids[query], g_pids, g_camids)[:topk]
-        axes = figure.add_subplot(len(shown), columns, row * columns + 1)
-        _show(
-            axes,
-            _thumbnail(query_images[query], f"query image {query}"),
-            QUERY_COLOUR,
-            f"query\nid {q_pids[query]} cam {q_camids[query]}",
-        )
-        for rank, gallery in enumerate(ranked, start=1):
-            axes = figure.add_subplot(len(shown), columns, row * columns + 1 + rank)
-            colour = MATCH_COLOUR if g_pids[gallery] == q_pids[query] else MISMATCH_COLOUR
-            _show(
-                axes,
-                _thumbnail(gallery_images[gallery], f"gallery image {gallery}"),
-                colour,
-                f"#{rank}\nid {g_pids[gallery]} cam {g_camids[gallery]}",
+        row = [
+            _cell(
+                _thumbnail(query_images[query], f"query image {query}"),
+                QUERY_COLOUR,
+                ("query", f"id {q_pids[query]} cam {q_camids[query]}"),
             )
-    figure.tight_layout()
-    files.write_atomically(out_png, lambda file: figure.savefig(file, format="png"), binary=True)
+        ]
+        for rank, gallery in enumerate(ranked, start=1):
+            colour = MATCH_COLOUR if g_pids[gallery] == q_pids[query] else MISMATCH_COLOUR
+            row.append(
+                _cell(
+                    _thumbnail(gallery_images[gallery], f"gallery image {gallery}"),
+                    colour,
+                    (f"#{rank}", f"id {g_pids[gallery]} cam {g_camids[gallery]}"),
+                )
+            )
+        cells.append(row)
+    picture = _tiled(cells)
+    files.write_atomically(out_png, lambda file: picture.save(file, format="PNG"), binary=True)
 
 
 def write_metrics_json(path: str, metrics: Mapping) -> None:
@@ -148,11 +154,24 @@ def _thumbnail(image, name: str) -> np.ndarray:
     return np.asarray(picture.resize(THUMBNAIL_SIZE, Image.Resampling.BILINEAR))
 
 
-def _show(axes, picture: np.ndarray, colour: str, title: str) -> None:
-    axes.imshow(picture)
-    axes.set_xticks([])
-    axes.set_yticks([])
-    for spine in axes.spines.values():
-        spine.set_color(colour)
-        spine.set_linewidth(4)
-    axes.set_title(title, fontsize=8)
+def _cell(picture: np.ndarray, colour: str, caption: tuple[str, str]) -> Image.Image:
+    """A thumbnail in a FRAME-pixel frame of `colour`, under its two caption lines."""
+    width, height = THUMBNAIL_SIZE
+    cell = Image.new("RGB", (width + 2 * FRAME, CAPTION + height + 2 * FRAME), "white")
+    draw = ImageDraw.Draw(cell)
+    draw.rectangle((0, CAPTION, cell.width - 1, cell.height - 1), fill=colour)
+    cell.paste(Image.fromarray(picture), (FRAME, CAPTION + FRAME))
+    for line, text in enumerate(caption):
+        draw.text((FRAME, 2 + 11 * line), text, fill="black")
+    return cell
+
+
+def _tiled(rows: list[list[Image.Image]]) -> Image.Image:
+    """Equal-size cells in rows (the shorter ones left-aligned), GAP pixels apart on white."""
+    width, height = rows[0][0].size
+    columns = max(len(row) for row in rows)
+    canvas = Image.new("RGB", (columns * (width + GAP) + GAP, len(rows) * (height + GAP) + GAP), "white")
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            canvas.paste(cell, (GAP + c * (width + GAP), GAP + r * (height + GAP)))
+    return canvas

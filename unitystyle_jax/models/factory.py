@@ -1,6 +1,8 @@
 """The project's networks built from a config: the one place training and inference both build them from, so
 a trained checkpoint always meets the module it was saved from."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -64,7 +66,15 @@ def create_gan_networks(gan_config) -> tuple[Generator, Discriminator]:
 
 def abstract_variables(module, image_shape, mesh):
     """The shapes of `module`'s variables, replicated on `mesh`: what a partial restore reads into."""
-    shapes = jax.eval_shape(
+    return parallel.with_shardings(
+        dict(_variable_shapes(module, tuple(image_shape))), parallel.replicated(mesh)
+    )
+
+
+@functools.cache
+def _variable_shapes(module, image_shape: tuple):
+    """Traced once per module (equal for runs of one config) and image shape: every model a command restores
+    (a comparison's rows, a style set's generators) reads into the same shapes."""
+    return jax.eval_shape(
         lambda: module.init(jax.random.key(0), jnp.zeros((1, *image_shape), jnp.float32), train=False)
     )
-    return parallel.with_shardings(dict(shapes), parallel.replicated(mesh))
