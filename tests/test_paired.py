@@ -5,7 +5,7 @@ and each query's figures add up to the metrics they come from."""
 import numpy as np
 import pytest
 
-from unitystyle_jax.evaluation import EvaluationError, evaluate_rank, paired
+from unitystyle_jax.evaluation import EvaluationError, evaluate_rank, paired, report
 
 SEEDS, QUERIES = 5, 400
 
@@ -98,9 +98,9 @@ def test_per_query_figures_add_up_to_the_metrics(tmp_path):
     assert np.mean(per_query["ap"]) == pytest.approx(result["mAP"])
     assert np.mean(per_query["inp"]) == pytest.approx(result["mINP"])
     assert np.mean(paired.METRICS["rank1"](per_query)) == pytest.approx(result["cmc"][0])
-    paired.write_per_query(str(tmp_path), per_query)
-    read = paired.read_per_query(str(tmp_path))
+    report.write_per_query(str(tmp_path), per_query)
+    read = report.read_per_query(str(tmp_path))
     assert all(np.array_equal(read[k], per_query[k]) for k in per_query)
-    (tmp_path / paired.PER_QUERY_FILE).write_bytes(b"not a zip")
+    (tmp_path / report.PER_QUERY_FILE).write_bytes(b"not a zip")
     with pytest.raises(EvaluationError, match="per_query.npz: no readable per-query results"):
-        paired.read_per_query(str(tmp_path))
+        report.read_per_query(str(tmp_path))

@@ -356,7 +356,7 @@ def _row_config(config, row: Row, seed: int):
 def _evaluated(workdir: str, out: str, num_steps: int) -> dict | None:
     """A finished evaluation of WORKDIR's final model in OUT, kept from an earlier invocation, or None."""
     path = os.path.join(out, "metrics.json")
-    needed = (path, os.path.join(out, paired.PER_QUERY_FILE), os.path.join(workdir, "stage_times.json"))
+    needed = (path, os.path.join(out, evaluation.PER_QUERY_FILE), os.path.join(workdir, "stage_times.json"))
     if not all(os.path.exists(p) for p in needed):
         return None
     with open(path) as f:
@@ -395,7 +395,7 @@ def _with_run_records(metrics: dict, workdir: str, out: str) -> dict:
     """An evaluation's metrics with its model's training time (all invocations) and per-query figures."""
     with open(os.path.join(workdir, "stage_times.json")) as f:
         seconds = json.load(f).get("reid")
-    return {**metrics, "train_seconds": seconds, "per_query": paired.read_per_query(out)}
+    return {**metrics, "train_seconds": seconds, "per_query": evaluation.read_per_query(out)}
 
 
 def _torch_row(config, seed_dir: str, splits) -> dict:
@@ -415,7 +415,7 @@ def _torch_row(config, seed_dir: str, splits) -> dict:
     metrics.update(step=config.reid.num_steps, method="torch_ide")
     os.makedirs(out, exist_ok=True)
     evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
-    paired.write_per_query(out, ranking["per_query"])
+    evaluation.write_per_query(out, ranking["per_query"])
     return _with_run_records(metrics, workdir, out)
 
 

@@ -18,7 +18,6 @@ difference "differs" only where it excludes 0. With one seed the interval covers
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,7 +25,6 @@ from scipy import stats
 
 from unitystyle_jax.evaluation.distance import EvaluationError
 
-PER_QUERY_FILE = "per_query.npz"
 # How each table metric reads off a query: Rank-1 = its first true match ranks first; mAP and mINP = its AP, INP.
 METRICS = {
     "rank1": lambda q: (np.asarray(q["first_rank"]) == 1).astype(np.float64),
@@ -50,20 +48,6 @@ class Interval:
 
     def as_dict(self) -> dict:
         return {"mean": self.mean, "low": self.low, "high": self.high, "differs": self.differs}
-
-
-def write_per_query(directory: str, per_query: dict) -> None:
-    """`evaluate_rank`'s per_query arrays, next to the run's metrics.json."""
-    np.savez(os.path.join(directory, PER_QUERY_FILE), **per_query)
-
-
-def read_per_query(directory: str) -> dict:
-    path = os.path.join(directory, PER_QUERY_FILE)
-    try:
-        with np.load(path) as f:
-            return {key: f[key] for key in ("query", "first_rank", "ap", "inp")}
-    except (OSError, KeyError, ValueError) as e:
-        raise EvaluationError(f"{path}: no readable per-query results ({e}); evaluate the run again") from e
 
 
 def differences(a: Sequence[dict], b: Sequence[dict], metric: str) -> list[np.ndarray]:

@@ -1,4 +1,5 @@
-"""What an evaluation leaves behind: a CMC plot, a picture of ranked lists, and the metrics as JSON.
+"""What an evaluation leaves behind: a CMC plot, a picture of ranked lists, the metrics as JSON, and each query's
+own figures (what a comparison pairs its rows on, `paired`).
 
 The CMC plot is drawn on matplotlib's Agg canvas through a `Figure` object, never pyplot, so no global backend or
 figure state is touched; the ranked lists are tiled with PIL (a grid of framed thumbnails needs no plotting
@@ -22,6 +23,7 @@ from unitystyle_jax.evaluation.distance import EvaluationError, as_distance_matr
 from unitystyle_jax.evaluation.metrics import as_labels, ranked_gallery
 
 THUMBNAIL_SIZE = (64, 128)  # (width, height): re-ID crops are 1:2
+PER_QUERY_FILE = "per_query.npz"
 FRAME, CAPTION, GAP = (
     4,
     26,
@@ -117,6 +119,20 @@ def write_metrics_json(path: str, metrics: Mapping) -> None:
     """Metrics (numpy scalars and arrays welcome) as indented, key-sorted JSON, written atomically."""
     text = json.dumps(_plain(metrics, "metrics"), indent=2, sort_keys=True, allow_nan=False) + "\n"
     files.write_atomically(path, lambda file: file.write(text), binary=False)
+
+
+def write_per_query(directory: str, per_query: dict) -> None:
+    """`evaluate_rank`'s per_query arrays, next to the run's metrics.json."""
+    np.savez(os.path.join(directory, PER_QUERY_FILE), **per_query)
+
+
+def read_per_query(directory: str) -> dict:
+    path = os.path.join(directory, PER_QUERY_FILE)
+    try:
+        with np.load(path) as f:
+            return {key: f[key] for key in ("query", "first_rank", "ap", "inp")}
+    except (OSError, KeyError, ValueError) as e:
+        raise EvaluationError(f"{path}: no readable per-query results ({e}); evaluate the run again") from e
 
 
 def _plain(value, where: str):

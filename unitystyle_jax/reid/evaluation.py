@@ -17,7 +17,7 @@ import numpy as np
 from unitystyle_jax import evaluation, startup
 from unitystyle_jax.core import files, parallel
 from unitystyle_jax.data import pipeline, styled_data
-from unitystyle_jax.evaluation import paired
+
 from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid.feature_model import check_ide_checkpoints, restore_features
 
@@ -203,7 +203,7 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     e = config.eval
     if jax.process_index() == 0:
         evaluation.write_metrics_json(os.path.join(out, "metrics.json"), metrics)
-        paired.write_per_query(out, ranking["per_query"])
+        evaluation.write_per_query(out, ranking["per_query"])
         # Past the gallery's size the curve is flat at its last value: the axis stops there.
         cmc = ranking["cmc"][: len(splits.gallery)]
         evaluation.plot_cmc({config.reid.method: cmc}, os.path.join(out, "cmc.png"))
