@@ -67,6 +67,7 @@ def resumed(tmp_path_factory):
     interrupt_when((second, lambda: transfer_under_way(w["killed"]), signal.SIGKILL))
     (second,) = finish(second, check=False)
     after_transfer_kill = sorted(os.listdir(w["killed"]))
+    times_after_transfer_kill = read_json(w["killed"] / "stage_times.json")
     third, reference_eval = finish(train("killed"), evaluate("reference"))
     (killed_eval,) = finish(evaluate("killed"))
     return SimpleNamespace(
@@ -75,6 +76,7 @@ def resumed(tmp_path_factory):
         evaluations=(reference_eval, killed_eval),
         after_gan_kill=after_gan_kill,
         after_transfer_kill=after_transfer_kill,
+        times_after_transfer_kill=times_after_transfer_kill,
     )
 
 
@@ -135,6 +137,9 @@ def test_kill_9_during_transfer_leaves_no_dataset_and_the_rerun_writes_it_anew(r
     assert not os.path.exists(workdir / "unitystyle.partial")
     ref_summary = read_json(resumed.workdirs["reference"] / "unitystyle" / "transfer.json")
     assert read_json(workdir / "unitystyle" / "transfer.json") == ref_summary
+    # The stage times count work done: the finished GANs' skip adds nothing, the transfer only its one write.
+    before, after = resumed.times_after_transfer_kill, read_json(workdir / "stage_times.json")
+    assert "transfer" not in before and after["gan"] == before["gan"] and after["transfer"] > 0
 
 
 def test_resumed_stages_end_where_an_uninterrupted_run_does(resumed):

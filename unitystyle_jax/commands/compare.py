@@ -31,9 +31,9 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from unitystyle_jax import config_validation, evaluation, startup
-from unitystyle_jax.commands import cli, preflight, train
+from unitystyle_jax.commands import cli, preflight
 from unitystyle_jax.commands import results as results_files
-from unitystyle_jax.core import files
+from unitystyle_jax.core import files, stage_times
 from unitystyle_jax.data import styled_data
 from unitystyle_jax.evaluation import paired
 from unitystyle_jax.gan import training as gan_training
@@ -86,21 +86,13 @@ class StyleSet:
         images, each part skipped when done; returns its summary."""
         domains = self.domains(splits)
         os.makedirs(workdir, exist_ok=True)
-        began = time.perf_counter()
         gan_training.train_all(config, workdir, splits, domains, mesh, programs)
-        train.record_time(workdir, "gan", time.perf_counter() - began)
-        done = os.path.join(styled_data.output_root(workdir, self.output), styled_data.DONE)
-        written_before = os.path.getmtime(done) if os.path.exists(done) else None
-        began = time.perf_counter()
         if self.generators is None:
             summary = transfer.run_colour_norm(config, workdir, splits, mesh)
         else:
             write = transfer.run_camstyle if self.generators == "pairs" else transfer.run
             summary = write(config, workdir, splits, mesh, programs.generators(config, mesh))
-        if os.path.getmtime(done) != written_before:  # written now, not found complete: its time counts
-            train.record_time(workdir, "transfer", time.perf_counter() - began)
-        with open(os.path.join(workdir, "stage_times.json")) as f:
-            times = json.load(f)
+        times = stage_times.read(workdir)
         return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
 
     @property
@@ -356,7 +348,7 @@ def _row_config(config, row: Row, seed: int):
 def _evaluated(workdir: str, out: str, num_steps: int) -> dict | None:
     """A finished evaluation of WORKDIR's final model in OUT, kept from an earlier invocation, or None."""
     path = os.path.join(out, "metrics.json")
-    needed = (path, os.path.join(out, evaluation.PER_QUERY_FILE), os.path.join(workdir, "stage_times.json"))
+    needed = (path, os.path.join(out, evaluation.PER_QUERY_FILE), os.path.join(workdir, stage_times.FILE))
     if not all(os.path.exists(p) for p in needed):
         return None
     with open(path) as f:
@@ -381,10 +373,8 @@ def _jax_row(
     if row.method == "colour_norm":  # every training image replaced by its normalised version
         train_splits, styled_train = dataclasses.replace(splits, train=styled_train), None
     if workdir not in trained:
-        began = time.perf_counter()
         extra = reid_training.second_part(config.reid, splits.train, styled_train)
         reid_training.train(config, workdir, train_splits, extra, mesh, programs.reid(config))
-        train.record_time(workdir, "reid", time.perf_counter() - began)
         trained.add(workdir)
     inputs = styled[row.test] if row.test else splits
     metrics = reid_evaluation.evaluate(config, workdir, splits, inputs, mesh, output_dir=out)
@@ -393,8 +383,7 @@ def _jax_row(
 
 def _with_run_records(metrics: dict, workdir: str, out: str) -> dict:
     """An evaluation's metrics with its model's training time (all invocations) and per-query figures."""
-    with open(os.path.join(workdir, "stage_times.json")) as f:
-        seconds = json.load(f).get("reid")
+    seconds = stage_times.read(workdir).get("reid")
     return {**metrics, "train_seconds": seconds, "per_query": evaluation.read_per_query(out)}
 
 
@@ -407,8 +396,8 @@ def _torch_row(config, seed_dir: str, splits) -> dict:
     if kept is not None:
         return kept
     began = time.perf_counter()
-    model = torch_training.train(config, workdir, splits)
-    train.record_time(workdir, "reid", time.perf_counter() - began)
+    model = torch_training.train(config, workdir, splits)  # trains from scratch: its time always counts
+    stage_times.add(workdir, "reid", began)
     query = torch_training.features(model, splits.query, config)
     gallery = torch_training.features(model, splits.gallery, config)
     metrics, _, ranking = reid_evaluation.score(query, gallery, splits, config.eval)

@@ -15,7 +15,7 @@ from ml_collections import config_flags
 from unitystyle_jax import config_validation, startup
 from unitystyle_jax.commands import cli, train
 from unitystyle_jax.commands import results as results_files
-from unitystyle_jax.core import files
+from unitystyle_jax.core import files, stage_times
 from unitystyle_jax.data import styled_data
 from unitystyle_jax.reid import evaluation as reid_evaluation
 
@@ -55,8 +55,7 @@ def run(config, workdir: str, results: str) -> dict:
             train.execute(plan)
             t = time.perf_counter()
             report["methods"][method] = reid_evaluation.run(plan.config, plan.workdir)
-            with open(os.path.join(plan.workdir, "stage_times.json")) as f:
-                times = json.load(f)
+            times = stage_times.read(plan.workdir)
             times["eval"] = round(time.perf_counter() - t, 1)
             report["stage_seconds"][method] = times
         baseline = plans["baseline"]

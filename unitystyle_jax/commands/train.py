@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -12,7 +11,7 @@ import numpy as np
 
 from unitystyle_jax import config_validation, startup
 from unitystyle_jax.commands import cli, preflight
-from unitystyle_jax.core import files, images
+from unitystyle_jax.core import images
 from unitystyle_jax.data import formats, pipeline, styled_data
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan import transfer
@@ -40,16 +39,6 @@ def _write_grid(config, workdir, splits, cameras, loader) -> None:
         writer = metric_writers.SummaryWriter(os.path.join(workdir, "gan", "tensorboard"))
         writer.write_images(config.gan.num_steps, {"unitystyle_grid": grid[None]})
         writer.close()
-
-
-def record_time(workdir: str, stage: str, seconds: float) -> None:
-    path = os.path.join(workdir, "stage_times.json")
-    times = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            times = json.load(f)
-    times[stage] = round(times.get(stage, 0.0) + seconds, 1)
-    files.write_text(path, json.dumps(times, indent=2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,8 +91,7 @@ def execute(plan: Plan) -> list[str]:
     config, workdir, mesh, splits = plan.config, plan.workdir, plan.mesh, plan.splits
     generators = plan.gan_programs.generators(config, mesh) if plan.gan_programs else None
     done = []
-    for stage in plan.stages:
-        began = time.perf_counter()
+    for stage in plan.stages:  # each stage adds its own time to WORKDIR/stage_times.json when it works
         if stage == "gan":
             logging.info(
                 "UnityGAN: %d generator models for cameras %s (CamStyle would train C(C-1)/2 = %d for the %d "
@@ -133,8 +121,6 @@ def execute(plan: Plan) -> list[str]:
                 f"reid      IDE ({config.reid.method}), {config.reid.num_steps} steps, in "
                 f"{os.path.join(workdir, 'checkpoints')}; log {os.path.join(workdir, 'metrics.jsonl')}"
             )
-        if jax.process_index() == 0:
-            record_time(workdir, stage, time.perf_counter() - began)
     return done
 
 

@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 import os
+import time
 from typing import Any, Callable, Iterator
 
 import flax.struct
@@ -23,7 +24,7 @@ import numpy as np
 import optax
 
 from unitystyle_jax import config_validation, losses
-from unitystyle_jax.core import images, parallel, training_loop
+from unitystyle_jax.core import images, parallel, stage_times, training_loop
 from unitystyle_jax.core.run_setup import RunSetup
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.gan.domains import Domains, camera_workdir
@@ -407,11 +408,11 @@ def _loop_settings(gan_config) -> dict:
     )
 
 
-def _train_alone(config, workdir: str, splits, domains: Domains, programs: GanPrograms, mesh):
-    """Trains (or resumes) the GAN of `domains` alone; one whose training has finished is skipped."""
+def _train_alone(config, workdir: str, splits, domains: Domains, programs: GanPrograms, mesh) -> bool:
+    """Trains (or resumes) the GAN of `domains` alone; one whose training has finished is skipped (False)."""
     model = _prepare(config, workdir, splits, domains, programs, mesh)
     if model is None:
-        return
+        return False
     training_loop.run(
         members=[model.member],
         state=model.state,
@@ -421,6 +422,7 @@ def _train_alone(config, workdir: str, splits, domains: Domains, programs: GanPr
         mesh=mesh,
         **_loop_settings(config.gan),
     )
+    return True
 
 
 def train_all(
@@ -428,19 +430,22 @@ def train_all(
 ):
     """Trains (or resumes) the GANs of `domains`: one after another, or with config.gan.train_together as one
     vmapped program (`train_together`). Either way each model's checkpoints, logs and samples land in its own
-    folder, so a run can resume in the other mode. `programs`: the command's, when it has built them already."""
+    folder, so a run can resume in the other mode. `programs`: the command's, when it has built them already.
+    The time goes to WORKDIR's stage_times.json as "gan" when a model trained."""
     if not domains:
         return
+    began = time.perf_counter()
     programs = programs or GanPrograms.build(config.gan, mesh)
     if not config.gan.train_together:
-        for d in domains:
-            _train_alone(config, workdir, splits, d, programs, mesh)
-        return
-    prepared = [_prepare(config, workdir, splits, d, programs, mesh) for d in domains]
-    prepared = [m for m in prepared if m is not None]
-    # Models resume from their own steps; those at the same step train together (normally all of them).
-    for start_step in sorted({m.start_step for m in prepared}):
-        train_together(config, [m for m in prepared if m.start_step == start_step])
+        trained = [_train_alone(config, workdir, splits, d, programs, mesh) for d in domains]
+    else:
+        prepared = [_prepare(config, workdir, splits, d, programs, mesh) for d in domains]
+        trained = [m for m in prepared if m is not None]
+        # Models resume from their own steps; those at the same step train together (normally all of them).
+        for start_step in sorted({m.start_step for m in trained}):
+            train_together(config, [m for m in trained if m.start_step == start_step])
+    if any(trained):
+        stage_times.add(workdir, "gan", began)
 
 
 # ------------------------------------------------------------------------------------ stacked (vmapped) training

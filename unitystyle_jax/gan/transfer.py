@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import shutil
+import time
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from unitystyle_jax.core import images, parallel
+from unitystyle_jax.core import images, parallel, stage_times
 from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.data.styled_data import (
     CAMSTYLE_OUTPUT,
@@ -87,13 +88,15 @@ class _Writer:
                 writer.writerow(["path", "pid", "camid"])
                 writer.writerows(rows)
 
-    def finish(self, summary: dict) -> dict:
+    def finish(self, summary: dict, workdir: str, began: float) -> dict:
+        """Marks the output complete and adds the transfer's time (since `began`) to WORKDIR's stage times."""
         if self.writing:
             with open(os.path.join(self.partial, DONE), "w") as f:
                 json.dump(summary, f, indent=2)
             shutil.rmtree(self.root, ignore_errors=True)
             os.replace(self.partial, self.root)
         multihost_utils.sync_global_devices(f"transfer {self.root} done")
+        stage_times.add(workdir, "transfer", began)
         return summary
 
 
@@ -121,6 +124,7 @@ def _aligned(writer, splits, translators, stats) -> None:
 def run(config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoader | None = None) -> dict:
     """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary.
     `loader`: the command's, when it has one already."""
+    began = time.perf_counter()
     root = output_root(workdir)
     loader = loader or GeneratorLoader(config, mesh)
     generators = {c: loader.restore(workdir, Domains(c)) for c in needed_cameras(splits)}
@@ -137,7 +141,9 @@ def run(config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoa
             "camstyle_generators": splits.num_cameras * (splits.num_cameras - 1) // 2,
             "images": {s: len(getattr(splits, s)) for s in formats.SPLITS},
             "style": stats.summary(),
-        }
+        },
+        workdir,
+        began,
     )
 
 
@@ -146,6 +152,7 @@ def run_camstyle(
 ) -> dict:
     """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by
     the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b)."""
+    began = time.perf_counter()
     root = output_root(workdir, CAMSTYLE_OUTPUT)
     pairs = camstyle_pairs(list(splits.cameras))
     loader = loader or GeneratorLoader(config, mesh)
@@ -167,7 +174,8 @@ def run_camstyle(
             writer.translate(records, models[pair, net], names)
             rows += [(n, r.pid, target) for n, r in zip(names, records)]
     writer.write_list("train", sorted(rows))
-    return writer.finish({"source": source, "num_generators": len(pairs), "images": {"train": len(rows)}})
+    summary = {"source": source, "num_generators": len(pairs), "images": {"train": len(rows)}}
+    return writer.finish(summary, workdir, began)
 
 
 def camera_colour_statistics(config, splits: formats.Splits, mesh) -> dict:
@@ -201,6 +209,7 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     """The non-GAN control: every image standardised with its camera's training statistics, then given the
     whole training split's (x - mean_c) / std_c * std + mean, per channel. Writes WORKDIR/colour_norm aligned
     row by row with the real splits. A camera without training images has no statistics: a DatasetError."""
+    began = time.perf_counter()
     root = output_root(workdir, COLOUR_NORM_OUTPUT)
     missing = sorted(set(needed_cameras(splits)) - set(splits.cameras))
     if missing:
@@ -227,5 +236,7 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
             "source": source,
             "images": {s: len(getattr(splits, s)) for s in formats.SPLITS},
             "style": stats.summary(),
-        }
+        },
+        workdir,
+        began,
     )

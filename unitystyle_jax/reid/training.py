@@ -12,6 +12,7 @@ Loss, as the paper writes it: (1/N) * sum_i [CE(x_R^i) + CE(x_U^i)] — with Uni
 import dataclasses
 import functools
 import logging
+import time
 from typing import Any
 
 import flax.struct
@@ -23,7 +24,7 @@ import optax
 
 from unitystyle_jax.core.errors import ConversionError
 from unitystyle_jax import config_validation, losses, startup
-from unitystyle_jax.core import parallel, training_loop
+from unitystyle_jax.core import parallel, stage_times, training_loop
 from unitystyle_jax.core.run_setup import RunSetup
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models.factory import create_ide
@@ -281,7 +282,9 @@ def train(
     config, workdir: str, splits, extra: pipeline.Extra | None, mesh, programs: ReidPrograms | None = None
 ):
     """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's `extra` part.
-    `programs`: the command's, when it has built them already."""
+    `programs`: the command's, when it has built them already. The time goes to WORKDIR's stage_times.json as
+    "reid" when a step trained."""
+    began = time.perf_counter()
     programs = programs or ReidPrograms.build(config, splits.num_train_ids, mesh)
     setup = ReidSetup(config, workdir, programs)
     restored = setup.restore()
@@ -301,7 +304,7 @@ def train(
     seed = np.int32(config.seed)
     step_fn = lambda state, batch: setup.programs.train.step(state, batch, seed)  # noqa: E731
     second = 0 if extra is None else reid.batch_size if extra.aligned else extra.batch_size
-    return training_loop.run(
+    state = training_loop.run(
         members=[training_loop.Member(f"reid[{reid.method}]", setup.checkpoints, setup.meta, workdir)],
         state=state,
         start_step=start_step,
@@ -313,3 +316,6 @@ def train(
         checkpoint_every=reid.checkpoint_every,
         images_per_step=reid.batch_size + second,
     )
+    if start_step < reid.num_steps:
+        stage_times.add(workdir, "reid", began)
+    return state
