@@ -1,5 +1,6 @@
-"""Runs the real entry points in subprocesses (as a user would), and reads what they leave: the helpers every
-CLI test module shares."""
+"""Runs the real entry points as processes of their own, and reads what they leave: the helpers every CLI test
+module shares. A command forks from the suite's loaded interpreter (tests/forked.py) unless fresh=True starts
+it in a new one, as a user does."""
 
 import json
 import os
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import forked
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = "configs/synthetic.py:tiny"
@@ -52,18 +55,20 @@ def env(devices: int = 1, **extra) -> dict:
     }
 
 
-def start(script: str, workdir, *flags, config: str = TINY, devices: int = 1) -> subprocess.Popen:
-    """A command started, not waited for. Output goes to files: a pipe nobody reads while the process runs
-    would fill up and stall it."""
-    logs = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    process = subprocess.Popen(
-        command(script, workdir, *flags, config=config),
-        cwd=REPO,
-        env=env(devices),
-        stdout=logs[0],
-        stderr=logs[1],
-        text=True,
-    )
+def start(
+    script: str, workdir, *flags, config: str = TINY, devices: int = 1, fresh: bool = False
+) -> subprocess.Popen | forked.Command:
+    """A command started, not waited for: forked from the suite's forkserver (`forked`), or with fresh=True in a
+    new interpreter, as a user starts it. Output goes to files: a pipe nobody reads while the process runs would
+    fill up and stall it."""
+    logs = tempfile.NamedTemporaryFile("w+"), tempfile.NamedTemporaryFile("w+")
+    argv = command(script, workdir, *flags, config=config)
+    if fresh:
+        process = subprocess.Popen(
+            argv, cwd=REPO, env=env(devices), stdout=logs[0], stderr=logs[1], text=True
+        )
+    else:
+        process = forked.Command(argv, REPO, env(devices), logs[0].name, logs[1].name)
     process.logs = logs
     return process
 
@@ -87,10 +92,17 @@ def finish(
 
 
 def run(
-    script: str, workdir, *flags, config: str = TINY, devices: int = 1, check: bool = True, timeout: int = 900
+    script: str,
+    workdir,
+    *flags,
+    config: str = TINY,
+    devices: int = 1,
+    check: bool = True,
+    timeout: int = 900,
+    fresh: bool = False,
 ):
     """A command run to its end."""
-    process = start(script, workdir, *flags, config=config, devices=devices)
+    process = start(script, workdir, *flags, config=config, devices=devices, fresh=fresh)
     return finish(process, check=check, timeout=timeout)[0]
 
 

@@ -33,7 +33,10 @@ def trained(tmp_path_factory):
     """The tiny demo's folders: its UnityStyle and baseline WORKDIRs, the synthetic dataset they share, and
     the results folder with demo.md and demo.json."""
     demo = tmp_path_factory.mktemp("demo")
-    (done,) = finish(start("unitystyle_jax.commands.demo", demo / "runs", f"--results={demo / 'results'}"))
+    # In a new interpreter, as `make demo` starts it (most commands fork from a loaded one: tests/forked.py).
+    (done,) = finish(
+        start("unitystyle_jax.commands.demo", demo / "runs", f"--results={demo / 'results'}", fresh=True)
+    )
     runs_dir = demo / "runs"
     return SimpleNamespace(
         unity=runs_dir / "unitystyle",
@@ -52,7 +55,7 @@ def evaluated(trained, tmp_path_factory):
     shutil.copytree(trained.unity, variant)
     data = f"--config.data.root={trained.dataset}"
     default, baseline, variant_run = finish(
-        start("evaluate.py", trained.unity, data),
+        start("evaluate.py", trained.unity, data, fresh=True),
         start("evaluate.py", trained.baseline, data, *BASELINE),
         start("evaluate.py", variant, data, *VARIANT),
     )
@@ -271,8 +274,11 @@ def after_training(trained, evaluated, tmp_path_factory):
             "--config.eval.flip=True",
             f"--images={query}",
             f"--output={tmp / 'query.npz'}",
+            fresh=True,
         ),
-        start("unitystyle_jax.commands.export", trained.unity, data, f"--output={tmp / 'exported'}"),
+        start(
+            "unitystyle_jax.commands.export", trained.unity, data, f"--output={tmp / 'exported'}", fresh=True
+        ),
         start(
             "unitystyle_jax.commands.export",
             trained.unity,
