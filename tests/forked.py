@@ -40,7 +40,8 @@ class Command:
 
     def __init__(self, argv: list[str], cwd: str, env: dict, stdout: str, stderr: str):
         self.args = argv
-        self._process = _server().Process(target=_run, args=(argv, cwd, env, stdout, stderr), daemon=False)
+        # Daemonic: a command a failed test left running is stopped (SIGTERM) when its worker exits, not waited for.
+        self._process = _server().Process(target=_run, args=(argv, cwd, env, stdout, stderr), daemon=True)
         self._process.start()
         self.pid = self._process.pid
 
