@@ -1,8 +1,8 @@
 """Re-ID evaluation: arrays in, numbers and pictures out. Knows nothing of models or checkpoints.
 
 features -> `compute_distance` -> (optionally `rerank`) -> `evaluate_rank` -> `write_metrics_json`,
-`plot_cmc`, `plot_ranked_lists`, `write_per_query`; `paired` compares models query by query. Every bad input raises `EvaluationError` (a ValueError) with a one-line
-message.
+`plot_cmc`, `plot_ranked_lists`, `write_per_query`; `paired` compares models query by query. Every bad input
+raises `EvaluationError` (a ValueError) with a one-line message.
 """
 
 from unitystyle_jax.evaluation.distance import DISTANCE_METRICS, EvaluationError, compute_distance
@@ -18,9 +18,9 @@ from unitystyle_jax.evaluation.report import (
 from unitystyle_jax.evaluation.rerank import rerank
 
 __all__ = [
-    "PER_QUERY_FILE",
     "AP_MODES",
     "DISTANCE_METRICS",
+    "PER_QUERY_FILE",
     "EvaluationError",
     "compute_distance",
     "evaluate_rank",

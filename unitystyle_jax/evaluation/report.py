@@ -3,8 +3,8 @@ own figures (what a comparison pairs its rows on, `paired`).
 
 The CMC plot is drawn on matplotlib's Agg canvas through a `Figure` object, never pyplot, so no global backend or
 figure state is touched; the ranked lists are tiled with PIL (a grid of framed thumbnails needs no plotting
-library, and matplotlib took over a second per picture). Every file is written atomically (a temporary file in the same folder, then a
-rename), so a reader never sees half a PNG or half a JSON, even if the run is killed mid-write.
+library, and every evaluation draws one). Every file is written atomically (a temporary file in the same folder,
+then a rename), so a reader never sees half a PNG or half a JSON, even if the run is killed mid-write.
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ from unitystyle_jax.evaluation.metrics import as_labels, ranked_gallery
 
 THUMBNAIL_SIZE = (64, 128)  # (width, height): re-ID crops are 1:2
 PER_QUERY_FILE = "per_query.npz"
-FRAME, CAPTION, GAP = (
-    4,
-    26,
-    6,
-)  # ranked lists: frame width, caption band above each image, space between, in px
+# Ranked lists, in pixels: each thumbnail's frame, the caption band above it, and the space between cells.
+FRAME, CAPTION, GAP = 4, 26, 6
 MATCH_COLOUR, MISMATCH_COLOUR, QUERY_COLOUR = "#1a9641", "#d7191c", "#2b83ba"
 
 
