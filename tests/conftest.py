@@ -32,6 +32,7 @@ LONGEST_FIRST = (
     "test_cli_errors.py",
     "test_unitystyle_effect.py",
     "test_gan_step.py",
+    "test_programs.py",  # compiles the tiny UnityGAN's programs early: test_preflight and test_networks load them
     "test_compile_cache.py",
     "test_sharding.py",
     "test_camera_bn.py",
