@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from configs import synthetic  # noqa: E402
 from unitystyle_jax.core.parallel import INIT_PRNG  # noqa: E402
 from unitystyle_jax.models.factory import create_ide  # noqa: E402
-from unitystyle_jax.reid import training as reid_training  # noqa: E402
+from unitystyle_jax.reid import step as reid_step  # noqa: E402
 
 METHODS = {
     "IDE": {},
@@ -41,9 +41,9 @@ def step_of(overrides: dict, classes: int):
         else:
             config.model[key] = value
     model = create_ide(config.model, classes)
-    tx, schedule = reid_training.create_optimizer(config.reid)
+    tx, schedule = reid_step.create_optimizer(config.reid)
     shape = (config.data.height, config.data.width, 3)
-    state = jax.jit(functools.partial(reid_training.initial_state, model, tx, shape))(
+    state = jax.jit(functools.partial(reid_step.initial_state, model, tx, shape))(
         jax.random.key(0, impl=INIT_PRNG)
     )
     rng = np.random.default_rng(0)
@@ -54,7 +54,7 @@ def step_of(overrides: dict, classes: int):
         "camera": rng.integers(0, 6, n).astype(np.int32),
     }
     step = jax.jit(
-        functools.partial(reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=0),
+        functools.partial(reid_step.train_step, model=model, tx=tx, schedule=schedule, seed=0),
         donate_argnums=0,
     )
     parameters = sum(int(a.size) for a in jax.tree.leaves(state.params))

@@ -4,8 +4,8 @@
                                     [--conv auto] [--cpus 0,1] [--compilation-cache DIR]
 
 IDE: ResNet-50 + two-FC head at 256x128, SGD (Nesterov, weight decay, two learning rates), cross-entropy,
-through `reid_training.train_step`; PyTorch: `torch_models.IDE`, the same optimizer and loss. UnityGAN: one
-full step of `gan_training.train_step` (G and F, D_X and D_Y, every loss term, both Adam updates) at the
+through `reid_step.train_step`; PyTorch: `torch_models.IDE`, the same optimizer and loss. UnityGAN: one
+full step of `gan_step.train_step` (G and F, D_X and D_Y, every loss term, both Adam updates) at the
 paper's model size; PyTorch: the twin below, with the same batched calls, losses and updates, and the same
 parameter counts (checked). PyTorch runs eager in channels_last memory format.
 
@@ -85,19 +85,19 @@ def jax_ide(args):
     import numpy as np
 
     from unitystyle_jax.core import parallel
-    from unitystyle_jax.reid import training as reid_training
+    from unitystyle_jax.reid import step as reid_step
 
     config = jax_config(args)
     model = create_ide(config.model, IDE_CLASSES)
-    tx, schedule = reid_training.create_optimizer(config.reid)
-    init = functools.partial(reid_training.initial_state, model, tx, (*IMAGE_SIZE, 3))
+    tx, schedule = reid_step.create_optimizer(config.reid)
+    init = functools.partial(reid_step.initial_state, model, tx, (*IMAGE_SIZE, 3))
     state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))
     rng = np.random.default_rng(0)
     batch = {
         "image": rng.standard_normal((args.batch, *IMAGE_SIZE, 3), np.float32),
         "label": rng.integers(0, IDE_CLASSES, args.batch).astype(np.int32),
     }
-    step = functools.partial(reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=0)
+    step = functools.partial(reid_step.train_step, model=model, tx=tx, schedule=schedule, seed=0)
     return run_jax_step(step, state, batch, args, images_per_step=args.batch)
 
 
@@ -108,19 +108,19 @@ def jax_gan(args):
     import numpy as np
 
     from unitystyle_jax.core.parallel import INIT_PRNG
-    from unitystyle_jax.gan import training as gan_training
+    from unitystyle_jax.gan import step as gan_step
 
     config = jax_config(args)
     generator, discriminator = create_gan_networks(config.gan)
-    tx = gan_training.create_optimizer(config.gan)
-    init = functools.partial(gan_training.initial_state, generator, discriminator, tx, (*IMAGE_SIZE, 3))
+    tx = gan_step.create_optimizer(config.gan)
+    init = functools.partial(gan_step.initial_state, generator, discriminator, tx, (*IMAGE_SIZE, 3))
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
     rng = np.random.default_rng(0)
     batch = {k: rng.uniform(-1, 1, (args.gan_batch, *IMAGE_SIZE, 3)).astype(np.float32) for k in ("x", "y")}
     batch["y_own"] = (np.arange(args.gan_batch) % 2).astype(np.float32)  # half the Y samples from X's camera
     batch["y_balance"] = np.ones(args.gan_batch, np.float32)
     step = functools.partial(
-        gan_training.train_step,
+        gan_step.train_step,
         generator=generator,
         discriminator=discriminator,
         tx=tx,

@@ -106,6 +106,21 @@ def run(
     return finish(process, check=check, timeout=timeout)[0]
 
 
+def python(code: str, *args: str, devices: int = 1, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Python source run to its end in a new interpreter in the repository, with the suite's environment; its
+    exit status checked."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env=env(devices),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
 def one_error_line(result) -> str:
     """The single `error:` line of a failed command (asserting there is exactly one, and no traceback)."""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -94,3 +94,27 @@ def test_imports_run_downward_only():
 def test_the_check_sees_a_breach(module, source, expected):
     """Negative controls: an upward, sideways (even lazy) or walled import is caught; a downward one is not."""
     assert len(breaches(module, source)) == expected
+
+
+@pytest.mark.command
+def test_the_train_steps_import_without_tensorflow():
+    """The UnityGAN and IDE steps are pure JAX: they import where TensorFlow, TFDS and clu are not installed (an
+    accelerator machine, benchmarks/device_check.py). The control: the trainers, which read tf.data, do not."""
+
+    import runs
+
+    code = (
+        "import sys\n"
+        "for name in ('tensorflow', 'tensorflow_datasets', 'clu'):\n"
+        "    sys.modules[name] = None  # importing it now fails\n"
+        "import unitystyle_jax.gan.step, unitystyle_jax.reid.step\n"
+        "for trainer in ('unitystyle_jax.gan.training', 'unitystyle_jax.reid.training'):\n"
+        "    try:\n"
+        "        __import__(trainer)\n"
+        "    except ImportError:\n"
+        "        print(trainer, 'needs TensorFlow')\n"
+    )
+    assert runs.python(code).stdout.split("\n")[:2] == [
+        "unitystyle_jax.gan.training needs TensorFlow",
+        "unitystyle_jax.reid.training needs TensorFlow",
+    ]

@@ -7,8 +7,6 @@ compiler around each persistent-cache lookup), the cache folder's files, and the
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -27,7 +25,7 @@ CHILD = textwrap.dedent(
     from unitystyle_jax import startup
     from unitystyle_jax.core import parallel
     from unitystyle_jax.models.factory import create_ide
-    from unitystyle_jax.reid import training as reid_training
+    from unitystyle_jax.reid import step as reid_step
 
     events = []
     jax.monitoring.register_event_listener(lambda event, **_: events.append(event))
@@ -37,10 +35,10 @@ CHILD = textwrap.dedent(
     config.model.update(depth=18, width=4, bottleneck_dim=8)
     startup.start(config, sys.argv[1])
     model = create_ide(config.model, 3)
-    tx, schedule = reid_training.create_optimizer(config.reid)
-    init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
+    tx, schedule = reid_step.create_optimizer(config.reid)
+    init = functools.partial(reid_step.initial_state, model, tx, (32, 16, 3))
     state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))
-    step = functools.partial(reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=0)
+    step = functools.partial(reid_step.train_step, model=model, tx=tx, schedule=schedule, seed=0)
     batch = {"image": np.linspace(-1, 1, 2 * 32 * 16 * 3, dtype=np.float32).reshape(2, 32, 16, 3),
              "label": np.array([0, 2], np.int32)}
     events.clear()
@@ -56,15 +54,7 @@ CHILD = textwrap.dedent(
 
 
 def run_train_step(workdir) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(workdir)],
-        cwd=runs.REPO,
-        env=runs.env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+    done = runs.python(CHILD, str(workdir), timeout=600)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

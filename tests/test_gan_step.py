@@ -17,7 +17,7 @@ import pytest
 from configs import synthetic
 from unitystyle_jax import losses
 from unitystyle_jax.core.parallel import INIT_PRNG
-from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan import step as gan_step
 from unitystyle_jax.models.factory import create_gan_networks
 
 X_TERMS = (("g", "gan"), ("g", "cyc"), ("f", "id"))  # depend on x alone
@@ -40,20 +40,20 @@ class Harness:
     def __init__(self, config):
         self.config = config
         self.generator, self.discriminator = create_gan_networks(config)
-        self.tx = gan_training.create_optimizer(config)
+        self.tx = gan_step.create_optimizer(config)
         models = dict(generator=self.generator, discriminator=self.discriminator, gan_config=config)
-        self.terms = jax.jit(functools.partial(gan_training.generator_terms, **models))
+        self.terms = jax.jit(functools.partial(gan_step.generator_terms, **models))
         self.disc_loss = jax.jit(
             functools.partial(
-                gan_training.discriminator_loss, discriminator=self.discriminator, gan_config=config
+                gan_step.discriminator_loss, discriminator=self.discriminator, gan_config=config
             )
         )
-        self.step = jax.jit(functools.partial(gan_training.train_step, tx=self.tx, **models))
+        self.step = jax.jit(functools.partial(gan_step.train_step, tx=self.tx, **models))
 
     @functools.cached_property
     def state(self):
         init = functools.partial(
-            gan_training.initial_state,
+            gan_step.initial_state,
             self.generator,
             self.discriminator,
             self.tx,

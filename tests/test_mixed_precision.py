@@ -14,10 +14,10 @@ from configs import synthetic
 from unitystyle_jax import config_validation
 from unitystyle_jax.core.errors import ConfigError
 from unitystyle_jax.core.parallel import init_key
-from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan import step as gan_step
 from unitystyle_jax.gan.generators import gan_image_shape
 from unitystyle_jax.models.factory import create_gan_networks, create_ide
-from unitystyle_jax.reid import training as reid_training
+from unitystyle_jax.reid import step as reid_step
 
 # Relative L2 distance of bfloat16 outputs from float32 ones (bfloat16 keeps 8 mantissa bits: ~0.4% per
 # rounding, a few roundings deep). Measured at the tiny size: 0.5% (IDE features), 1.1% (what G changes).
@@ -46,12 +46,10 @@ def ide():
     for dtype in ("float32", "bfloat16"):
         config.model.dtype = dtype
         models[dtype] = create_ide(config.model, num_classes=5)
-    tx, schedule = reid_training.create_optimizer(config.reid)
-    init = jax.jit(functools.partial(reid_training.initial_state, models["float32"], tx, (32, 16, 3)))
+    tx, schedule = reid_step.create_optimizer(config.reid)
+    init = jax.jit(functools.partial(reid_step.initial_state, models["float32"], tx, (32, 16, 3)))
     step = jax.jit(
-        functools.partial(
-            reid_training.train_step, model=models["bfloat16"], tx=tx, schedule=schedule, seed=0
-        )
+        functools.partial(reid_step.train_step, model=models["bfloat16"], tx=tx, schedule=schedule, seed=0)
     )
     batch = {"image": images(0, 8), "label": jnp.asarray([0, 1, 2, 3, 4, 0, 1, 2], jnp.int32)}
     state, metrics = step(init(init_key(0)), batch)
@@ -86,14 +84,12 @@ def gan():
     for dtype in ("float32", "bfloat16"):
         config.dtype = dtype
         nets[dtype] = create_gan_networks(config)
-    tx = gan_training.create_optimizer(config)
+    tx = gan_step.create_optimizer(config)
     generator, discriminator = nets["bfloat16"]
-    init = jax.jit(
-        functools.partial(gan_training.initial_state, *nets["float32"], tx, gan_image_shape(config))
-    )
+    init = jax.jit(functools.partial(gan_step.initial_state, *nets["float32"], tx, gan_image_shape(config)))
     step = jax.jit(
         functools.partial(
-            gan_training.train_step,
+            gan_step.train_step,
             generator=generator,
             discriminator=discriminator,
             tx=tx,

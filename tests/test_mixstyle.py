@@ -129,7 +129,7 @@ def test_the_reid_step_mixes_with_the_batch_cameras():
     """The train step hands each image's camera (real and second part) to a camera-mixing IDE."""
     from unitystyle_jax.core.parallel import INIT_PRNG
     from unitystyle_jax.models.factory import create_ide
-    from unitystyle_jax.reid import training as reid_training
+    from unitystyle_jax.reid import step as reid_step
 
     config = synthetic.get_config("tiny")
     config.model.conv = "xla"
@@ -146,11 +146,11 @@ def test_the_reid_step_mixes_with_the_batch_cameras():
     for layers in ("", "1,2"):
         config.model.mixstyle.update(layers=layers, p=1.0, mix="camera")
         model = create_ide(config.model, 3)
-        tx, schedule = reid_training.create_optimizer(config.reid)
-        state = jax.jit(functools.partial(reid_training.initial_state, model, tx, (32, 16, 3)))(
+        tx, schedule = reid_step.create_optimizer(config.reid)
+        state = jax.jit(functools.partial(reid_step.initial_state, model, tx, (32, 16, 3)))(
             jax.random.key(0, impl=INIT_PRNG)
         )
-        step = functools.partial(reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=1)
+        step = functools.partial(reid_step.train_step, model=model, tx=tx, schedule=schedule, seed=1)
         _, metrics = jit(step)(state, batch)
         losses[layers] = float(metrics["loss"])
     assert np.isfinite(list(losses.values())).all()

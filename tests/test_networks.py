@@ -146,8 +146,6 @@ def test_checkpoints_written_as_dicts_restore_into_the_typed_states(tiny, tmp_pa
 @pytest.mark.command
 def test_inference_imports_no_training_module():
     """Evaluation, feature extraction and export load what inference needs: no trainer, stage or optimiser."""
-    import subprocess
-    import sys
 
     import runs
 
@@ -157,8 +155,4 @@ def test_inference_imports_no_training_module():
         "('unitystyle_jax.gan.training', 'unitystyle_jax.reid.training', 'unitystyle_jax.core.training_loop', "
         "'unitystyle_jax.commands.train', 'unitystyle_jax.gan.transfer')))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=runs.REPO, env=runs.env(), capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "[]"
+    assert runs.python(code).stdout.strip() == "[]"

@@ -15,11 +15,11 @@ import pytest
 import runs
 from configs import synthetic
 from unitystyle_jax import losses
-from unitystyle_jax.core import parallel, training_loop
+from unitystyle_jax.core import parallel
 from unitystyle_jax.core.checkpoints import Checkpoints
 from unitystyle_jax.core.parallel import INIT_PRNG
 from unitystyle_jax.models.factory import create_ide
-from unitystyle_jax.reid import training as reid_training
+from unitystyle_jax.reid import step as reid_step
 
 N, CLASSES, SEED = 4, 5, 3
 
@@ -29,14 +29,14 @@ def harness():
     config = synthetic.get_config("tiny")
     config.model.conv = "xla"
     model = create_ide(config.model, CLASSES)
-    tx, schedule = reid_training.create_optimizer(config.reid)
-    init = functools.partial(reid_training.initial_state, model, tx, (32, 16, 3))
+    tx, schedule = reid_step.create_optimizer(config.reid)
+    init = functools.partial(reid_step.initial_state, model, tx, (32, 16, 3))
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
 
     def step(**options):
         return jax.jit(
             functools.partial(
-                reid_training.train_step, model=model, tx=tx, schedule=schedule, seed=SEED, **options
+                reid_step.train_step, model=model, tx=tx, schedule=schedule, seed=SEED, **options
             )
         )
 
@@ -124,6 +124,9 @@ def test_the_training_loop_fits_a_fixed_batch_logs_every_step_and_checkpoints(ha
     """training_loop.run in-process, as flax's train_test.py runs its loop: eight steps on one repeated batch.
     The loss falls, every logged step has the step's metric keys with finite values, and the loop counts steps
     and saves where asked."""
+    # Imported here: the loop needs clu, hence TensorFlow, which the step tests above do not.
+    from unitystyle_jax.core import training_loop
+
     model, state, step, batch = harness
     real_only = {k: np.asarray(batch[k]) for k in ("image", "label")}
     mesh = parallel.make_mesh()

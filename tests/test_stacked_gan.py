@@ -7,8 +7,6 @@ the tiny size; each program compiles once."""
 
 import os
 import shutil
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -137,16 +135,7 @@ def stacked(tiny, one_after_another):
             (str(base / "together_xla"), 1, "xla"),
         ],
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=runs.REPO,
-        env=runs.env(8),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result
+    return runs.python(code, devices=8)
 
 
 @pytest.mark.command

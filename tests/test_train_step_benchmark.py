@@ -11,7 +11,7 @@ import torch
 import runs
 from configs import default, synthetic
 from unitystyle_jax.core.parallel import INIT_PRNG
-from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan import step as gan_step
 from unitystyle_jax.models.factory import create_gan_networks
 from unitystyle_jax.reference import torch_models
 
@@ -26,8 +26,8 @@ def jax_parameter_counts(gan_config) -> dict:
     generator, discriminator = create_gan_networks(gan_config)
     shape = (gan_config.height, gan_config.width, 3)
     state = jax.eval_shape(
-        lambda rng: gan_training.initial_state(
-            generator, discriminator, gan_training.create_optimizer(gan_config), shape, rng
+        lambda rng: gan_step.initial_state(
+            generator, discriminator, gan_step.create_optimizer(gan_config), shape, rng
         ),
         jax.random.key(0, impl=INIT_PRNG),
     )

@@ -29,7 +29,7 @@ from configs import synthetic
 from unitystyle_jax import config_validation, losses
 from unitystyle_jax.core import cpu_flags
 from unitystyle_jax.core.parallel import INIT_PRNG
-from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.gan import step as gan_step
 from unitystyle_jax.models.unitygan import Discriminator
 
 SHAPE = (24, 16, 3)
@@ -88,10 +88,10 @@ def program(objective: str):
     one compilation serves every camera and seed."""
     gan_config = gan_config_of(**TRAININGS[objective])
     generator, discriminator = AffineColourMap(), Discriminator(base_features=4)
-    tx = gan_training.create_optimizer(gan_config)
-    init = functools.partial(gan_training.initial_state, generator, discriminator, tx, SHAPE)
+    tx = gan_step.create_optimizer(gan_config)
+    init = functools.partial(gan_step.initial_state, generator, discriminator, tx, SHAPE)
     step = functools.partial(
-        gan_training.train_step,
+        gan_step.train_step,
         generator=generator,
         discriminator=discriminator,
         tx=tx,
@@ -194,7 +194,7 @@ def test_style_feature_matching_sees_a_colour_cast_that_the_normalised_maps_miss
         images = {"real": real, "cast": cast, "unrelated": unrelated}
         for kind in moved:
             config = gan_config_of(fm_statistics=kind)
-            matched = {k: gan_training.matched_features(images[k], features[k], config) for k in images}
+            matched = {k: gan_step.matched_features(images[k], features[k], config) for k in images}
             for other in ("cast", "unrelated"):
                 fm = losses.feature_matching(matched["real"], matched[other], with_std=kind != "means")
                 moved[kind].setdefault(other, []).append(float(fm))

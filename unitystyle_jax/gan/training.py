@@ -1,33 +1,26 @@
 """UnityGAN training: one model per pair of domains. UnityStyle: X = camera c's images, Y = every camera's
 images, one model per camera; CamStyle's pairwise models reuse it with X = camera a, Y = camera b.
 
-G: X -> Y (the UnityStyle generator used for transfer), F: Y -> X, discriminators D_X and D_Y. The four loss
-terms (GAN, feature matching, identity, cycle) are each divided by their SLN snapshot (when on) and weighted by
-the lambdas; the expectation over Y samples is weighted so that every camera weighs alike in all C models (the
-UnityStyle loss, `y_weights`), and feature matching compares style statistics: the minimiser is one shared
-style in the middle of the cameras (docs/objective.md).
+This module runs the step (`gan.step`) on the data: programs built once per config, each model's checkpoints
+and samples, the loop, and the models trained one after another or stacked as one program.
 """
 
 import dataclasses
-import functools
 import logging
 import math
 import os
 import time
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
-import flax.struct
 import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
-import optax
 
-from unitystyle_jax import config_validation, losses
+from unitystyle_jax import config_validation
 from unitystyle_jax.core import images, parallel, stage_times, training_loop
 from unitystyle_jax.core.run_setup import RunSetup
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.gan.domains import Domains, camera_workdir
+from unitystyle_jax.gan.step import GanState, stacked_mesh, stacked_programs, step_functions
 from unitystyle_jax.gan.generators import (
     gan_checkpoints,
     gan_image_shape,
@@ -36,229 +29,7 @@ from unitystyle_jax.gan.generators import (
     program_settings,
     translator,
 )
-from unitystyle_jax.models.factory import create_gan_networks
 from unitystyle_jax.models.unitygan import Generator
-
-GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
-
-
-def create_optimizer(gan_config):
-    return optax.adam(gan_config.learning_rate, b1=gan_config.b1, b2=gan_config.b2)
-
-
-@flax.struct.dataclass
-class GanState:
-    """One UnityGAN's training state: every network's variables (G, F, D_X, D_Y), both Adam states, SLN.
-    Its fields name the checkpoint's entries as the dict it replaced did, so older checkpoints restore as they are."""
-
-    step: jax.Array
-    nets: dict  # network name -> its variables ({"params", maybe "batch_stats"})
-    gen_opt: Any
-    disc_opt: Any
-    sln: losses.SLNState
-
-
-def initial_state(generator, discriminator, tx, image_shape, rng) -> GanState:
-    """rng is an argument, not a constant, so every camera's model compiles to the same program (one cache entry)."""
-    keys = jax.random.split(rng, 4)
-    dummy = jnp.zeros((1, *image_shape), jnp.float32)
-    nets = {name: dict(generator.init(k, dummy, train=False)) for name, k in zip(GENERATORS, keys[:2])}
-    nets.update(
-        {name: dict(discriminator.init(k, dummy, train=False)) for name, k in zip(DISCRIMINATORS, keys[2:])}
-    )
-    params = lambda names: {n: nets[n]["params"] for n in names}
-    return GanState(
-        step=jnp.zeros((), jnp.int32),
-        nets=nets,
-        gen_opt=tx.init(params(GENERATORS)),
-        disc_opt=tx.init(params(DISCRIMINATORS)),
-        sln=losses.sln_init(losses.UNITYGAN_WEIGHT_NAMES),
-    )
-
-
-def _apply(module, variables, x):
-    """Train-mode forward that threads BatchNorm statistics through repeated calls of one network."""
-    if "batch_stats" in variables:
-        out, updates = module.apply(variables, x, train=True, mutable=["batch_stats"])
-        return out, {**variables, **updates}
-    return module.apply(variables, x, train=True), variables
-
-
-def _halves(tree, size: int):
-    return jax.tree.map(lambda a: a[:size], tree), jax.tree.map(lambda a: a[size:], tree)
-
-
-def _scored(discriminator, variables, fake, real):
-    """One discriminator call on [fake, real]: ((fake logits, real logits), (fake features, real features))."""
-    logits, features = discriminator.apply(variables, jnp.concatenate([fake, real]), train=True)
-    return _halves(logits, fake.shape[0]), _halves(features, fake.shape[0])
-
-
-def y_weights(attention, batch, gan_config):
-    """Each Y sample's weight in the UnityStyle loss: its camera's share (`camera_balance`: every camera weighs
-    1/C, whatever its image count, and the same for all C models) times its Style Attention weight
-    (`style_attention`: per sample, adversarial, bounded by `attention_floor`)."""
-    weights = batch["y_balance"] if gan_config.camera_balance else jnp.ones_like(attention)
-    if gan_config.style_attention:
-        weights = weights * losses.adversarial_weights(attention, gan_config.attention_floor)
-    return weights
-
-
-def matched_features(images, features, gan_config):
-    """What feature matching compares: GANimorph's seven instance-normalised maps by channel means ('means'),
-    or ('style') the image itself and the discriminator's un-normalised first map by per-image channel mean and
-    std, and ('style_layout') also the image's coarse layout (`coarse_layout`). Instance norm removes exactly
-    those statistics from every later map, so they cannot see style; and averaged in with them, the style layers
-    would weigh 2/9 of the term (measured: too little to move G)."""
-    if gan_config.fm_statistics == "means":
-        return features[1:]
-    style = (images, features[0])
-    return (*style, coarse_layout(images)) if gan_config.fm_statistics == "style_layout" else style
-
-
-STYLE_GRID = (4, 2)  # rows, columns of the coarse layout: a person crop's head, torso, legs and feet
-
-
-def coarse_layout(images):
-    """The image's mean colour in each cell of a STYLE_GRID grid, as one 1x1 'map' of cells x channels: light
-    that varies across the frame (a gradient, vignetting, a local cast) moves it, while global statistics
-    average it away."""
-    b, h, w, c = images.shape
-    rows, cols = STYLE_GRID
-    cells = images.reshape(b, rows, h // rows, cols, w // cols, c).mean(axis=(2, 4))
-    return cells.reshape(b, 1, 1, rows * cols * c)
-
-
-def generator_terms(nets, batch, *, generator, discriminator, gan_config):
-    """The four UnityGAN terms for G and F, each split into its G half (X-indexed: x -> G(x)) and its F half
-    (Y-indexed: y -> F(y)), all scalars; and the Y samples' weights.
-
-    The UnityStyle loss weights the expectation over y (paper: sum_c A(y^(c)) L_UnityGAN(x, y^(c))): every
-    Y-indexed term, and the real side of what G(x) is compared with (the feature-matching target here, D_Y's
-    real samples in `discriminator_loss`). Only the real side decides which style G must produce (`y_weights`).
-    Two terms ask G to keep every camera's style, the opposite of many-to-one, and can be left out:
-    `generator_identity` (|G(y) - y|, L_ID's G half) and `y_cycle` (G(F(y)) = y). Calls are batched (F on
-    [y, x], G on x and whatever else is needed, each discriminator on [fake, real]) so the step compiles to
-    fewer network copies; the discriminators' instance norm makes their batching exact.
-    """
-    x, y, c = batch["x"], batch["y"], gan_config
-    b = x.shape[0]
-    g, f = nets["G"], nets["F"]
-    (f_out, _), f = _apply(generator, f, jnp.concatenate([y, x]))
-    fake_x, identity_x = f_out[:b], f_out[b:]
-    # G sees y for L_ID's G half and for the Style Attention of the Y samples, F(y) for the Y cycle.
-    with_y = c.generator_identity or c.style_attention
-    g_in = [x] + ([y] if with_y else []) + ([fake_x] if c.y_cycle else [])
-    (g_out, g_attention), g = _apply(generator, g, jnp.concatenate(g_in))
-    fake_y = g_out[:b]
-    attention = g_attention[b : 2 * b] if with_y else g_attention[:b]
-    weights = y_weights(attention, batch, c)
-    (cycle_x, _), f = _apply(generator, f, fake_y)
-    (fake_y_logits, _), (fake_y_features, real_y_features) = _scored(discriminator, nets["D_Y"], fake_y, y)
-    (fake_x_logits, _), (fake_x_features, real_x_features) = _scored(discriminator, nets["D_X"], fake_x, x)
-    kind, mean, with_std = c.gan_loss, losses.weighted_mean, c.fm_statistics != "means"
-    cycle = functools.partial(losses.cycle_loss, lambda_ss=c.lambda_ss, lambda_l1=c.lambda_l1)
-    zero = jnp.zeros((), jnp.float32)
-    g_identity = zero
-    if c.generator_identity:
-        # Over Y samples from other cameras only, when configured (X is part of Y, and camera c's own images
-        # would pull G(x) back to x).
-        id_weights = weights * (1.0 - batch["y_own"]) if c.identity_other_cameras else weights
-        g_identity = mean(losses.l1(g_out[b : 2 * b], y), id_weights)
-    g_terms = {
-        "gan": mean(losses.gan_generator_loss(fake_y_logits, kind)),
-        "fm": losses.feature_matching(
-            matched_features(y, real_y_features, c),
-            matched_features(fake_y, fake_y_features, c),
-            real_weights=weights,
-            with_std=with_std,
-        ),
-        "id": g_identity,
-        "cyc": mean(cycle(x, cycle_x)),
-    }
-    f_terms = {
-        "gan": mean(losses.gan_generator_loss(fake_x_logits, kind), weights),
-        "fm": losses.feature_matching(
-            matched_features(x, real_x_features, c),
-            matched_features(fake_x, fake_x_features, c),
-            fake_weights=weights,
-            with_std=with_std,
-        ),
-        "id": mean(losses.l1(identity_x, x)),
-        "cyc": mean(cycle(y, g_out[-b:]), weights) if c.y_cycle else zero,
-    }
-    aux = {
-        "fake_x": fake_x,
-        "fake_y": fake_y,
-        "attention": attention,
-        "weights": weights,
-        "batch_stats": {"G": g, "F": f},
-    }
-    return g_terms, f_terms, aux
-
-
-def discriminator_loss(disc_params, nets, batch, aux, *, discriminator, gan_config):
-    """D_Y scores real y (weighted as the UnityStyle loss weights them) against G(x); D_X real x against F(y)
-    (F(y) weighted like its y). Fakes and weights are constants here."""
-    sg, weights = jax.lax.stop_gradient, jax.lax.stop_gradient(aux["weights"])
-    pairs = {
-        "D_Y": (sg(aux["fake_y"]), batch["y"], dict(real_weights=weights)),
-        "D_X": (sg(aux["fake_x"]), batch["x"], dict(fake_weights=weights)),
-    }
-    total = 0.0
-    for name, (fake, real, weighting) in pairs.items():
-        variables = {**nets[name], "params": disc_params[name]}
-        (fake_logits, real_logits), _ = _scored(discriminator, variables, fake, real)
-        total += losses.gan_discriminator_loss(real_logits, fake_logits, gan_config.gan_loss, **weighting)
-    return total
-
-
-def train_step(state, batch, *, generator, discriminator, tx, gan_config):
-    nets, c = state.nets, gan_config
-    lambdas = config_validation.loss_weights(c)
-
-    def generator_loss(gen_params):
-        with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in GENERATORS}}
-        g_terms, f_terms, aux = generator_terms(
-            with_params, batch, generator=generator, discriminator=discriminator, gan_config=c
-        )
-        terms = {k: g_terms[k] + f_terms[k] for k in losses.UNITYGAN_WEIGHT_NAMES}
-        normalized = losses.sln_normalize(terms, state.sln) if c.sln else terms
-        total = sum(lambdas[k] * normalized[k] for k in losses.UNITYGAN_WEIGHT_NAMES)
-        return total, (terms, aux)
-
-    gen_params = {n: nets[n]["params"] for n in GENERATORS}
-    (gen_total, (terms, aux)), gen_grads = jax.value_and_grad(generator_loss, has_aux=True)(gen_params)
-    disc_params = {n: nets[n]["params"] for n in DISCRIMINATORS}
-    disc_total, disc_grads = jax.value_and_grad(discriminator_loss)(
-        disc_params, nets, batch, aux, discriminator=discriminator, gan_config=c
-    )
-    gen_updates, gen_opt = tx.update(gen_grads, state.gen_opt, gen_params)
-    disc_updates, disc_opt = tx.update(disc_grads, state.disc_opt, disc_params)
-    gen_params, disc_params = (
-        optax.apply_updates(gen_params, gen_updates),
-        optax.apply_updates(disc_params, disc_updates),
-    )
-    new_nets = {n: {**aux["batch_stats"][n], "params": gen_params[n]} for n in GENERATORS}
-    new_nets.update({n: {**nets[n], "params": disc_params[n]} for n in DISCRIMINATORS})
-    sln = losses.sln_update(
-        jax.lax.stop_gradient(terms),
-        state.sln,
-        state.step + 1,
-        decay=c.sln_decay,
-        first=c.sln_first,
-        every=c.sln_every,
-    )
-    new_state = GanState(step=state.step + 1, nets=new_nets, gen_opt=gen_opt, disc_opt=disc_opt, sln=sln)
-    metrics = {
-        "loss": gen_total,
-        "loss_disc": disc_total,
-        **{f"loss_{k}": v for k, v in terms.items()},
-        "attention_mean": aux["attention"].mean(),
-        "attention_std": aux["attention"].std(),
-        "weight_max": aux["weights"].max(),
-    }
-    return new_state, metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,7 +46,7 @@ class GanPrograms:
 
     @classmethod
     def build(cls, gan_config, mesh) -> "GanPrograms":
-        generator, init, step = _functions(gan_config)
+        generator, init, step = step_functions(gan_config)
         return cls(
             settings=program_settings(gan_config),
             generator=generator,
@@ -287,21 +58,6 @@ class GanPrograms:
     def generators(self, config, mesh) -> GeneratorLoader:
         """A loader of trained generators that runs these programs' translate program."""
         return GeneratorLoader(config, mesh, self.translate)
-
-
-def _functions(gan_config):
-    """(generator, init(rng) -> state, step(state, batch)) of one GAN config, not yet jit'd."""
-    generator, discriminator = create_gan_networks(gan_config)
-    tx = create_optimizer(gan_config)
-    init = functools.partial(initial_state, generator, discriminator, tx, gan_image_shape(gan_config))
-    step = functools.partial(
-        train_step,
-        generator=generator,
-        discriminator=discriminator,
-        tx=tx,
-        gan_config=ml_collections.FrozenConfigDict(program_settings(gan_config)),  # no loop settings
-    )
-    return generator, init, step
 
 
 class GanSetup(RunSetup):
@@ -462,46 +218,6 @@ def check_model_devices(config) -> None:
             f"config.gan.model_devices={n} needs a single-process job (this one has {jax.process_count()} "
             "processes): lay the models over one host's devices, or set it to 1"
         )
-
-
-def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
-    """A (model, data) mesh over every device: the stacked models' axis over `model_devices` devices, each
-    model's batch split over the rest."""
-    return jax.make_mesh(
-        (model_devices, jax.device_count() // model_devices),
-        (parallel.MODEL_AXIS, parallel.DATA_AXIS),
-        axis_types=(jax.sharding.AxisType.Auto,) * 2,
-    )
-
-
-def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
-    """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
-    step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated.
-
-    The model axis is manual (`jax.shard_map` over it alone; the data axis stays automatic): each device group
-    vmaps over its own models. Left to XLA's partitioner, a vmapped convolution (the models become its feature
-    groups) split over the model axis fails to compile where a model's conv has one output channel (Style
-    Attention's head, under conv=xla, as on accelerators)."""
-    step = _functions(gan_config)[2]
-    by_model = parallel.model_sharded(mesh)
-    stack = jax.jit(
-        lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), out_shardings=by_model
-    )
-    per_model = by_model.spec
-    stacked_step = jax.jit(
-        jax.shard_map(
-            jax.vmap(step),
-            mesh=mesh,
-            in_specs=(per_model, per_model),
-            out_specs=(per_model, per_model),
-            axis_names={parallel.MODEL_AXIS},
-            check_vma=False,  # no collective crosses models; the step's conds need no varying-axis types
-        ),
-        in_shardings=(by_model, parallel.batch_sharded(mesh)),
-        out_shardings=(by_model, by_model),
-        donate_argnums=(0,),
-    )
-    return stack, stacked_step
 
 
 def _stacked_batches(streams: list[Iterator[dict]]) -> Iterator[dict]:

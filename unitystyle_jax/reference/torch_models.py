@@ -288,7 +288,7 @@ def ssim(x, y, filter_size=11, sigma=1.5, max_val=2.0):
 
 
 def unitygan_step(nets, gan_config):
-    """One call = `gan_training.train_step` in PyTorch: the same batched network calls, the four terms (LSGAN,
+    """One call = `gan_step.train_step` in PyTorch: the same batched network calls, the four terms (LSGAN,
     batch-statistics feature matching, identity L1, cycle SSIM + L1) with bounded, gradient-reversed Style
     Attention weights on the Y expectation (D_Y's real side and the FM target included), bias-corrected SLN,
     generator gradients (not the discriminators'), the discriminator loss on detached fakes, two Adam updates."""
