@@ -78,7 +78,8 @@ def jax_config(args):
     return config
 
 
-def jax_ide(args):
+def jax_ide_setup(config, batch_size: int, image_size=IMAGE_SIZE):
+    """(step, state, batch) of the project's IDE train step for `config` (not yet jit'd; seed 0)."""
     import functools
 
     import jax
@@ -87,21 +88,21 @@ def jax_ide(args):
     from unitystyle_jax.core import parallel
     from unitystyle_jax.reid import step as reid_step
 
-    config = jax_config(args)
     model = create_ide(config.model, IDE_CLASSES)
     tx, schedule = reid_step.create_optimizer(config.reid)
-    init = functools.partial(reid_step.initial_state, model, tx, (*IMAGE_SIZE, 3))
+    init = functools.partial(reid_step.initial_state, model, tx, (*image_size, 3))
     state = jax.jit(init)(jax.random.key(0, impl=parallel.INIT_PRNG))
     rng = np.random.default_rng(0)
     batch = {
-        "image": rng.standard_normal((args.batch, *IMAGE_SIZE, 3), np.float32),
-        "label": rng.integers(0, IDE_CLASSES, args.batch).astype(np.int32),
+        "image": rng.standard_normal((batch_size, *image_size, 3), np.float32),
+        "label": rng.integers(0, IDE_CLASSES, batch_size).astype(np.int32),
     }
     step = functools.partial(reid_step.train_step, model=model, tx=tx, schedule=schedule, seed=0)
-    return run_jax_step(step, state, batch, args, images_per_step=args.batch)
+    return step, state, batch
 
 
-def jax_gan(args):
+def jax_gan_setup(gan_config, batch_size: int):
+    """(step, state, batch, parameter counts of G and D_X) of the project's UnityGAN train step (not jit'd)."""
     import functools
 
     import jax
@@ -110,23 +111,29 @@ def jax_gan(args):
     from unitystyle_jax.core.parallel import INIT_PRNG
     from unitystyle_jax.gan import step as gan_step
 
-    config = jax_config(args)
-    generator, discriminator = create_gan_networks(config.gan)
-    tx = gan_step.create_optimizer(config.gan)
-    init = functools.partial(gan_step.initial_state, generator, discriminator, tx, (*IMAGE_SIZE, 3))
+    generator, discriminator = create_gan_networks(gan_config)
+    tx = gan_step.create_optimizer(gan_config)
+    shape = (gan_config.height, gan_config.width, 3)
+    init = functools.partial(gan_step.initial_state, generator, discriminator, tx, shape)
     state = jax.jit(init)(jax.random.key(0, impl=INIT_PRNG))
     rng = np.random.default_rng(0)
-    batch = {k: rng.uniform(-1, 1, (args.gan_batch, *IMAGE_SIZE, 3)).astype(np.float32) for k in ("x", "y")}
-    batch["y_own"] = (np.arange(args.gan_batch) % 2).astype(np.float32)  # half the Y samples from X's camera
-    batch["y_balance"] = np.ones(args.gan_batch, np.float32)
+    batch = {k: rng.uniform(-1, 1, (batch_size, *shape)).astype(np.float32) for k in ("x", "y")}
+    batch["y_own"] = (np.arange(batch_size) % 2).astype(np.float32)  # half the Y samples from X's camera
+    batch["y_balance"] = np.ones(batch_size, np.float32)
     step = functools.partial(
-        gan_step.train_step,
-        generator=generator,
-        discriminator=discriminator,
-        tx=tx,
-        gan_config=config.gan,
+        gan_step.train_step, generator=generator, discriminator=discriminator, tx=tx, gan_config=gan_config
     )
     counts = {name: parameter_count(state.nets[name]["params"]) for name in ("G", "D_X")}
+    return step, state, batch, counts
+
+
+def jax_ide(args):
+    step, state, batch = jax_ide_setup(jax_config(args), args.batch)
+    return run_jax_step(step, state, batch, args, images_per_step=args.batch)
+
+
+def jax_gan(args):
+    step, state, batch, counts = jax_gan_setup(jax_config(args).gan, args.gan_batch)
     return run_jax_step(step, state, batch, args, images_per_step=2 * args.gan_batch, parameters=counts)
 
 
@@ -232,18 +239,22 @@ def op_profile(one_step, top: int) -> list[tuple[str, float, int]]:
 # PyTorch side.
 
 
-def torch_ide(args):
+def torch_ide_setup(config, batch_size: int, image_size=IMAGE_SIZE, device="cpu", compiled=False):
+    """`one_step()` of the PyTorch IDE twin (torch_models.IDE, the same optimizer and loss) in channels_last
+    memory format on `device`; the model through torch.compile when `compiled`. Under bfloat16 (config.model.dtype)
+    the forward pass and loss run in torch.autocast, as the JAX step computes in bfloat16 with float32
+    parameters."""
+    import contextlib
+
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     from unitystyle_jax.reference import torch_models
 
-    config = jax_config(args)
     m, r = config.model, config.reid
-    model = torch_models.IDE(
-        IDE_CLASSES, m.depth, m.width, m.last_stride, m.ibn, m.bottleneck_dim, m.dropout
-    ).to(memory_format=torch.channels_last)
+    model = torch_models.IDE(IDE_CLASSES, m.depth, m.width, m.last_stride, m.ibn, m.bottleneck_dim, m.dropout)
+    model = model.to(device=device, memory_format=torch.channels_last)
     model.train()
     backbone = list(model.backbone.parameters())
     head = [p for name, p in model.named_parameters() if not name.startswith("backbone.")]
@@ -253,19 +264,64 @@ def torch_ide(args):
         nesterov=r.nesterov,
         weight_decay=r.weight_decay,
     )
+    forward = torch.compile(model) if compiled else model
     rng = np.random.default_rng(0)
-    images = torch.from_numpy(rng.standard_normal((args.batch, 3, *IMAGE_SIZE), np.float32))
-    images = images.contiguous(memory_format=torch.channels_last)
-    labels = torch.from_numpy(rng.integers(0, IDE_CLASSES, args.batch))
+    images = torch.from_numpy(rng.standard_normal((batch_size, 3, *image_size), np.float32))
+    images = images.to(device).contiguous(memory_format=torch.channels_last)
+    labels = torch.from_numpy(rng.integers(0, IDE_CLASSES, batch_size)).to(device)
+    autocast = (
+        (lambda: torch.autocast(torch.device(device).type, dtype=torch.bfloat16))
+        if m.dtype == "bfloat16"
+        else contextlib.nullcontext
+    )
 
     def one_step():
         optimizer.zero_grad(set_to_none=True)
-        logits = model(images)["logits"]
-        loss = F.cross_entropy(logits, labels, reduction="sum") / args.batch
+        with autocast():
+            logits = forward(images)["logits"]
+            loss = F.cross_entropy(logits.float(), labels, reduction="sum") / batch_size
         loss.backward()
         optimizer.step()
 
-    return run_torch_step(one_step, args, images_per_step=args.batch)
+    return one_step
+
+
+def torch_gan_setup(gan_config, batch_size: int, device="cpu", compiled=False):
+    """(`one_step()`, parameter counts) of the PyTorch UnityGAN twin (torch_models.unitygan_step: the same
+    batched calls, losses and updates) in channels_last memory format on `device`; the step in torch.autocast
+    under bfloat16 (gan_config.dtype), through torch.compile when `compiled`."""
+    import numpy as np
+    import torch
+
+    from unitystyle_jax.reference import torch_models
+
+    nets = torch_models.unitygan_nets(gan_config).to(device=device, memory_format=torch.channels_last)
+    nets.train()
+    rng = np.random.default_rng(0)
+    shape = (batch_size, 3, gan_config.height, gan_config.width)
+    x, y = (
+        torch.from_numpy(rng.uniform(-1, 1, shape).astype(np.float32))
+        .to(device)
+        .contiguous(memory_format=torch.channels_last)
+        for _ in range(2)
+    )
+    y_own = torch.from_numpy((np.arange(batch_size) % 2).astype(np.float32)).to(device)  # as the JAX batch's
+    step = torch_models.unitygan_step(nets, gan_config)
+    step = torch.compile(step) if compiled else step
+    counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
+
+    def one_step():
+        if gan_config.dtype == "bfloat16":
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+                step(x, y, y_own)
+        else:
+            step(x, y, y_own)
+
+    return one_step, counts
+
+
+def torch_ide(args):
+    return run_torch_step(torch_ide_setup(jax_config(args), args.batch), args, images_per_step=args.batch)
 
 
 def run_torch_step(one_step, args, images_per_step: int, **extra) -> dict:
@@ -290,27 +346,8 @@ def torch_op_profile(one_step, top: int) -> list[tuple[str, float, int]]:
 
 
 def torch_gan(args):
-    import numpy as np
-    import torch
-
-    from unitystyle_jax.reference import torch_models
-
-    config = jax_config(args)
-    nets = torch_models.unitygan_nets(config.gan).to(memory_format=torch.channels_last)
-    nets.train()
-    rng = np.random.default_rng(0)
-    x, y = (
-        torch.from_numpy(rng.uniform(-1, 1, (args.gan_batch, 3, *IMAGE_SIZE)).astype(np.float32)).contiguous(
-            memory_format=torch.channels_last
-        )
-        for _ in range(2)
-    )
-    y_own = torch.from_numpy((np.arange(args.gan_batch) % 2).astype(np.float32))  # as the JAX side's batch
-    step = torch_models.unitygan_step(nets, config.gan)
-    counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
-    return run_torch_step(
-        lambda: step(x, y, y_own), args, images_per_step=2 * args.gan_batch, parameters=counts
-    )
+    one_step, counts = torch_gan_setup(jax_config(args).gan, args.gan_batch)
+    return run_torch_step(one_step, args, images_per_step=2 * args.gan_batch, parameters=counts)
 
 
 WORKERS = {

@@ -23,6 +23,7 @@ runs.share_compilation_cache()
 # worker from starting a ten-minute module when the other is nearly done. The rest follow in file order.
 LONGEST_FIRST = (
     "test_compare.py",
+    "test_device_check.py",
     "test_stacked_gan.py",
     "test_stage_resume.py",
     "test_reliability.py",
