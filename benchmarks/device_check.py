@@ -25,6 +25,7 @@ rows it finished.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -64,17 +65,37 @@ class CheckError(errors.UserError):
 
 
 def sizes(smoke: bool) -> dict:
-    """What is measured: the paper's sizes, or the tiny ones."""
+    """What is measured: the paper's sizes, or the tiny ones. The stacked models train at a smaller batch each:
+    six paper-size UnityGANs at batch 16 would not fit one GPU's memory."""
     if smoke:
-        return {"ide_batches": (4,), "gan_batch": 2, "stacked": 2, "matmul_n": 256, "warmup": 1, "steps": 2}
+        return {
+            "ide_batches": (4,),
+            "gan_batch": 2,
+            "stacked": (2, 2),
+            "matmul_n": 256,
+            "warmup": 1,
+            "steps": 2,
+        }
     return {
         "ide_batches": (64, 128),
         "gan_batch": 16,
-        "stacked": 6,
+        "stacked": (6, 4),  # models, batch of each
         "matmul_n": 8192,
         "warmup": 3,
         "steps": 10,
     }
+
+
+def plan(s: dict, compiled: bool = False) -> list[tuple[str, str, int]]:
+    """(model, dtype, batch) of the steps, most telling first (a part stopped by the budget keeps those): the
+    bfloat16 steps at the largest batch, then float32, then the smaller IDE batch. torch.compile, which takes
+    minutes per step at the paper's sizes, gets the first four."""
+    big = s["ide_batches"][-1]
+    steps = [("ide", "bfloat16", big), ("unitygan", "bfloat16", s["gan_batch"])]
+    steps += [("ide", "float32", big), ("unitygan", "float32", s["gan_batch"])]
+    if not compiled:
+        steps += [("ide", dtype, b) for b in s["ide_batches"][:-1] for dtype in DTYPES]
+    return steps
 
 
 def base_config(smoke: bool, dtype: str):
@@ -157,27 +178,29 @@ def time_jax(compiled, state, batch, warmup: int, steps: int) -> float:
 
 
 def jax_steps(smoke: bool, rows: str) -> None:
+    s = sizes(smoke)
+    for model, dtype, batch_size in plan(s):
+        jax_step(smoke, rows, model, dtype, batch_size)
+    stacked_step(smoke, rows)
+
+
+def jax_step(smoke: bool, rows: str, model: str, dtype: str, batch_size: int) -> None:
     from train_step import jax_gan_setup, jax_ide_setup
 
-    s = sizes(smoke)
-    for dtype in DTYPES:
-        config = base_config(smoke, dtype)
-        for batch_size in s["ide_batches"]:
-            step, state, batch = jax_ide_setup(config, batch_size, image_size(config))
-            compiled, info = compiled_step(step, state, batch)
-            seconds = time_jax(compiled, state, batch, s["warmup"], s["steps"])
-            emit(rows, row("ide", batch_size, dtype, "jax", batch_size, seconds, **info))
-    for dtype in DTYPES:
-        step, state, batch, _ = jax_gan_setup(base_config(smoke, dtype).gan, s["gan_batch"])
-        compiled, info = compiled_step(step, state, batch)
-        seconds = time_jax(compiled, state, batch, s["warmup"], s["steps"])
-        emit(rows, row("unitygan", s["gan_batch"], dtype, "jax", 2 * s["gan_batch"], seconds, **info))
-    stacked_step(smoke, rows)
+    s, config = sizes(smoke), base_config(smoke, dtype)
+    if model == "ide":
+        step, state, batch = jax_ide_setup(config, batch_size, image_size(config))
+    else:
+        step, state, batch, _ = jax_gan_setup(config.gan, batch_size)
+    compiled, info = compiled_step(step, state, batch)
+    seconds = time_jax(compiled, state, batch, s["warmup"], s["steps"])
+    images = batch_size if model == "ide" else 2 * batch_size
+    emit(rows, row(model, batch_size, dtype, "jax", images, seconds, **info))
 
 
 def stacked_step(smoke: bool, rows: str) -> None:
     """The float32 UnityGAN step of several models (6: the paper's cameras) as one vmapped program, against one
-    model's step (measured just before): what config.gan.train_together decides."""
+    model's step at the same batch: what config.gan.train_together decides."""
     import jax
     import numpy as np
 
@@ -186,25 +209,32 @@ def stacked_step(smoke: bool, rows: str) -> None:
     from unitystyle_jax.gan import step as gan_step
 
     s = sizes(smoke)
-    models = s["stacked"]
+    models, batch_size = s["stacked"]
+    if batch_size != s["gan_batch"]:  # else plan() measured it
+        jax_step(smoke, rows, "unitygan", "float32", batch_size)
     gan = base_config(smoke, "float32").gan
-    _, state, batch, _ = jax_gan_setup(gan, s["gan_batch"])
+    _, state, batch, _ = jax_gan_setup(gan, batch_size)
     mesh = gan_step.stacked_mesh(1)
     stack, stacked = gan_step.stacked_programs(gan, mesh)
     on_mesh = parallel.replicated(mesh)
-    states = stack(*(jax.device_put(state, on_mesh) for _ in range(models)))
     batches = {k: np.stack([v] * models) for k, v in batch.items()}
-    jax.block_until_ready(stacked(states, batches))  # compiles
-    states = stack(*(jax.device_put(state, on_mesh) for _ in range(models)))
-    holder = {"state": states}
+    holder = {"state": stack(*(jax.device_put(state, on_mesh) for _ in range(models)))}
 
     def one_step():
         holder["state"], metrics = stacked(holder["state"], batches)
         jax.block_until_ready(metrics)
 
+    began = time.perf_counter()
+    one_step()  # compiles
+    first = time.perf_counter() - began
     seconds = median_seconds(one_step, s["warmup"], s["steps"])
-    images = 2 * s["gan_batch"] * models
-    emit(rows, row("unitygan", s["gan_batch"], "float32", "jax, stacked", images, seconds, models=models))
+    images = 2 * batch_size * models
+    emit(
+        rows,
+        row(
+            "unitygan", batch_size, "float32", "jax, stacked", images, seconds, models=models, compile_s=first
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ PyTorch worker
@@ -218,40 +248,31 @@ def torch_steps(smoke: bool, rows: str, compiled: bool) -> None:
     torch.backends.cudnn.benchmark = True
     s = sizes(smoke)
     name = "torch.compile" if compiled else "torch"
-    for model in ("ide", "unitygan"):
-        for dtype in DTYPES:
-            # torch.compile compiles for minutes at the paper's sizes: the largest batch only
-            batches = s["ide_batches"][-1:] if compiled else s["ide_batches"]
-            for batch_size in batches if model == "ide" else (s["gan_batch"],):
-                config = base_config(smoke, dtype)
+    for model, dtype, batch_size in plan(s, compiled):
+        config = base_config(smoke, dtype)
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        try:
+            if model == "ide":
+                one_step = torch_ide_setup(config, batch_size, image_size(config), device, compiled)
+            else:
+                one_step = torch_gan_setup(config.gan, batch_size, device, compiled)[0]
+
+            def synced(one_step=one_step):
+                one_step()
                 if device == "cuda":
-                    torch.cuda.reset_peak_memory_stats()
-                try:
-                    if model == "ide":
-                        one_step = torch_ide_setup(config, batch_size, image_size(config), device, compiled)
-                        images = batch_size
-                    else:
-                        one_step = torch_gan_setup(config.gan, batch_size, device, compiled)[0]
-                        images = 2 * batch_size
+                    torch.cuda.synchronize()
 
-                    def synced(one_step=one_step):
-                        one_step()
-                        if device == "cuda":
-                            torch.cuda.synchronize()
-
-                    began = time.perf_counter()
-                    synced()  # the first step: torch.compile's compilation, cuDNN's autotuning
-                    first = time.perf_counter() - began
-                    seconds = median_seconds(synced, s["warmup"], s["steps"])
-                except (
-                    Exception
-                ) as error:  # a twin that fails on this chip is a finding, not the end of the run
-                    emit(rows, {**row(model, batch_size, dtype, name, 0, 0.0), "error": repr(error)[:300]})
-                    continue
-                peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-                emit(
-                    rows, row(model, batch_size, dtype, name, images, seconds, compile_s=first, peak_gib=peak)
-                )
+            began = time.perf_counter()
+            synced()  # the first step: torch.compile's compilation, cuDNN's autotuning
+            first = time.perf_counter() - began
+            seconds = median_seconds(synced, s["warmup"], s["steps"])
+        except Exception as error:  # a twin that fails on this chip is a finding, not the end of the run
+            emit(rows, {**row(model, batch_size, dtype, name, 0, 0.0), "error": repr(error)[:300]})
+            continue
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
+        images = batch_size if model == "ide" else 2 * batch_size
+        emit(rows, row(model, batch_size, dtype, name, images, seconds, compile_s=first, peak_gib=peak))
 
 
 def row(model, batch, dtype, framework, images, seconds, **extra) -> dict:
@@ -303,12 +324,18 @@ def run_part(command: list[str], deadline: float, log: str) -> dict:
     return {"ended": ended, "seconds": round(time.monotonic() - began, 1)}
 
 
-def tests_summary(log_lines: list[str]) -> str:
-    finals = [line for line in log_lines if " passed" in line or " failed" in line or " error" in line]
-    return finals[-1].strip("= \n") if finals else "no summary line"
+def tests_summary(log_lines: list[str]) -> dict:
+    """pytest -v's summary line, or the count so far of a run the budget stopped, and the tests that failed."""
+    outcomes = [
+        line.split()[1] for line in log_lines if re.match(r"tests/\S+::\S+ (PASSED|FAILED|ERROR)", line)
+    ]
+    failed = [line.split()[0] for line in log_lines if re.match(r"tests/\S+::\S+ (FAILED|ERROR)", line)]
+    finals = [line for line in log_lines if re.match(r"=+ .*\d+ (passed|failed|error).* in [\d.]+s", line)]
+    line = finals[-1].strip("= \n") if finals else f"stopped after {outcomes.count('PASSED')} passed"
+    return {"summary": line, "failed": failed}
 
 
-def summarise(records: list[dict], parts: dict, tests: str) -> dict:
+def summarise(records: list[dict], parts: dict, tests: dict) -> dict:
     rates = {r["dtype"]: r["flops_per_s"] for r in records if r["part"] == "matmul"}
     steps = [r for r in records if r["part"] == "step"]
     flops = {(r["model"], r["batch"], r["dtype"]): r["flops"] for r in steps if r.get("flops")}
@@ -335,7 +362,8 @@ def models(r: dict) -> str:
 
 def markdown(summary: dict) -> str:
     lines = [
-        f"Device: {summary['device']}. Step tests: {summary['tests']}.",
+        f"Device: {summary['device']}. Step tests: {summary['tests']['summary']}"
+        + "".join(f"; failed: {name}" for name in summary["tests"]["failed"]),
         "Matrix rate (measured): "
         + ", ".join(f"{d} {v / 1e12:.1f} TFLOP/s" for d, v in summary["matmul_flops_per_s"].items()),
         "",
@@ -380,12 +408,12 @@ def main(argv) -> None:
     log = os.path.join(args.out, "log.txt")
     smoke = ["--smoke"] if args.smoke else []
     parts = {}
-    tests = SMOKE_TESTS if args.smoke else STEP_TESTS
+    modules = SMOKE_TESTS if args.smoke else STEP_TESTS
     pytest = [
         sys.executable,
         "-m",
         "pytest",
-        "-q",
+        "-v",
         "-p",
         "no:cacheprovider",
         "-p",
@@ -393,10 +421,11 @@ def main(argv) -> None:
         "-m",
         "not command",
     ]
-    parts["tests"] = run_part(
-        [*pytest, "-k", STEP_TESTS_DESELECT, *tests], part_deadline("tests", args.budget, end), log
+    pytest += ["-k", STEP_TESTS_DESELECT, *modules]
+    parts["tests"] = run_part(pytest, part_deadline("tests", args.budget, end), log)
+    tests = (
+        tests_summary(open(log).readlines()) if os.path.exists(log) else {"summary": "not run", "failed": []}
     )
-    tests_line = tests_summary(open(log).readlines()) if os.path.exists(log) else "not run"
     for name in ("jax", "torch", "torch.compile"):
         if name == "torch.compile" and args.smoke:
             parts[name] = {"ended": "skipped: --smoke (torch.compile compiles for minutes on CPU)"}
@@ -404,7 +433,7 @@ def main(argv) -> None:
         command = [sys.executable, os.path.abspath(__file__), "--out", args.out, "--worker", name, *smoke]
         parts[name] = run_part(command, part_deadline(name, args.budget, end), log)
     records = [json.loads(line) for line in open(rows)] if os.path.exists(rows) else []
-    summary = summarise(records, parts, tests_line)
+    summary = summarise(records, parts, tests)
     table = markdown(summary)
     files.write_text(os.path.join(args.out, "device_check.json"), json.dumps(summary, indent=1))
     files.write_text(os.path.join(args.out, "device_check.md"), table)

@@ -1,5 +1,6 @@
-"""benchmarks/device_check.py's budget, in-process: a part gets at most its share of the budget and never past the
-run's end, is stopped there (a part that outlives it is the negative control), and is skipped once no time is left."""
+"""benchmarks/device_check.py's pieces, in-process: a part gets at most its share of the budget and never past the
+run's end, is stopped there (a part that outlives it is the negative control), and is skipped once no time is left;
+the step tests' outcome is read from pytest's log whether they finished or were stopped."""
 
 import importlib.util
 import os
@@ -38,3 +39,14 @@ def test_a_part_is_stopped_at_its_deadline_and_skipped_without_time(tmp_path):
     assert device_check.run_part(sleeper, time.monotonic() + 0.5, log) == {
         "ended": "skipped: no time left in --budget"
     }
+
+
+def test_the_step_tests_are_counted_finished_or_stopped():
+    passed = "tests/test_a.py::test_one PASSED [ 50%]\n"
+    failed = "tests/test_a.py::test_two FAILED [100%]\n"
+    final = "=================== 1 failed, 1 passed, 1 deselected in 3.21s ===================\n"
+    assert device_check.tests_summary([passed, failed, final]) == {
+        "summary": "1 failed, 1 passed, 1 deselected in 3.21s",
+        "failed": ["tests/test_a.py::test_two"],
+    }
+    assert device_check.tests_summary([passed, passed]) == {"summary": "stopped after 2 passed", "failed": []}
