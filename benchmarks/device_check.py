@@ -35,6 +35,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from unitystyle_jax.commands import cli  # noqa: E402
+from unitystyle_jax.core import errors, files  # noqa: E402
+
 # The in-process tests of the steps, models and losses that import no TensorFlow (the training loop's test in
 # test_reid_step imports clu, hence TensorFlow: deselected by STEP_TESTS_DESELECT).
 STEP_TESTS = (
@@ -54,10 +57,6 @@ SMOKE_TESTS = ("tests/test_losses.py",)
 # cannot take the others' time.
 SHARES = {"tests": 0.3, "jax": 0.4, "torch": 0.15, "torch.compile": None}
 DTYPES = ("float32", "bfloat16")
-
-
-from unitystyle_jax.commands import cli  # noqa: E402
-from unitystyle_jax.core import errors, files  # noqa: E402
 
 
 class CheckError(errors.UserError):
@@ -106,6 +105,11 @@ def base_config(smoke: bool, dtype: str):
         config.data.height, config.data.width = 256, 128
     config.model.dtype = config.gan.dtype = dtype
     return config
+
+
+def images_per_step(model: str, batch_size: int) -> int:
+    """A UnityGAN step reads an x and a y image per batch entry; the IDE one image."""
+    return batch_size if model == "ide" else 2 * batch_size
 
 
 def image_size(config) -> tuple[int, int]:
@@ -194,8 +198,7 @@ def jax_step(smoke: bool, rows: str, model: str, dtype: str, batch_size: int) ->
         step, state, batch, _ = jax_gan_setup(config.gan, batch_size)
     compiled, info = compiled_step(step, state, batch)
     seconds = time_jax(compiled, state, batch, s["warmup"], s["steps"])
-    images = batch_size if model == "ide" else 2 * batch_size
-    emit(rows, row(model, batch_size, dtype, "jax", images, seconds, **info))
+    emit(rows, row(model, batch_size, dtype, "jax", images_per_step(model, batch_size), seconds, **info))
 
 
 def stacked_step(smoke: bool, rows: str) -> None:
@@ -228,7 +231,7 @@ def stacked_step(smoke: bool, rows: str) -> None:
     one_step()  # compiles
     first = time.perf_counter() - began
     seconds = median_seconds(one_step, s["warmup"], s["steps"])
-    images = 2 * batch_size * models
+    images = images_per_step("unitygan", batch_size) * models
     emit(
         rows,
         row(
@@ -271,7 +274,7 @@ def torch_steps(smoke: bool, rows: str, compiled: bool) -> None:
             emit(rows, {**row(model, batch_size, dtype, name, 0, 0.0), "error": repr(error)[:300]})
             continue
         peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
-        images = batch_size if model == "ide" else 2 * batch_size
+        images = images_per_step(model, batch_size)
         emit(rows, row(model, batch_size, dtype, name, images, seconds, compile_s=first, peak_gib=peak))
 
 
@@ -326,12 +329,10 @@ def run_part(command: list[str], deadline: float, log: str) -> dict:
 
 def tests_summary(log_lines: list[str]) -> dict:
     """pytest -v's summary line, or the count so far of a run the budget stopped, and the tests that failed."""
-    outcomes = [
-        line.split()[1] for line in log_lines if re.match(r"tests/\S+::\S+ (PASSED|FAILED|ERROR)", line)
-    ]
+    passed = sum(bool(re.match(r"tests/\S+::\S+ PASSED", line)) for line in log_lines)
     failed = [line.split()[0] for line in log_lines if re.match(r"tests/\S+::\S+ (FAILED|ERROR)", line)]
     finals = [line for line in log_lines if re.match(r"=+ .*\d+ (passed|failed|error).* in [\d.]+s", line)]
-    line = finals[-1].strip("= \n") if finals else f"stopped after {outcomes.count('PASSED')} passed"
+    line = finals[-1].strip("= \n") if finals else f"stopped after {passed} passed"
     return {"summary": line, "failed": failed}
 
 
@@ -376,10 +377,10 @@ def markdown(summary: dict) -> str:
             lines.append(f"| {r['model']} | {r['batch']} | {r['dtype']} | {r['framework']} | failed: "
                          f"{r['error']} | | | | | |")  # fmt: skip
             continue
-        mfu = r.get("mfu")
+        mfu = "-" if r.get("mfu") is None else f"{100 * r['mfu']:.1f}%"
         lines.append(
             f"| {r['model']} | {r['batch']} | {r['dtype']} | {r['framework']}{models(r)} | {r['images_per_s']:.1f} | "
-            f"{r['step_ms']:.1f} | {fmt(r.get('jax_vs_this'), '.2f')} | {fmt(mfu and 100 * mfu, '.1f')}% | "
+            f"{r['step_ms']:.1f} | {fmt(r.get('jax_vs_this'), '.2f')} | {mfu} | "
             f"{fmt(r.get('peak_gib'), '.2f')} | {fmt(r.get('compile_s'), '.1f')} |"
         )
     lines += ["", "Parts: " + "; ".join(f"{k} {v['ended']}" for k, v in summary["parts"].items())]

@@ -2,6 +2,7 @@
 module shares. A command forks from the suite's loaded interpreter (tests/forked.py) unless fresh=True starts
 it in a new one, as a user does."""
 
+import importlib.util
 import json
 import os
 import socket
@@ -104,6 +105,14 @@ def run(
     """A command run to its end."""
     process = start(script, workdir, *flags, config=config, devices=devices, fresh=fresh)
     return finish(process, check=check, timeout=timeout)[0]
+
+
+def benchmark(name: str):
+    """benchmarks/NAME.py imported as a module (the benchmarks folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "benchmarks", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def python(code: str, *args: str, devices: int = 1, timeout: int = 900) -> subprocess.CompletedProcess:

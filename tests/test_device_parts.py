@@ -2,18 +2,12 @@
 run's end, is stopped there (a part that outlives it is the negative control), and is skipped once no time is left;
 the step tests' outcome is read from pytest's log whether they finished or were stopped."""
 
-import importlib.util
-import os
 import sys
 import time
 
 import runs
 
-spec = importlib.util.spec_from_file_location(
-    "device_check", os.path.join(runs.REPO, "benchmarks", "device_check.py")
-)
-device_check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(device_check)
+device_check = runs.benchmark("device_check")
 
 
 def test_a_part_gets_its_share_and_never_past_the_end():

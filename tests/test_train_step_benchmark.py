@@ -1,9 +1,6 @@
 """The PyTorch UnityGAN twin (torch_reference, what benchmarks/train_step.py times) is a fair twin (same parameter counts as the JAX models, at
 the tiny size and the paper's), its step trains, and bad arguments are one clear error."""
 
-import importlib.util
-import os
-
 import jax
 import pytest
 import torch
@@ -15,11 +12,7 @@ from unitystyle_jax.gan import step as gan_step
 from unitystyle_jax.models.factory import create_gan_networks
 from unitystyle_jax.reference import torch_models
 
-spec = importlib.util.spec_from_file_location(
-    "train_step", os.path.join(runs.REPO, "benchmarks", "train_step.py")
-)
-train_step = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train_step)
+train_step = runs.benchmark("train_step")
 
 
 def jax_parameter_counts(gan_config) -> dict:
