@@ -1,10 +1,12 @@
-"""The house's walls: every import (lazy ones included) runs from a folder to a folder below it.
+"""The house's walls: every import (lazy ones included) runs from a folder to a folder below it, and the README's
+Layout, a newcomer's map of the house, names every module in that order.
 
 Read from the source with `ast`, so it costs nothing to run and cannot be fooled by import order.
 """
 
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -118,3 +120,48 @@ def test_the_train_steps_import_without_tensorflow():
         "unitystyle_jax.gan.training needs TensorFlow",
         "unitystyle_jax.reid.training needs TensorFlow",
     ]
+
+
+def layout_blocks(readme: str) -> list[tuple[str, str]]:
+    """The README's Layout block as (room, its text) in reading order: 'gan' for `  gan/  step (...), ...`."""
+    block = readme.split("## Layout", 1)[1].split("```")[1]
+    blocks = []
+    for line in block.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):  # a room of the package, not a continuation
+            name, text = line.strip().split(None, 1)
+            blocks.append([name.rstrip("/").removesuffix(".py"), text])
+        elif line.startswith(" " * 24) and blocks and blocks[-1][0] in RANK:
+            blocks[-1][1] += " " + line.strip()
+    return [(name, text) for name, text in blocks]
+
+
+def layout_gaps(readme: str) -> list[str]:
+    """What the README's Layout leaves untrue: a module its folder's line does not name, a room it does not show,
+    a room listed above one it may not import."""
+    blocks = layout_blocks(readme)
+    gaps = [f"{r} is not in the Layout" for r in sorted(set(RANK) - {name for name, _ in blocks})]
+    for (upper, _), (lower, _) in zip(blocks, blocks[1:]):
+        if RANK[upper] > RANK[lower]:
+            gaps.append(f"{upper} is listed above {lower}, which it may not import")
+    named = dict(blocks)
+    for module, _ in modules():
+        parts = module.split(".")
+        if len(parts) == 3 and parts[2] != "__init__" and parts[1] in named:
+            if not re.search(rf"\b{parts[2]}\b", named[parts[1]]):
+                gaps.append(f"{parts[1]}/{parts[2]}.py is not named in the Layout")
+    return gaps
+
+
+def test_the_readme_layout_names_every_module_in_import_order():
+    assert layout_gaps((PACKAGE.parent / "README.md").read_text()) == []
+
+
+def test_the_layout_check_sees_a_missing_module_and_a_room_out_of_order():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    no_rerank = readme.replace("distance, rerank,", "distance,")
+    assert layout_gaps(no_rerank) == ["evaluation/rerank.py is not named in the Layout"]
+    lines = readme.splitlines(keepends=True)
+    core = next(i for i, line in enumerate(lines) if line.startswith("  core/"))
+    commands = next(i for i, line in enumerate(lines) if line.startswith("  commands/"))
+    swapped = lines[:commands] + [lines[core]] + lines[commands:core] + lines[core + 1 :]
+    assert "core is listed above commands, which it may not import" in layout_gaps("".join(swapped))
