@@ -82,6 +82,9 @@ def test_contrasts_are_paired_intervals_and_claims_get_verdicts(compared):
             d = c[metric]
             assert d["low"] <= d["mean"] <= d["high"]
             assert d["differs"] == (d["low"] > 0 or d["high"] < 0)
+        # What a +-2 mAP interval would take: a seed count beyond these 2, or None where the queries' part alone
+        # is wider (tiny's test split is small).
+        assert c["seeds_for_margin"] is None or c["seeds_for_margin"] >= 2
     # The paired mean difference is the difference of the rows' means (the same queries in every row).
     rows = report["rows"]
     for (a, b), c in contrasts.items():
@@ -90,6 +93,7 @@ def test_contrasts_are_paired_intervals_and_claims_get_verdicts(compared):
     assert all(c["verdict"] in ("shown", "contradicted", "not separable here") for c in report["claims"])
     markdown = (results / "compare.md").read_text()
     assert "two-stage bootstrap" not in markdown and "crossed bootstrap" in markdown
+    assert "| seeds for mAP ±2 |" in markdown
     # The test-time-only row evaluates the IDE's own model on the UnityStyle query and gallery.
     assert (workdir / "seed0" / "ide" / "eval_ide_unitystyle_test" / "per_query.npz").exists()
     assert not (workdir / "seed0" / "ide_unitystyle_test").exists()

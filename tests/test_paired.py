@@ -1,6 +1,7 @@
 """The comparison's paired statistics on constructed inputs with known answers: identical rows give an interval
 around 0, a shifted row is found, the interval covers the truth at about its level and carries the seeds' spread,
-and each query's figures add up to the metrics they come from."""
+the seeds a narrower interval needs are projected as the interval is built, and each query's figures add up to the
+metrics they come from."""
 
 import numpy as np
 import pytest
@@ -75,6 +76,27 @@ def test_the_interval_carries_the_seeds_spread():
         interval = paired.bootstrap(paired.differences(a, b, "mAP"))
         widths.append(interval.high - interval.low)
     assert widths[1] > 2 * widths[0]
+
+
+def test_the_seeds_a_width_needs_have_a_known_answer_and_agree_with_the_bootstrap():
+    # Per-seed effects of sample std 3.2 points, no query noise: t(S-1) * 3.2 / sqrt(S) first falls within 2
+    # points at S = 13 (12 seeds give 2.03).
+    effects = np.random.default_rng(6).normal(size=4)
+    effects = 0.032 * (effects - effects.mean()) / effects.std(ddof=1)
+    flat = [np.full(QUERIES, e) for e in effects]
+    assert paired.seeds_for_width(flat, 0.02) == 13
+    assert paired.seeds_for_width(flat, 0.0204) == 12
+    assert paired.seeds_for_width(flat[:1], 0.02) is None  # one seed: no spread to project
+    # The queries' part alone wider than the target: more seeds cannot help.
+    noisy = [np.random.default_rng(7).normal(0, 0.5, QUERIES)] * 4
+    assert paired.seeds_for_width(noisy, 0.02) is None
+    assert paired.seeds_for_width(noisy, 0.2) == 2
+    # On rows of the constructed kind, the projection at the measured seeds is the bootstrap's own width.
+    a, b = constructed_rows(np.random.default_rng(8), 0.0)
+    diffs = paired.differences(a, b, "mAP")
+    interval = paired.bootstrap(diffs)
+    half = (interval.high - interval.low) / 2
+    assert paired.seeds_for_width(diffs, 1.1 * half) <= SEEDS < paired.seeds_for_width(diffs, 0.9 * half)
 
 
 def test_rows_scored_on_other_queries_or_seeds_are_refused():

@@ -561,6 +561,8 @@ def summarise(config, rows, seeds, gan_seeds, per_seed: dict, style_report: dict
                 [m["per_query"] for m in per_seed[a]], [m["per_query"] for m in per_seed[b]], key
             )
             entry[key] = paired.bootstrap(diffs, samples).as_dict()
+            if key == "mAP":
+                entry["seeds_for_margin"] = paired.seeds_for_width(diffs, MARGIN)
         contrasts.append(entry)
     by_pair = {(c["row"], c["against"]): c for c in contrasts}
     claims = [
@@ -623,10 +625,17 @@ def render_markdown(report: dict) -> str:
         ide = f"{np.mean(trained):.0f} s" if trained else "–"
         cells = " | ".join(_cell(r[key]) for _, key in METRICS)
         lines.append(f"| {r['title']} | {cells} | {r['generators']} | {gan} | {moved} | {ide} |")
-    contrast_lines = ["| paired difference | Rank-1 | mAP | mINP |", "|---|---|---|---|"]
+    margin = f"±{100 * report['margin']:.0f}"
+    contrast_lines = [
+        f"| paired difference | Rank-1 | mAP | mINP | seeds for mAP {margin} |",
+        "|---|---|---|---|---|",
+    ]
     for c in report["contrasts"]:
         cells = " | ".join(_difference(c[key]) for _, key in METRICS)
-        contrast_lines.append(f"| {rows[c['row']]['title']} − {rows[c['against']]['title']} | {cells} |")
+        needed = c["seeds_for_margin"] or ("more queries" if len(report["seeds"]) > 1 else "–")
+        contrast_lines.append(
+            f"| {rows[c['row']]['title']} − {rows[c['against']]['title']} | {cells} | {needed} |"
+        )
     by_pair = {(c["row"], c["against"]): c for c in report["contrasts"]}
     claim_lines = ["| the paper's claim | mAP difference [95% interval] | verdict |", "|---|---|---|"]
     for c in report["claims"]:
@@ -665,7 +674,8 @@ and IDE seed i uses GAN seed i mod {len(report["gan_seeds"])}. Cells: mean ± sa
 Paired differences, in points: the mean over seeds and queries of (row − against) on the same seed and query,
 [95% interval] from a crossed bootstrap ({report["bootstrap_samples"]} draws of the seeds and, independently, the
 queries, each with replacement; the seeds' part corrected for their small number, `evaluation.paired`).
-**differs**: the interval excludes 0.
+**differs**: the interval excludes 0. Seeds for mAP {margin}: how many seeds would bring the mAP interval within
+{margin} points at the spreads measured here; "more queries" where the test sample's part alone is wider.
 
 {chr(10).join(contrast_lines)}
 

@@ -13,6 +13,10 @@ narrow (five seeds' resampled mean has (S−1)/S of the variance, and a normal s
 Student's t), so the seed deviations are scaled by √(S/(S−1)) · t(S−1)/z, the small-sample correction that makes
 the seed part a t interval. The 2.5th and 97.5th percentiles of mean + deviation bound the 95% interval; a
 difference "differs" only where it excludes 0. With one seed the interval covers the test sample only.
+
+The same two parts say what a narrower interval would take (`seeds_for_width`): the seeds' part shrinks as
+t(S−1)/√S with more seeds, the queries' part only with more queries, so where the queries' part alone is wider
+than the target no number of seeds meets it.
 """
 
 from __future__ import annotations
@@ -91,3 +95,26 @@ def bootstrap(
     )
     low, high = np.quantile(mean + seed_part + query_part, [(1 - level) / 2, (1 + level) / 2])
     return Interval(float(mean), float(low), float(high))
+
+
+def seeds_for_width(
+    values: Sequence[np.ndarray], half_width: float, level: float = 0.95, most: int = 1000
+) -> int | None:
+    """The fewest seeds whose interval of values like these (seeds x queries, as `bootstrap` takes) would be
+    within ±half_width, at the spreads measured here: the seeds' part t(S−1)·sd(seed means)/√S and the queries'
+    part z·sd(query means)/√Q, added as independent errors. None where the queries' part alone is wider (more
+    queries are needed, not seeds), where fewer than 2 seeds give no spread to project, or beyond `most`."""
+    data = np.stack([np.asarray(v, np.float64) for v in values])
+    num_seeds, num_queries = data.shape
+    if num_seeds < 2:
+        return None
+    z = stats.norm.ppf((1 + level) / 2)
+    query_half = z * data.mean(axis=0).std(ddof=1) / np.sqrt(num_queries)
+    seed_sd = data.mean(axis=1).std(ddof=1)
+    if query_half >= half_width:
+        return None
+    for seeds in range(2, most + 1):
+        seed_half = stats.t.ppf((1 + level) / 2, seeds - 1) * seed_sd / np.sqrt(seeds)
+        if np.hypot(seed_half, query_half) <= half_width:
+            return seeds
+    return None
