@@ -66,14 +66,20 @@ def differences(a: Sequence[dict], b: Sequence[dict], metric: str) -> list[np.nd
     return out
 
 
+def seeds_by_queries(values: Sequence[np.ndarray]) -> np.ndarray:
+    """values[s][q] as one float64 matrix, refused unless it is seeds x queries with at least one of each."""
+    data = np.stack([np.asarray(v, np.float64) for v in values])
+    if data.ndim != 2 or data.size == 0:
+        raise EvaluationError(f"paired statistics need seeds x queries values, got shape {data.shape}")
+    return data
+
+
 def bootstrap(
     values: Sequence[np.ndarray], samples: int = 5000, level: float = 0.95, seed: int = 0
 ) -> Interval:
     """The mean of values[s][q] over seeds and queries, with its bootstrap interval (module doc). Pass a row's
     per-query values for its own interval, or `differences` for a contrast's."""
-    data = np.stack([np.asarray(v, np.float64) for v in values])
-    if data.ndim != 2 or data.size == 0:
-        raise EvaluationError(f"bootstrap needs seeds x queries values, got shape {data.shape}")
+    data = seeds_by_queries(values)
     num_seeds, num_queries = data.shape
     mean = data.mean()
     rng = np.random.default_rng(seed)
@@ -104,7 +110,7 @@ def seeds_for_width(
     within ±half_width, at the spreads measured here: the seeds' part t(S−1)·sd(seed means)/√S and the queries'
     part z·sd(query means)/√Q, added as independent errors. None where the queries' part alone is wider (more
     queries are needed, not seeds), where fewer than 2 seeds give no spread to project, or beyond `most`."""
-    data = np.stack([np.asarray(v, np.float64) for v in values])
+    data = seeds_by_queries(values)
     num_seeds, num_queries = data.shape
     if num_seeds < 2:
         return None
