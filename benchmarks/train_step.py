@@ -239,13 +239,23 @@ def op_profile(one_step, top: int) -> list[tuple[str, float, int]]:
 # PyTorch side.
 
 
+def torch_autocast(dtype: str, device: str):
+    """The context a twin's step runs in: bfloat16 autocast when the JAX step computes in bfloat16 (with float32
+    parameters), else none."""
+    import contextlib
+
+    import torch
+
+    if dtype == "bfloat16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def torch_ide_setup(config, batch_size: int, image_size=IMAGE_SIZE, device="cpu", compiled=False):
     """`one_step()` of the PyTorch IDE twin (torch_models.IDE, the same optimizer and loss) in channels_last
     memory format on `device`; the model through torch.compile when `compiled`. Under bfloat16 (config.model.dtype)
     the forward pass and loss run in torch.autocast, as the JAX step computes in bfloat16 with float32
     parameters."""
-    import contextlib
-
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -269,15 +279,10 @@ def torch_ide_setup(config, batch_size: int, image_size=IMAGE_SIZE, device="cpu"
     images = torch.from_numpy(rng.standard_normal((batch_size, 3, *image_size), np.float32))
     images = images.to(device).contiguous(memory_format=torch.channels_last)
     labels = torch.from_numpy(rng.integers(0, IDE_CLASSES, batch_size)).to(device)
-    autocast = (
-        (lambda: torch.autocast(torch.device(device).type, dtype=torch.bfloat16))
-        if m.dtype == "bfloat16"
-        else contextlib.nullcontext
-    )
 
     def one_step():
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
+        with torch_autocast(m.dtype, device):
             logits = forward(images)["logits"]
             loss = F.cross_entropy(logits.float(), labels, reduction="sum") / batch_size
         loss.backward()
@@ -311,10 +316,7 @@ def torch_gan_setup(gan_config, batch_size: int, device="cpu", compiled=False):
     counts = {name: sum(p.numel() for p in nets[name].parameters()) for name in ("G", "D_X")}
 
     def one_step():
-        if gan_config.dtype == "bfloat16":
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
-                step(x, y, y_own)
-        else:
+        with torch_autocast(gan_config.dtype, device):
             step(x, y, y_own)
 
     return one_step, counts
