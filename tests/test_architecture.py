@@ -125,13 +125,17 @@ def test_the_train_steps_import_without_tensorflow():
 def layout_blocks(readme: str) -> list[tuple[str, str]]:
     """The README's Layout block as (room, its text) in reading order: 'gan' for `  gan/  step (...), ...`."""
     block = readme.split("## Layout", 1)[1].split("```")[1]
-    blocks = []
+    blocks, room_lines = [], None
     for line in block.splitlines():
-        if line.startswith("  ") and not line.startswith("   "):  # a room of the package, not a continuation
+        if line.startswith(" " * 24):  # a description continued: a room's, or a top-level entry's
+            if room_lines is not None:
+                room_lines[1] += " " + line.strip()
+        elif line.startswith("  ") and line.strip():  # a room of the package
             name, text = line.strip().split(None, 1)
-            blocks.append([name.rstrip("/").removesuffix(".py"), text])
-        elif line.startswith(" " * 24) and blocks and blocks[-1][0] in RANK:
-            blocks[-1][1] += " " + line.strip()
+            room_lines = [name.rstrip("/").removesuffix(".py"), text]
+            blocks.append(room_lines)
+        else:  # a top-level entry (benchmarks/, tests/, ...): its lines belong to no room
+            room_lines = None
     return [(name, text) for name, text in blocks]
 
 
