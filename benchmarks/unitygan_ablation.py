@@ -59,6 +59,19 @@ VARIANTS = {
     "old": ("the objective before (all of the above)", OLD),
     "no_ibn": ("no IBN-Res blocks (ibn_scales = 0)", ("--config.gan.generator.ibn_scales=0",)),
     "sln": ("SLN on (bias-corrected)", ("--config.gan.sln=True",)),
+    "sln_ganimorph": (
+        "SLN as GANimorph's (no floor on the normaliser)",
+        ("--config.gan.sln=True", "--config.gan.sln_floor=none"),
+    ),
+    "sln_floor_gan": (
+        "SLN, each normaliser at least the adversarial term's",
+        ("--config.gan.sln=True", "--config.gan.sln_floor=gan"),
+    ),
+    "sln_warmup": (
+        "SLN as GANimorph's, first snapshot at half the run",
+        ("--config.gan.sln=True", "--config.gan.sln_floor=none", "--config.gan.sln_first=75"),
+    ),
+    "no_sln": ("SLN off (the lambdas weigh the raw terms)", ("--config.gan.sln=False",)),
 }
 FAMILIES = {
     name: tuple(f"--config.data.synthetic.{k}={v}" for k, v in fields.items())

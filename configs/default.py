@@ -54,6 +54,9 @@ def get_config():
     c.gan.lambda_ss = 0.7
     c.gan.lambda_l1 = 0.3
     c.gan.sln = True  # divide each term by its SLN snapshot; False: the lambdas weight the raw terms
+    # gan: each normaliser at least the adversarial term's snapshot, so SLN never amplifies a term that is near
+    # its optimum (the identity and cycle terms of the identity-initialised G) | none: GANimorph's SLN
+    c.gan.sln_floor = "gan"
     c.gan.sln_decay = 0.9999
     c.gan.sln_first = 36
     c.gan.sln_every = 90

@@ -137,6 +137,23 @@ def test_sln_normalises_by_the_snapshot_without_gradient():
         losses.sln_normalize({"fm": jnp.float32(1.0)}, state)
 
 
+def test_sln_floor_at_the_adversarial_snapshot_shrinks_large_terms_and_never_amplifies_small_ones():
+    """Snapshots gan 0.5, fm 2.0, cyc 0.01 (a term near its optimum). Without a floor the cycle term is
+    multiplied 100x against the adversarial term's 2x; with the floor every term below the adversarial one keeps
+    its raw ratio to it, and the larger one is still brought to its footing."""
+    snapshot = {"gan": jnp.float32(0.5), "fm": jnp.float32(2.0), "cyc": jnp.float32(0.01)}
+    state = losses.SLNState(ema=dict(snapshot), snapshot=snapshot)
+    terms = {name: jnp.float32(1.0) for name in snapshot}
+    plain = losses.sln_normalize(terms, state)
+    floored = losses.sln_normalize(terms, state, floor="gan")
+    np.testing.assert_allclose([float(plain[k]) for k in ("gan", "fm", "cyc")], [2.0, 0.5, 100.0], rtol=1e-6)
+    np.testing.assert_allclose([float(floored[k]) for k in ("gan", "fm", "cyc")], [2.0, 0.5, 2.0], rtol=1e-6)
+    grad = jax.grad(lambda s: losses.sln_normalize(terms, s, floor="gan")["cyc"])(state)
+    assert all(float(g) == 0.0 for g in grad.snapshot.values())
+    with pytest.raises(LossError, match="unknown SLN floor 'fm'"):
+        losses.sln_normalize(terms, state, floor="fm")
+
+
 def test_sln_schedule_refreshes_at_step_36_then_every_90_with_bias_correction():
     update = jax.jit(losses.sln_update, static_argnames=("decay", "first", "every"))
     state = losses.sln_init(["gan", "cyc"])

@@ -131,6 +131,10 @@ def validate(config) -> None:
         f"config.gan.fm_statistics={g.fm_statistics!r}: choose from {losses.FM_STATISTICS}",
     )
     _require(
+        g.sln_floor in losses.SLN_FLOORS,
+        f"config.gan.sln_floor={g.sln_floor!r}: choose from {losses.SLN_FLOORS}",
+    )
+    _require(
         0.0 < g.attention_floor <= 1.0, f"config.gan.attention_floor={g.attention_floor!r} must be in (0, 1]"
     )
     error = losses.loss_weights_error(

@@ -19,6 +19,9 @@ GAN_KINDS = ("lsgan", "bce")
 # Weights of L_UnityGAN's four terms, and of the two parts of the cycle loss; each group must sum to 1.
 UNITYGAN_WEIGHT_NAMES = ("gan", "fm", "id", "cyc")
 CYCLE_WEIGHT_NAMES = ("ss", "l1")
+# What bounds each term's SLN normaliser from below: none (GANimorph's SLN, every term to the same size) or the
+# adversarial term's snapshot (a term smaller than the adversarial one is not amplified; docs/objective.md).
+SLN_FLOORS = ("none", "gan")
 
 
 def _float32(x):
@@ -193,10 +196,22 @@ def _check_terms(terms: dict, state: SLNState) -> None:
         raise LossError(f"SLN terms {sorted(terms)} differ from the state's terms {sorted(state.snapshot)}")
 
 
-def sln_normalize(terms: dict, state: SLNState) -> dict:
-    """Each term divided by its snapshot (a constant: no gradient flows into the normaliser)."""
+def sln_normalize(terms: dict, state: SLNState, floor: str = "none") -> dict:
+    """Each term divided by its snapshot (a constant: no gradient flows into the normaliser).
+
+    floor='gan' divides each term by max(its snapshot, the adversarial term's snapshot): SLN still brings a term
+    larger than the adversarial one down to its footing, but no longer multiplies a term that is small because
+    it is near its optimum. An identity-initialised generator starts with its identity and cycle terms near 0;
+    divided by such snapshots, their L1 gradients (which do not shrink with the term) outweigh every other
+    term's, and G stays at the identity.
+    """
     _check_terms(terms, state)
-    return {name: term / jax.lax.stop_gradient(state.snapshot[name]) for name, term in terms.items()}
+    if floor not in SLN_FLOORS:
+        raise LossError(f"unknown SLN floor {floor!r}; choose one of {', '.join(SLN_FLOORS)}")
+    normaliser = dict(state.snapshot)
+    if floor == "gan":
+        normaliser = {name: jnp.maximum(value, state.snapshot["gan"]) for name, value in normaliser.items()}
+    return {name: term / jax.lax.stop_gradient(normaliser[name]) for name, term in terms.items()}
 
 
 def sln_update(terms: dict, state: SLNState, step, decay: float = 0.9999, first: int = 36, every: int = 90):

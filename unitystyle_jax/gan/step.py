@@ -206,7 +206,7 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
             with_params, batch, generator=generator, discriminator=discriminator, gan_config=c
         )
         terms = {k: g_terms[k] + f_terms[k] for k in losses.UNITYGAN_WEIGHT_NAMES}
-        normalized = losses.sln_normalize(terms, state.sln) if c.sln else terms
+        normalized = losses.sln_normalize(terms, state.sln, c.sln_floor) if c.sln else terms
         total = sum(lambdas[k] * normalized[k] for k in losses.UNITYGAN_WEIGHT_NAMES)
         return total, (terms, aux)
 
