@@ -105,14 +105,9 @@ def baseline(args, family: str) -> str:
 
 def baseline_config(args, family: str, workdir: str):
     """The real-only IDE's config, as its command-line flags give it."""
-    from absl import flags as absl_flags
-    from ml_collections import config_flags
+    from unitystyle_jax.commands import cli
 
-    argv = [sys.argv[0], *(f for f in flags_of(args, family, workdir, *BASELINE) if "--config" in f)]
-    holder = absl_flags.FlagValues()
-    config_flags.DEFINE_config_file("config", args.config, flag_values=holder, sys_argv=argv)
-    holder(argv)
-    return holder.config
+    return cli.config_from_flags(args.config, flags_of(args, family, workdir, *BASELINE))
 
 
 def baseline_rank1(args, family: str, workdir: str) -> float:

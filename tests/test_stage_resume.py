@@ -103,7 +103,7 @@ def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
         "next: python evaluate.py --config="
     )
     assert f"gan       4 UnityGANs in {workdir / 'gan'}/cam<c>/" in reference.stdout
-    assert f"in {workdir / 'unitystyle'}" in reference.stdout and "style ratio R " in reference.stdout
+    assert f"in {workdir / 'unitystyle'}" in reference.stdout and "x real" in reference.stdout
     # Only this project's lines and warnings on stderr: no orbax bookkeeping at the default verbosity.
     assert (
         "checkpoint_manager.py" not in reference.stderr

@@ -203,10 +203,11 @@ def test_style_feature_matching_sees_a_colour_cast_that_the_normalised_maps_miss
     assert means["cast"] < means["unrelated"], moved  # the normalised maps: blind to the cast
 
 
-def test_an_unknown_feature_matching_statistic_is_named_at_start_up():
+@pytest.mark.parametrize("field, value", [("fm_statistics", "colour"), ("sln_floor", "fm")])
+def test_an_unknown_objective_choice_is_named_at_start_up(field, value):
     config = synthetic.get_config("tiny")
-    config.gan.fm_statistics = "colour"
-    with pytest.raises(config_validation.ConfigError, match="config.gan.fm_statistics='colour': choose from"):
+    config.gan[field] = value
+    with pytest.raises(config_validation.ConfigError, match=f"config.gan.{field}='{value}': choose from"):
         config_validation.validate(config)
 
 

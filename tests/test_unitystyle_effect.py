@@ -17,6 +17,7 @@ import pytest
 
 import runs
 from unitystyle_jax.data import formats, pipeline
+from unitystyle_jax.gan import style_stats
 from unitystyle_jax.gan.style_stats import LUMA, StyleStats
 
 pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
@@ -38,16 +39,18 @@ def toward_grey(images):
 @pytest.fixture(scope="module")
 def transferred(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("effect")
-    runs.run(
-        "train.py",
-        workdir,
-        "--config.stages=gan,transfer",
-        f"--config.gan.num_steps={STEPS}",
-        f"--config.gan.checkpoint_every={STEPS}",
-        f"--config.gan.log_every={STEPS}",
-    )
+    done = runs.run("train.py", workdir, *gan_flags(STEPS))
     with open(os.path.join(workdir, "unitystyle", "transfer.json")) as f:
-        return workdir, json.load(f)["style"]
+        return workdir, json.load(f)["style"], done.stdout
+
+
+def gan_flags(steps: int) -> tuple[str, ...]:
+    return (
+        "--config.stages=gan,transfer",
+        f"--config.gan.num_steps={steps}",
+        f"--config.gan.checkpoint_every={steps}",
+        f"--config.gan.log_every={steps}",
+    )
 
 
 def control_style(dataset_root, transform) -> dict:
@@ -62,7 +65,7 @@ def control_style(dataset_root, transform) -> dict:
 
 
 def test_unitystyle_lowers_the_style_ratio_and_keeps_structure(transferred):
-    _, style = transferred
+    _, style, _ = transferred
     ratio = style["style_ratio"]
     assert ratio["unity"] < R_DROP * ratio["real"], style
     assert style["colour_spread"]["unity"] < style["colour_spread"]["real"], style
@@ -72,8 +75,33 @@ def test_unitystyle_lowers_the_style_ratio_and_keeps_structure(transferred):
 
 @pytest.mark.parametrize("transform", [desaturate, toward_grey])
 def test_global_colour_changes_shrink_the_spread_but_not_the_style_ratio(transferred, transform):
-    workdir, style = transferred
+    workdir, style, _ = transferred
     control = control_style(workdir / "dataset", transform)
     np.testing.assert_allclose(control["style_ratio"]["real"], style["style_ratio"]["real"], rtol=1e-4)
     assert control["colour_spread"]["unity"] < 0.8 * control["colour_spread"]["real"]  # spread alone: fooled
     assert control["style_ratio"]["unity"] >= R_DROP * control["style_ratio"]["real"], control  # R: rejected
+
+
+def test_the_transfer_says_whether_the_cameras_moved(transferred, tmp_path):
+    """The unifying run's summary says the cameras moved; generators one step from their identity initialisation
+    (the negative control: what a GAN stage that did nothing leaves) get the warning, on stdout and stderr."""
+    workdir, style, stdout = transferred
+    assert style_stats.verdict(style)[0], style
+    assert "the cameras moved toward one style: R " in stdout and "WARNING" not in stdout, stdout
+    pinned = runs.run("train.py", tmp_path, *gan_flags(1))
+    assert "WARNING: the cameras barely moved: R " in pinned.stdout, pinned.stdout
+    assert "transfer: the cameras barely moved" in pinned.stderr, pinned.stderr[-2000:]
+
+
+def identity(images):
+    return images
+
+
+@pytest.mark.parametrize("transform", [identity, desaturate, toward_grey])
+def test_the_verdict_rejects_the_identity_and_global_colour_changes(transferred, transform):
+    workdir, style, _ = transferred
+    control = control_style(workdir / "dataset", transform)
+    moved, words = style_stats.verdict(control)
+    assert not moved and words.startswith("the cameras barely moved"), words
+    if transform is identity:
+        assert control["mean_abs_change"] == 0.0 < style["mean_abs_change"], (control, style)

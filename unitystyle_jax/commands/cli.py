@@ -66,6 +66,18 @@ def parse_flags(argv: list[str]) -> list[str]:
         fail(_unknown_field(error, argv))
 
 
+def config_from_flags(config_file: str, argv: list[str]):
+    """The config a command given ARGV would run with (`--config=...` overrides applied on CONFIG_FILE), read
+    outside that command: what a benchmark that started it reads back."""
+    from ml_collections import config_flags
+
+    holder = flags.FlagValues()
+    argv = ["config", *(f for f in argv if f.startswith("--config."))]
+    config_flags.DEFINE_config_file("config", config_file, flag_values=holder, sys_argv=argv)
+    holder(argv)
+    return holder.config
+
+
 def same_flags(script: str) -> str:
     """`python SCRIPT` with this command's flags: the next command a summary suggests."""
     return " ".join(["python", script, *(shlex.quote(arg) for arg in sys.argv[1:])])

@@ -14,7 +14,7 @@ from unitystyle_jax.commands import cli, preflight
 from unitystyle_jax.core import images
 from unitystyle_jax.data import formats, pipeline, styled_data
 from unitystyle_jax.gan import training as gan_training
-from unitystyle_jax.gan import transfer
+from unitystyle_jax.gan import style_stats, transfer
 from unitystyle_jax.gan.domains import Domains
 from unitystyle_jax.reid import training as reid_training
 
@@ -125,11 +125,9 @@ def execute(plan: Plan) -> list[str]:
 
 
 def _transfer_line(style: dict) -> str:
-    """What the transfer did to query + gallery, in one line."""
-    parts = [f"SSIM to the real images {style['ssim']:.3f}"]
-    ratio, probe = style["style_ratio"], style["camera_probe"]
-    if ratio["real"] is not None:
-        parts.insert(0, f"style ratio R {ratio['real']:.2f} -> {ratio['unity']:.2f}")
-    if probe:
-        parts.insert(1, f"camera probe {100 * probe['real']:.0f}% -> {100 * probe['unity']:.0f}%")
-    return "UnityStyle dataset (" + ", ".join(parts) + ")"
+    """What the transfer did to query + gallery, in one line: whether the cameras moved (a warning when they did
+    not, also on stderr) and how much structure the images kept."""
+    moved, verdict = style_stats.verdict(style)
+    if not moved:
+        logging.warning("transfer: %s", verdict)
+    return f"UnityStyle dataset ({'' if moved else 'WARNING: '}{verdict}; SSIM to the real images {style['ssim']:.3f})"

@@ -340,7 +340,9 @@ def unitygan_step(nets, gan_config):
             "id": mean(l1(identity_y, y), id_weights) + mean(l1(identity_x, x)),
             "cyc": mean(cycle(x, cycle_x)) + mean(cycle(y, cycle_y), weights),
         }
-        total = sum(lambdas[k] * terms[k] / sln["snapshot"][k] for k in lambdas)
+        snapshot = sln["snapshot"]
+        floor = snapshot["gan"] if c.sln_floor == "gan" else 0.0  # losses.sln_normalize's floor
+        total = sum(lambdas[k] * terms[k] / max(snapshot[k], floor) for k in lambdas)
         # F's Style Attention head feeds no loss (only G's weights the Y terms): its gradient is zero, as in JAX.
         gen_grads = torch.autograd.grad(total, gen_params, allow_unused=True, materialize_grads=True)
 

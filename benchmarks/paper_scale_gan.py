@@ -1,0 +1,182 @@
+"""The paper-size UnityGAN trained for real on this machine: does G leave the identity under the objective
+configs/market1501.py ships? Its generator and discriminator, its batch, learning rate and SLN schedule, at
+256x128, on a Market-layout folder the project writes (the synthetic generator at 256x128, two cameras: two
+UnityGANs), for a few dozen steps each; one run per objective.
+
+    python benchmarks/paper_scale_gan.py [--steps 60] [--objectives sln_ganimorph,shipped]
+        [--workdir runs/paper_scale] [--results results] [--config configs/market1501.py]
+
+Per objective: mean |G(x) - x| (0-255 levels) and SSIM over query + gallery, the style ratio R and the cameras'
+colour and contrast spread real -> UnityStyle, the camera probe, the GAN's seconds per step (median over the
+logging windows after the first, which compiles) and the run's peak resident memory. Writes
+RESULTS/paper_scale_gan.{md,json}; each objective's run resumes where it stopped, and runs an earlier invocation
+wrote are kept beside this one's.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from unitystyle_jax.data import synthetic  # noqa: E402
+
+OBJECTIVES = {
+    "sln_ganimorph": (
+        "SLN as GANimorph's, no floor (what configs/market1501.py shipped before)",
+        ("--config.gan.sln_floor=none",),
+    ),
+    "shipped": ("the objective configs/market1501.py ships", ()),
+}
+# Fewer people than the demo's (the transfer of every image through a paper-size G is minutes here); two cameras.
+SPEC = dict(num_train_ids=30, num_test_ids=30, num_cameras=2, num_distractors=20, num_junk=10)
+
+
+def flags_of(args, name: str, data: str) -> list[str]:
+    workdir = os.path.join(args.workdir, name)
+    return [
+        f"--config={args.config}",
+        f"--workdir={workdir}",
+        "--config.data.name=market1501",
+        f"--config.data.root={data}",
+        f"--config.compilation_cache_dir={os.path.join(args.workdir, '.jax_cache')}",
+        "--config.stages=gan,transfer",
+        f"--config.gan.num_steps={args.steps}",
+        f"--config.gan.checkpoint_every={args.steps}",
+        f"--config.gan.log_every={args.log_every}",
+        *OBJECTIVES[name][1],
+    ]
+
+
+def peak_run(command: list[str], log: str) -> float:
+    """Runs COMMAND to its end (output to LOG); its peak resident memory in GiB (ru_maxrss, Linux: KiB)."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=out)
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"error: {' '.join(command[:2])} failed (exit {process.returncode}); see {log}")
+    return usage.ru_maxrss / 2**20
+
+
+def seconds_per_step(workdir: str, images_per_step: int) -> float | None:
+    """The median over every camera's logging windows but its first (which includes compilation)."""
+    windows = []
+    gan = os.path.join(workdir, "gan")
+    for camera in sorted(d for d in os.listdir(gan) if d.startswith("cam")):
+        with open(os.path.join(gan, camera, "metrics.jsonl")) as f:
+            rates = [json.loads(line).get("images_per_sec") for line in f if line.strip()]
+        windows += [images_per_step / r for r in rates[1:] if r]
+    return float(np.median(windows)) if windows else None
+
+
+def run_objective(args, name: str, data: str) -> dict:
+    from unitystyle_jax.commands import cli
+
+    flags = flags_of(args, name, data)
+    began = time.perf_counter()
+    peak = peak_run([sys.executable, "train.py", *flags], os.path.join(args.workdir, f"{name}.log"))
+    workdir = os.path.join(args.workdir, name)
+    with open(os.path.join(workdir, "unitystyle", "transfer.json")) as f:
+        style = json.load(f)["style"]
+    config = cli.config_from_flags(args.config, flags)
+    return {
+        "style": style,
+        "seconds_per_step": seconds_per_step(workdir, 2 * config.gan.batch_size),
+        "peak_gib": round(peak, 2),
+        "wall_seconds": round(time.perf_counter() - began, 1),
+        "steps": args.steps,
+        "sizes": {
+            "image": [config.gan.height, config.gan.width],
+            "batch": config.gan.batch_size,
+            "generator": config.gan.generator.to_dict(),
+            "discriminator": config.gan.discriminator.to_dict(),
+            "learning_rate": config.gan.learning_rate,
+            "sln": [config.gan.sln, config.gan.sln_floor, config.gan.sln_first, config.gan.sln_every],
+        },
+        "date": datetime.date.today().isoformat(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip(),
+    }
+
+
+def render(report: dict) -> str:
+    lines = [
+        f"# The paper-size UnityGAN on this CPU ({report['machine']})",
+        "",
+        f"{report['config']}'s UnityGAN on a two-camera synthetic Market-layout folder (global styles, "
+        f"{report['height']}x{report['width']}): each camera's model trained for the steps shown, then every "
+        "query and gallery image transferred. |G(x) - x| in 0-255 levels; R = camera spread / within-camera "
+        "identity spread (lower = cameras more alike); colour and contrast spread = the spread of the cameras' "
+        "means around their middle; probe = a camera classifier of style descriptors trained on real images "
+        "(chance 50%).",
+        "",
+        "| objective | steps | mean \\|G(x) − x\\| | SSIM | R real → UnityStyle | colour spread | contrast spread "
+        "| probe % | s / step | peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, run in report["runs"].items():
+        s = run["style"]
+        ratio, probe = s["style_ratio"], s["camera_probe"]
+        lines.append(
+            f"| {OBJECTIVES[name][0]} | {run['steps']} | {s['mean_abs_change']:.2f} | {s['ssim']:.3f} "
+            f"| {ratio['real']:.2f} → {ratio['unity']:.2f} ({ratio['unity'] / ratio['real']:.2f}×) "
+            f"| {s['colour_spread']['real']:.1f} → {s['colour_spread']['unity']:.1f} "
+            f"| {s['contrast_spread']['real']:.1f} → {s['contrast_spread']['unity']:.1f} "
+            f"| {100 * probe['real']:.0f} → {100 * probe['unity']:.0f} "
+            f"| {run['seconds_per_step']:.2f} | {run['peak_gib']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60, help="GAN steps per camera model")
+    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--objectives", default=",".join(OBJECTIVES))
+    parser.add_argument("--workdir", default="runs/paper_scale")
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--config", default="configs/market1501.py")
+    parser.add_argument("--height", type=int, default=256, help="the synthetic images' height (width: half)")
+    args = parser.parse_args()
+    names = [n for n in args.objectives.split(",") if n]
+    if not names or any(n not in OBJECTIVES for n in names):
+        parser.error(f"--objectives {args.objectives!r}: choose from {', '.join(OBJECTIVES)}")
+    os.makedirs(args.workdir, exist_ok=True)
+    data = os.path.join(args.workdir, "dataset")
+    spec = synthetic.SyntheticSpec(height=args.height, width=args.height // 2, **SPEC)
+    synthetic.ensure(data, spec)
+    path = os.path.join(args.results, "paper_scale_gan.json")
+    report = {"runs": {}}
+    if os.path.exists(path):
+        with open(path) as f:
+            report = json.load(f)
+    for name in names:
+        report["runs"][name] = run_objective(args, name, data)
+        report["runs"] = {n: report["runs"][n] for n in OBJECTIVES if n in report["runs"]}
+        import jax
+
+        report.update(
+            config=args.config,
+            height=spec.height,
+            width=spec.width,
+            machine=f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on CPU",
+        )
+        os.makedirs(args.results, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+        with open(os.path.join(args.results, "paper_scale_gan.md"), "w") as f:
+            f.write(render(report))
+    print(render(report))
+
+
+if __name__ == "__main__":
+    main()
