@@ -1,9 +1,10 @@
 """The paper-size UnityGAN trained for real on this machine: does G leave the identity under the objective
-configs/market1501.py ships? Its generator and discriminator, its batch, learning rate and SLN schedule, at
+configs/market1501.py ships? Its generator and discriminator, its learning rate and SLN schedule, at
 256x128, on a Market-layout folder the project writes (the synthetic generator at 256x128, two cameras: two
-UnityGANs), for a few dozen steps each; one run per objective.
+UnityGANs), for a few dozen steps each; one run per objective. The batch is the one size shrunk by default: a
+paper-size step of 2 + 2 images takes ~30 s on a 2-core CPU (docs/performance.md), one of 16 + 16 about 8x that.
 
-    python benchmarks/paper_scale_gan.py [--steps 60] [--objectives sln_ganimorph,shipped]
+    python benchmarks/paper_scale_gan.py [--steps 60] [--batch 2] [--objectives sln_ganimorph,shipped]
         [--workdir runs/paper_scale] [--results results] [--config configs/market1501.py]
 
 Per objective: mean |G(x) - x| (0-255 levels) and SSIM over query + gallery, the style ratio R and the cameras'
@@ -51,6 +52,7 @@ def flags_of(args, name: str, data: str) -> list[str]:
         f"--config.gan.num_steps={args.steps}",
         f"--config.gan.checkpoint_every={args.steps}",
         f"--config.gan.log_every={args.log_every}",
+        f"--config.gan.batch_size={args.batch}",
         *OBJECTIVES[name][1],
     ]
 
@@ -113,7 +115,8 @@ def render(report: dict) -> str:
         f"# The paper-size UnityGAN on this CPU ({report['machine']})",
         "",
         f"{report['config']}'s UnityGAN on a two-camera synthetic Market-layout folder (global styles, "
-        f"{report['height']}x{report['width']}): each camera's model trained for the steps shown, then every "
+        f"{report['height']}x{report['width']}, batch {report['batch']} + {report['batch']}): each camera's model "
+        "trained for the steps shown, then every "
         "query and gallery image transferred. |G(x) - x| in 0-255 levels; R = camera spread / within-camera "
         "identity spread (lower = cameras more alike); colour and contrast spread = the spread of the cameras' "
         "means around their middle; probe = a camera classifier of style descriptors trained on real images "
@@ -141,6 +144,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="GAN steps per camera model")
     parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=2,
+        help="images of each side per step (the paper's 16 is ~8x the step time)",
+    )
     parser.add_argument("--objectives", default=",".join(OBJECTIVES))
     parser.add_argument("--workdir", default="runs/paper_scale")
     parser.add_argument("--results", default="results")
@@ -166,6 +175,7 @@ def main():
 
         report.update(
             config=args.config,
+            batch=args.batch,
             height=spec.height,
             width=spec.width,
             machine=f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on CPU",
