@@ -31,9 +31,6 @@ def get_config(variant: str | None = None):
     # follow within the run (paper-scale values are in configs/default.py).
     c.gan.learning_rate = 1e-3
     c.gan.sln_decay, c.gan.sln_first, c.gan.sln_every = 0.99, 20, 40
-    # SLN off: with the identity-initialised generator its snapshots of the near-zero identity and cycle terms
-    # hold G at the identity (docs/objective.md; benchmarks/unitygan_ablation.py measures it).
-    c.gan.sln = False
     c.gan.generator.update(base_features=16, num_res_blocks=1, num_scales=3, ibn_scales=1)
     c.gan.discriminator.base_features = 16
     c.gan.log_every, c.gan.checkpoint_every = 50, 150

@@ -93,9 +93,11 @@ SLN_DECAY = 0.5
 
 @pytest.fixture(scope="module")
 def uniform():
-    """Without Style Attention; SLN refreshes at steps 2 and 4 (tiny's sln = False: the snapshots are kept, the
-    terms are not scaled, so the schedule changes no trained weight the other tests read)."""
-    return Harness(gan_config(style_attention=False, sln_first=2, sln_every=2, sln_decay=SLN_DECAY))
+    """Without Style Attention; SLN refreshes at steps 2 and 4 (sln = False: the snapshots are kept, the terms
+    are not scaled, so the schedule changes no trained weight the other tests read)."""
+    return Harness(
+        gan_config(style_attention=False, sln=False, sln_first=2, sln_every=2, sln_decay=SLN_DECAY)
+    )
 
 
 @pytest.fixture(scope="module")

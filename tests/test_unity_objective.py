@@ -203,6 +203,39 @@ def test_style_feature_matching_sees_a_colour_cast_that_the_normalised_maps_miss
     assert means["cast"] < means["unrelated"], moved  # the normalised maps: blind to the cast
 
 
+# What a CPU-sized config may shrink of the paper-scale UnityGAN: sizes, steps, rates, schedules, logging.
+SHRINKABLE = {"height", "width", "batch_size", "num_steps", "learning_rate", "log_every", "checkpoint_every"}
+SHRINKABLE |= {"sln_decay", "sln_first", "sln_every", "discriminator.base_features"}
+SHRINKABLE |= {f"generator.{k}" for k in ("base_features", "num_res_blocks", "num_scales")}
+
+
+def objective_differences(small, paper) -> list[str]:
+    """The config.gan fields in which SMALL differs from PAPER beyond what a smaller run may shrink."""
+
+    def flat(gan) -> dict:
+        nested = ("generator", "discriminator")
+        fields = {k: v for k, v in gan.to_dict().items() if k not in nested}
+        return fields | {f"{n}.{k}": v for n in nested for k, v in gan[n].to_dict().items()}
+
+    small, paper = flat(small.gan), flat(paper.gan)
+    return sorted(
+        k for k in paper.keys() | small.keys() if small.get(k) != paper.get(k) and k not in SHRINKABLE
+    )
+
+
+def test_the_demo_trains_the_paper_objective_shrunk_only_in_sizes_steps_rates_and_schedules():
+    """configs/synthetic.py (the demo and the comparison) trains the objective configs/market1501.py ships; a
+    changed objective knob, the demo's SLN switched off as it once was, is caught (the negative control)."""
+    from configs import market1501
+
+    paper = market1501.get_config()
+    for variant in (None, "compare"):
+        assert objective_differences(synthetic.get_config(variant), paper) == []
+    switched_off = synthetic.get_config()
+    switched_off.gan.sln = False
+    assert objective_differences(switched_off, paper) == ["sln"]
+
+
 @pytest.mark.parametrize("field, value", [("fm_statistics", "colour"), ("sln_floor", "fm")])
 def test_an_unknown_objective_choice_is_named_at_start_up(field, value):
     config = synthetic.get_config("tiny")
