@@ -74,32 +74,78 @@ def seeds_by_queries(values: Sequence[np.ndarray]) -> np.ndarray:
     return data
 
 
+def _labels(labels, size: int, what: str) -> np.ndarray:
+    """Each item's group as 0..G-1 (None: every item its own group), refused unless there is one per item."""
+    if labels is None:
+        return np.arange(size)
+    labels = np.asarray(labels)
+    if labels.shape != (size,):
+        raise EvaluationError(f"paired statistics need one {what} label per value: {labels.shape[0]} for {size}")
+    return np.unique(labels, return_inverse=True)[1].reshape(size)
+
+
+def _t_scale(units: int, level: float) -> float:
+    """A bootstrap over `units` independent draws made a t interval: √(n/(n−1)) · t(n−1) / z (1 with one)."""
+    if units < 2:
+        return 1.0
+    z = stats.norm.ppf((1 + level) / 2)
+    return np.sqrt(units / (units - 1)) * stats.t.ppf((1 + level) / 2, units - 1) / z
+
+
+def _training_part(seed_means: np.ndarray, groups: np.ndarray, rng, samples: int, level: float) -> np.ndarray:
+    """Deviations of the training noise: GAN seeds drawn, then IDE seeds within each drawn GAN seed, scaled for
+    the GAN seeds' degrees of freedom (the IDE seeds of one GAN seed share its draw and add none). With one GAN
+    seed the IDE seeds are the units, and the GAN's own variance is not covered."""
+    count = groups.max() + 1
+    if count == 1:
+        groups, count = np.arange(len(seed_means)), len(seed_means)  # the IDE seeds are the only units
+    sizes = np.bincount(groups)
+    members = np.zeros((count, sizes.max()), np.int64)
+    for g in range(count):
+        members[g, : sizes[g]] = np.flatnonzero(groups == g)
+    centre = np.mean([seed_means[groups == g].mean() for g in range(count)])
+    drawn = rng.integers(count, size=(samples, count))
+    if sizes.max() == 1:  # one IDE seed per GAN seed: nothing to draw within
+        means = seed_means[members[drawn, 0]].mean(axis=1)
+    else:
+        within = np.floor(rng.random((samples, count, sizes.max())) * sizes[drawn][..., None]).astype(np.int64)
+        kept = np.arange(sizes.max()) < sizes[drawn][..., None]
+        values = seed_means[members[drawn[..., None], within]] * kept
+        means = (values.sum(axis=2) / sizes[drawn]).mean(axis=1)
+    return (means - centre) * _t_scale(count, level)
+
+
+def _test_part(query_means: np.ndarray, clusters: np.ndarray, rng, samples: int) -> np.ndarray:
+    """Deviations of the test sample: identities drawn with all their queries (queries of one person are not
+    independent draws). Identities number in the hundreds, so no small-sample scaling."""
+    count = clusters.max() + 1
+    sums, sizes = np.bincount(clusters, query_means, count), np.bincount(clusters, minlength=count)
+    draws = []
+    for start in range(0, samples, 500):
+        drawn = rng.integers(count, size=(min(500, samples - start), count))
+        draws.append(sums[drawn].sum(axis=1) / sizes[drawn].sum(axis=1))
+    return np.concatenate(draws) - query_means.mean()
+
+
 def bootstrap(
-    values: Sequence[np.ndarray], samples: int = 5000, level: float = 0.95, seed: int = 0
+    values: Sequence[np.ndarray],
+    samples: int = 5000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups: Sequence[int] | None = None,
+    clusters: Sequence[int] | None = None,
 ) -> Interval:
     """The mean of values[s][q] over seeds and queries, with its bootstrap interval (module doc). Pass a row's
-    per-query values for its own interval, or `differences` for a contrast's."""
+    per-query values for its own interval, or `differences` for a contrast's. groups[s]: the GAN seed IDE seed s
+    used (None: each seed its own); clusters[q]: query q's identity (None: each query its own)."""
     data = seeds_by_queries(values)
     num_seeds, num_queries = data.shape
-    mean = data.mean()
+    groups, clusters = _labels(groups, num_seeds, "GAN seed"), _labels(clusters, num_queries, "identity")
     rng = np.random.default_rng(seed)
-    seed_means, query_means = data.mean(axis=1), data.mean(axis=0)
-    seed_part = seed_means[rng.integers(num_seeds, size=(samples, num_seeds))].mean(axis=1) - mean
-    if num_seeds > 1:
-        z = stats.norm.ppf((1 + level) / 2)
-        seed_part *= np.sqrt(num_seeds / (num_seeds - 1)) * stats.t.ppf((1 + level) / 2, num_seeds - 1) / z
-    query_part = (
-        np.concatenate(
-            [
-                query_means[rng.integers(num_queries, size=(min(500, samples - start), num_queries))].mean(
-                    axis=1
-                )
-                for start in range(0, samples, 500)
-            ]
-        )
-        - mean
-    )
-    low, high = np.quantile(mean + seed_part + query_part, [(1 - level) / 2, (1 + level) / 2])
+    training = _training_part(data.mean(axis=1), groups, rng, samples, level)
+    test = _test_part(data.mean(axis=0), clusters, rng, samples)
+    mean = data.mean()
+    low, high = np.quantile(mean + training + test, [(1 - level) / 2, (1 + level) / 2])
     return Interval(float(mean), float(low), float(high))
 
 
