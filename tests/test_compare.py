@@ -92,7 +92,7 @@ def test_contrasts_are_paired_intervals_and_claims_get_verdicts(compared):
     assert [c["claim"] for c in report["claims"]] == [claim for claim, *_ in compare.CLAIMS]
     assert all(c["verdict"] in ("shown", "contradicted", "not separable here") for c in report["claims"])
     markdown = (results / "compare.md").read_text()
-    assert "two-stage bootstrap" not in markdown and "crossed bootstrap" in markdown
+    assert "crossed bootstrap" not in markdown and "nested bootstrap" in markdown
     assert "| seeds for mAP ±2 |" in markdown
     # The test-time-only row evaluates the IDE's own model on the UnityStyle query and gallery.
     assert (workdir / "seed0" / "ide" / "eval_ide_unitystyle_test" / "per_query.npz").exists()

@@ -4,6 +4,7 @@ the seeds a narrower interval needs are projected as the interval is built, and 
 metrics they come from."""
 
 import numpy as np
+from scipy import stats
 import pytest
 
 from unitystyle_jax.evaluation import EvaluationError, evaluate_rank, paired, report
@@ -172,3 +173,18 @@ def test_one_gan_seed_per_ide_seed_and_one_query_per_identity_is_the_crossed_int
     np.testing.assert_allclose([plain.low, plain.high], [labelled.low, labelled.high], rtol=1e-12)
     with pytest.raises(EvaluationError, match="one GAN seed label per value: 3 for 5"):
         paired.bootstrap(values, groups=[0, 1, 0])
+
+
+def test_the_seeds_a_width_needs_count_the_gan_seeds_variance_once_per_gan_seed():
+    """Two GAN seeds of three IDE seeds each: seed means a ± w around +a and -a (a = 2, w = 1.5 points). The
+    between-GAN variance 2a² − w²/3 plus the within w² make one (GAN, IDE) pair's variance 2a² + 2w²/3; taken as
+    six independent seeds the spread is (6a² + 4w²)/5, and fewer seeds look enough."""
+    a, w = 0.02, 0.015
+    means = [a - w, a, a + w, -a - w, -a, -a + w]
+    flat = [np.full(QUERIES, m) for m in means]
+    pair_sd = np.sqrt(2 * a**2 + 2 * w**2 / 3)
+    expected = next(n for n in range(2, 100) if stats.t.ppf(0.975, n - 1) * pair_sd / np.sqrt(n) <= 0.02)
+    nested = paired.seeds_for_width(flat, 0.02, groups=[0, 0, 0, 1, 1, 1])
+    assert nested == expected
+    assert paired.seeds_for_width(flat, 0.02) < nested
+    assert paired.seeds_for_width(flat, 0.02, groups=[0] * 6) is None  # one GAN seed: its spread unknown

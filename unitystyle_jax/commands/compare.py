@@ -10,8 +10,8 @@ label smoothing; UnityStyle with per-model Style Attention; and the PyTorch IDE 
 Every row is trained with each of `compare.seeds` seeds (the IDE's initialisation, data order and augmentation);
 the generators are trained for `compare.gan_seeds` seeds and IDE seed i uses GAN seed i mod gan_seeds, so a
 row's seeds carry the GANs' variance too. Seed i of every row shares all of that, and every row is scored on the
-same queries, so rows are compared pairwise: the mean paired difference with a crossed bootstrap interval over
-seeds and queries (`evaluation.paired`). Everything resumes: finished GANs, transfers, IDE models and evaluations
+same queries, so rows are compared pairwise: the mean paired difference with a bootstrap interval that draws
+GAN seeds, IDE seeds within them and test identities (`evaluation.paired`). Everything resumes: finished GANs, transfers, IDE models and evaluations
 are kept and skipped.
 
 Writes RESULTS/compare.md and RESULTS/compare.json: per row the mean, sample std over seeds and 95% interval of
@@ -533,6 +533,15 @@ def summarise(config, rows, seeds, gan_seeds, per_seed: dict, style_report: dict
     """Per row and metric: mean, sample std over seeds and the bootstrap interval; per contrast: the paired
     difference with its interval; per claim: its verdict."""
     samples = config.compare.bootstrap_samples
+    by_key = {r.key: r for r in rows}
+
+    def design(keys, per_query) -> dict:
+        """The seeds' and queries' structure the intervals draw by: IDE seed i's GAN seed (i mod the GAN seeds)
+        where a row of KEYS uses generated images, and each query's identity."""
+        made = [STYLE_SETS[n].made_by_gans for k in keys for n in (by_key[k].styles, by_key[k].test) if n]
+        groups = [i % len(gan_seeds) for i in range(len(seeds))] if any(made) else None
+        return {"groups": groups, "clusters": [splits.query[i].pid for i in per_query["query"]]}
+
     table = {}
     for row in rows:
         runs = per_seed[row.key]
@@ -540,7 +549,7 @@ def summarise(config, rows, seeds, gan_seeds, per_seed: dict, style_report: dict
         entry = {"title": row.title}
         for _, key in METRICS:
             values = [paired.METRICS[key](m["per_query"]) for m in runs]
-            interval = paired.bootstrap(values, samples).as_dict()
+            interval = paired.bootstrap(values, samples, **design([row.key], runs[0]["per_query"])).as_dict()
             entry[key] = {**_spread([m[key] for m in runs]), "low": interval["low"], "high": interval["high"]}
         entry.update(
             per_seed=[
@@ -560,9 +569,10 @@ def summarise(config, rows, seeds, gan_seeds, per_seed: dict, style_report: dict
             diffs = paired.differences(
                 [m["per_query"] for m in per_seed[a]], [m["per_query"] for m in per_seed[b]], key
             )
-            entry[key] = paired.bootstrap(diffs, samples).as_dict()
+            structure = design([a, b], per_seed[a][0]["per_query"])
+            entry[key] = paired.bootstrap(diffs, samples, **structure).as_dict()
             if key == "mAP":
-                entry["seeds_for_margin"] = paired.seeds_for_width(diffs, MARGIN)
+                entry["seeds_for_margin"] = paired.seeds_for_width(diffs, MARGIN, **structure)
         contrasts.append(entry)
     by_pair = {(c["row"], c["against"]): c for c in contrasts}
     claims = [
@@ -672,10 +682,12 @@ and IDE seed i uses GAN seed i mod {len(report["gan_seeds"])}. Cells: mean ± sa
 {chr(10).join(lines)}
 
 Paired differences, in points: the mean over seeds and queries of (row − against) on the same seed and query,
-[95% interval] from a crossed bootstrap ({report["bootstrap_samples"]} draws of the seeds and, independently, the
-queries, each with replacement; the seeds' part corrected for their small number, `evaluation.paired`).
-**differs**: the interval excludes 0. Seeds for mAP {margin}: how many seeds would bring the mAP interval within
-{margin} points at the spreads measured here; "more queries" where the test sample's part alone is wider.
+[95% interval] from a nested bootstrap ({report["bootstrap_samples"]} draws: the GAN seeds, then the IDE seeds
+within each, where a row uses generated images, and, independently, the test identities with all their queries;
+the seeds' part scaled for the GAN seeds' degrees of freedom, `evaluation.paired`). **differs**: the interval
+excludes 0. Seeds for mAP {margin}: how many IDE seeds, each with a GAN seed of its own, would bring the mAP
+interval within {margin} points at the spreads measured here; "more queries" where the test sample's part alone is
+wider, "–" where fewer than two GAN seeds give no GAN spread to project.
 
 {chr(10).join(contrast_lines)}
 

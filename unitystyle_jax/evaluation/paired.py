@@ -2,21 +2,25 @@
 
 Seed s of every row of a comparison shares the IDE's initialisation, data order and generators, and every row is
 scored on the same queries. So a difference a − b is formed per seed and per query, d[s, q]; what moves its mean
-is which seeds trained (training noise, GAN seeds included where seeds are split over them) and which queries
-were drawn (the test sample). Seeds and queries are crossed, not nested: every seed sees the same queries, so the
-test sample's share of the noise does not shrink with more seeds.
+is which seeds trained (training noise) and which queries were drawn (the test sample). The design has two
+structures an interval must respect:
+- Seeds are nested: where IDE seed s uses GAN seed s mod G, the IDE seeds of one GAN seed share its draw, so six
+  IDE seeds over two GAN seeds hold two independent draws of the GAN's variance, not six.
+- Queries are clustered and crossed with the seeds: the queries of one identity share that person, and every
+  seed sees the same queries, so the test sample's share of the noise does not shrink with more seeds.
 
-The interval is a crossed ("pigeonhole") bootstrap: each draw resamples the S seeds with replacement and,
-independently, the Q queries, and its deviation from the mean is the seed draw's (mean of the drawn seeds'
-d[s, :]) plus the query draw's (mean of the drawn queries' d[:, q]). A bootstrap over a handful of seeds is too
-narrow (five seeds' resampled mean has (S−1)/S of the variance, and a normal spread where the few-seed truth is
-Student's t), so the seed deviations are scaled by √(S/(S−1)) · t(S−1)/z, the small-sample correction that makes
-the seed part a t interval. The 2.5th and 97.5th percentiles of mean + deviation bound the 95% interval; a
-difference "differs" only where it excludes 0. With one seed the interval covers the test sample only.
+The interval is a bootstrap of both (`bootstrap`): each draw resamples the GAN seeds, then the IDE seeds within
+each drawn GAN seed (`groups`), and, independently, the identities with all their queries (`clusters`); its
+deviation from the mean is the seed draw's plus the identity draw's. A bootstrap over a handful of units is too
+narrow (n units' resampled mean has (n−1)/n of the variance, and a normal spread where the few-unit truth is
+Student's t), so the seeds' deviations are scaled by √(G/(G−1)) · t(G−1)/z for the G GAN seeds, the independent
+units of the training noise. The 2.5th and 97.5th percentiles of mean + deviation bound the 95% interval; a
+difference "differs" only where it excludes 0. Unlabelled (each seed its own GAN seed, each query its own
+identity) it is the crossed bootstrap over seeds and queries.
 
-The same two parts say what a narrower interval would take (`seeds_for_width`): the seeds' part shrinks as
-t(S−1)/√S with more seeds, the queries' part only with more queries, so where the queries' part alone is wider
-than the target no number of seeds meets it.
+The same parts say what a narrower interval would take (`seeds_for_width`): the seeds' part shrinks as
+t(S−1)/√S with more seeds, each with a GAN seed of its own, the identities' part only with more queries, so where
+that part alone is wider than the target no number of seeds meets it.
 """
 
 from __future__ import annotations
@@ -80,7 +84,9 @@ def _labels(labels, size: int, what: str) -> np.ndarray:
         return np.arange(size)
     labels = np.asarray(labels)
     if labels.shape != (size,):
-        raise EvaluationError(f"paired statistics need one {what} label per value: {labels.shape[0]} for {size}")
+        raise EvaluationError(
+            f"paired statistics need one {what} label per value: {labels.shape[0]} for {size}"
+        )
     return np.unique(labels, return_inverse=True)[1].reshape(size)
 
 
@@ -108,7 +114,9 @@ def _training_part(seed_means: np.ndarray, groups: np.ndarray, rng, samples: int
     if sizes.max() == 1:  # one IDE seed per GAN seed: nothing to draw within
         means = seed_means[members[drawn, 0]].mean(axis=1)
     else:
-        within = np.floor(rng.random((samples, count, sizes.max())) * sizes[drawn][..., None]).astype(np.int64)
+        within = np.floor(rng.random((samples, count, sizes.max())) * sizes[drawn][..., None]).astype(
+            np.int64
+        )
         kept = np.arange(sizes.max()) < sizes[drawn][..., None]
         values = seed_means[members[drawn[..., None], within]] * kept
         means = (values.sum(axis=2) / sizes[drawn]).mean(axis=1)
@@ -149,24 +157,51 @@ def bootstrap(
     return Interval(float(mean), float(low), float(high))
 
 
+def _pair_variance(seed_means: np.ndarray, groups: np.ndarray) -> float | None:
+    """The variance of one (GAN seed, IDE seed) pair's mean difference: between GAN seeds plus within one (a
+    one-way random-effects split of the seeds' means). None without two GAN seeds to measure the first."""
+    count = groups.max() + 1
+    if count < 2:
+        return None
+    sizes = np.bincount(groups)
+    group_means = np.bincount(groups, seed_means) / sizes
+    if sizes.max() == 1:
+        return float(seed_means.var(ddof=1))
+    residual = seed_means - group_means[groups]
+    within = float((residual**2).sum() / (len(seed_means) - count)) if len(seed_means) > count else 0.0
+    between = max(float(group_means.var(ddof=1)) - within * float(np.mean(1.0 / sizes)), 0.0)
+    return between + within
+
+
 def seeds_for_width(
-    values: Sequence[np.ndarray], half_width: float, level: float = 0.95, most: int = 1000
+    values: Sequence[np.ndarray],
+    half_width: float,
+    level: float = 0.95,
+    most: int = 1000,
+    groups: Sequence[int] | None = None,
+    clusters: Sequence[int] | None = None,
 ) -> int | None:
-    """The fewest seeds whose interval of values like these (seeds x queries, as `bootstrap` takes) would be
-    within ±half_width, at the spreads measured here: the seeds' part t(S−1)·sd(seed means)/√S and the queries'
-    part z·sd(query means)/√Q, added as independent errors. None where the queries' part alone is wider (more
-    queries are needed, not seeds), where fewer than 2 seeds give no spread to project, or beyond `most`."""
+    """The fewest seeds, each IDE seed with a GAN seed of its own, whose interval of values like these (seeds x
+    queries, labelled as `bootstrap` takes them) would be within ±half_width at the spreads measured here: the
+    seeds' part t(S−1)·√(pair variance / S), the pair variance split into GAN and IDE parts where GAN seeds are
+    shared, and the identities' part z·sd of the mean over identities, added as independent errors. None where
+    the identities' part alone is wider (more queries are needed, not seeds), where fewer than 2 GAN seeds give
+    no GAN spread to project, or beyond `most`."""
     data = seeds_by_queries(values)
     num_seeds, num_queries = data.shape
-    if num_seeds < 2:
+    groups, clusters = _labels(groups, num_seeds, "GAN seed"), _labels(clusters, num_queries, "identity")
+    pair_variance = _pair_variance(data.mean(axis=1), groups)
+    if pair_variance is None:
         return None
-    z = stats.norm.ppf((1 + level) / 2)
-    query_half = z * data.mean(axis=0).std(ddof=1) / np.sqrt(num_queries)
-    seed_sd = data.mean(axis=1).std(ddof=1)
+    query_means = data.mean(axis=0)
+    count = clusters.max() + 1
+    totals = np.bincount(clusters, query_means - query_means.mean(), count)
+    query_sd = np.sqrt(count / (count - 1) * (totals**2).sum()) / num_queries if count > 1 else 0.0
+    query_half = stats.norm.ppf((1 + level) / 2) * query_sd
     if query_half >= half_width:
         return None
     for seeds in range(2, most + 1):
-        seed_half = stats.t.ppf((1 + level) / 2, seeds - 1) * seed_sd / np.sqrt(seeds)
+        seed_half = stats.t.ppf((1 + level) / 2, seeds - 1) * np.sqrt(pair_variance / seeds)
         if np.hypot(seed_half, query_half) <= half_width:
             return seeds
     return None
