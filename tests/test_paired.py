@@ -188,3 +188,18 @@ def test_the_seeds_a_width_needs_count_the_gan_seeds_variance_once_per_gan_seed(
     assert nested == expected
     assert paired.seeds_for_width(flat, 0.02) < nested
     assert paired.seeds_for_width(flat, 0.02, groups=[0] * 6) is None  # one GAN seed: its spread unknown
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order():
+    np.testing.assert_allclose(paired.holm([0.01, 0.04, 0.03, 0.5]), [0.04, 0.09, 0.09, 0.5])
+    np.testing.assert_allclose(paired.holm([0.3, 0.9]), [0.6, 0.9])
+
+
+def test_the_p_value_agrees_with_the_interval():
+    """p < 5% exactly where the 95% interval excludes the null, for nulls on both sides of the mean."""
+    a, b = constructed_rows(np.random.default_rng(9), 0.03)
+    diffs = paired.differences(a, b, "mAP")
+    interval = paired.bootstrap(diffs)
+    for null in (interval.low - 0.002, interval.low + 0.002, interval.high - 0.002, interval.high + 0.002):
+        tested = paired.bootstrap(diffs, null=null)
+        assert (tested.p_value < 0.05) == (not tested.low <= null <= tested.high), (null, tested)

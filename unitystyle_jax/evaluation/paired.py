@@ -48,6 +48,8 @@ class Interval:
     mean: float
     low: float
     high: float
+    p_value: float = 1.0  # two-sided bootstrap p of the mean against `null` (bounded below by 1 / draws)
+    null: float = 0.0
 
     @property
     def differs(self) -> bool:
@@ -55,7 +57,14 @@ class Interval:
         return self.low > 0.0 or self.high < 0.0
 
     def as_dict(self) -> dict:
-        return {"mean": self.mean, "low": self.low, "high": self.high, "differs": self.differs}
+        return {
+            "mean": self.mean,
+            "low": self.low,
+            "high": self.high,
+            "differs": self.differs,
+            "p_value": self.p_value,
+            "null": self.null,
+        }
 
 
 def differences(a: Sequence[dict], b: Sequence[dict], metric: str) -> list[np.ndarray]:
@@ -142,10 +151,12 @@ def bootstrap(
     seed: int = 0,
     groups: Sequence[int] | None = None,
     clusters: Sequence[int] | None = None,
+    null: float = 0.0,
 ) -> Interval:
-    """The mean of values[s][q] over seeds and queries, with its bootstrap interval (module doc). Pass a row's
-    per-query values for its own interval, or `differences` for a contrast's. groups[s]: the GAN seed IDE seed s
-    used (None: each seed its own); clusters[q]: query q's identity (None: each query its own)."""
+    """The mean of values[s][q] over seeds and queries, with its bootstrap interval (module doc) and two-sided
+    p-value against NULL. Pass a row's per-query values for its own interval, or `differences` for a contrast's.
+    groups[s]: the GAN seed IDE seed s used (None: each seed its own); clusters[q]: query q's identity (None:
+    each query its own)."""
     data = seeds_by_queries(values)
     num_seeds, num_queries = data.shape
     groups, clusters = _labels(groups, num_seeds, "GAN seed"), _labels(clusters, num_queries, "identity")
@@ -153,8 +164,22 @@ def bootstrap(
     training = _training_part(data.mean(axis=1), groups, rng, samples, level)
     test = _test_part(data.mean(axis=0), clusters, rng, samples)
     mean = data.mean()
-    low, high = np.quantile(mean + training + test, [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(mean), float(low), float(high))
+    draws = mean + training + test
+    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    tail = min(np.mean(draws <= null), np.mean(draws >= null))
+    p_value = float(np.clip(2 * tail, 1.0 / samples, 1.0))
+    return Interval(float(mean), float(low), float(high), p_value, float(null))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values: each claim of the family is shown at level α when
+    its adjusted p is below α, and the chance that any true null is rejected stays at most α."""
+    p = np.asarray(p_values, np.float64)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    out = np.empty_like(p)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out.tolist()
 
 
 def _pair_variance(seed_means: np.ndarray, groups: np.ndarray) -> float | None:
