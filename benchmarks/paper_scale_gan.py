@@ -31,10 +31,10 @@ from unitystyle_jax.data import synthetic  # noqa: E402
 
 OBJECTIVES = {
     "sln_ganimorph": (
-        "SLN as GANimorph's, no floor (what configs/market1501.py shipped before)",
-        ("--config.gan.sln_floor=none",),
+        "SLN as GANimorph's: first snapshot at step 36 (what configs/market1501.py shipped before)",
+        ("--config.gan.sln_first=36",),
     ),
-    "shipped": ("the objective configs/market1501.py ships", ()),
+    "shipped": ("the objective configs/market1501.py ships (first snapshot at half the run)", ()),
 }
 # Fewer people than the demo's (the transfer of every image through a paper-size G is minutes here); two cameras.
 SPEC = dict(num_train_ids=30, num_test_ids=30, num_cameras=2, num_distractors=20, num_junk=10)
@@ -53,6 +53,7 @@ def flags_of(args, name: str, data: str) -> list[str]:
         f"--config.gan.checkpoint_every={args.steps}",
         f"--config.gan.log_every={args.log_every}",
         f"--config.gan.batch_size={args.batch}",
+        f"--config.gan.sln_first={args.steps // 2}",  # the config's schedule (half the run) scaled to the steps
         *OBJECTIVES[name][1],
     ]
 

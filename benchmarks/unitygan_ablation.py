@@ -43,7 +43,7 @@ OLD = (
     "--config.gan.lambda_cyc=0.3",
 )
 VARIANTS = {
-    "chosen": ("the chosen objective (demo config)", ()),
+    "chosen": ("the chosen objective (demo config: SLN's first snapshot at half the run)", ()),
     "generator_identity": ("+ L_ID's G half \\|G(y) − y\\|", ("--config.gan.generator_identity=True",)),
     "no_y_cycle": ("− the Y cycle G(F(y)) = y", ("--config.gan.y_cycle=False",)),
     "no_camera_balance": (
@@ -58,18 +58,13 @@ VARIANTS = {
     ),
     "old": ("the objective before (all of the above)", OLD),
     "no_ibn": ("no IBN-Res blocks (ibn_scales = 0)", ("--config.gan.generator.ibn_scales=0",)),
-    "sln": ("SLN on (bias-corrected)", ("--config.gan.sln=True",)),
     "sln_ganimorph": (
-        "SLN as GANimorph's (no floor on the normaliser)",
-        ("--config.gan.sln=True", "--config.gan.sln_floor=none"),
+        "SLN as GANimorph's (first snapshot at step 20 of 150)",
+        ("--config.gan.sln_first=20",),
     ),
     "sln_floor_gan": (
-        "SLN, each normaliser at least the adversarial term's",
-        ("--config.gan.sln=True", "--config.gan.sln_floor=gan"),
-    ),
-    "sln_warmup": (
-        "SLN as GANimorph's, first snapshot at half the run",
-        ("--config.gan.sln=True", "--config.gan.sln_floor=none", "--config.gan.sln_first=75"),
+        "SLN from step 20, each normaliser at least the adversarial term's",
+        ("--config.gan.sln_first=20", "--config.gan.sln_floor=gan"),
     ),
     "no_sln": ("SLN off (the lambdas weigh the raw terms)", ("--config.gan.sln=False",)),
 }

@@ -54,11 +54,15 @@ def get_config():
     c.gan.lambda_ss = 0.7
     c.gan.lambda_l1 = 0.3
     c.gan.sln = True  # divide each term by its SLN snapshot; False: the lambdas weight the raw terms
-    # gan: each normaliser at least the adversarial term's snapshot, so SLN never amplifies a term that is near
-    # its optimum (the identity and cycle terms of the identity-initialised G) | none: GANimorph's SLN
-    c.gan.sln_floor = "gan"
+    # none: GANimorph's SLN | gan: each normaliser at least the adversarial term's snapshot (a measured
+    # alternative: docs/objective.md)
+    c.gan.sln_floor = "none"
     c.gan.sln_decay = 0.9999
-    c.gan.sln_first = 36
+    # The first snapshot at half the run (GANimorph: step 36). The generator starts as the identity, so its
+    # identity and cycle terms start near 0; snapshotted then, SLN multiplies them until they hold G there. The
+    # lambdas weigh the raw terms until every term has left its initial value (docs/objective.md). Scale it with
+    # num_steps.
+    c.gan.sln_first = 20_000
     c.gan.sln_every = 90
     c.gan.generator = ml_collections.ConfigDict(
         # output_epsilon: the residual output is tanh(atanh(x) + delta), x clipped to +-(1 - eps) first

@@ -30,7 +30,7 @@ def get_config(variant: str | None = None):
     # A CPU demo trains each UnityGAN for minutes, not days: a faster rate and an SLN whose moving averages can
     # follow within the run (paper-scale values are in configs/default.py).
     c.gan.learning_rate = 1e-3
-    c.gan.sln_decay, c.gan.sln_first, c.gan.sln_every = 0.99, 20, 40
+    c.gan.sln_decay, c.gan.sln_first, c.gan.sln_every = 0.99, 75, 40  # first snapshot at half the run
     c.gan.generator.update(base_features=16, num_res_blocks=1, num_scales=3, ibn_scales=1)
     c.gan.discriminator.base_features = 16
     c.gan.log_every, c.gan.checkpoint_every = 50, 150
