@@ -138,6 +138,9 @@ def get_config():
     c.eval.flip = False  # average features of the image and its mirror
     c.eval.metric = "euclidean"  # euclidean | cosine
     c.eval.rerank = False  # k-reciprocal re-ranking (k1=20, k2=6, lambda=0.3)
+    # Camera-based BN's statistics for each test camera: test (its query + gallery images, transductive, as the
+    # method's paper evaluates) | train (its training images: deployable)
+    c.eval.camera_bn_statistics = "test"
     c.eval.ap = "average"  # average (torchreid/fast-reid) | trapezoid (official MATLAB code)
     c.eval.max_rank = 50
     c.eval.export_features = False  # write features.npz beside metrics.json

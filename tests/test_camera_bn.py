@@ -123,3 +123,47 @@ def test_evaluation_extraction_and_export_use_each_cameras_own_statistics(tmp_pa
     own = camera_bn.camera_variables(backbone, variables, {camera: [normalised]})[camera]
     np.testing.assert_allclose(extracted, features(backbone, own, normalised), atol=2e-5)
     np.testing.assert_allclose(exported, extracted, atol=2e-5)
+
+
+def test_deployable_statistics_come_from_each_cameras_training_images_with_a_stated_fallback(
+    tmp_path, caplog
+):
+    """eval.camera_bn_statistics=train: each test camera's features use the statistics of its training images,
+    not of its test images; a test camera with no training images keeps the checkpoint's statistics, named in
+    a warning."""
+    import dataclasses
+    import logging
+
+    from configs import synthetic
+    from unitystyle_jax import startup
+    from unitystyle_jax.core import parallel
+    from unitystyle_jax.models.factory import create_backbone
+    from unitystyle_jax.reid.feature_model import FeatureModel
+
+    config = synthetic.get_config("tiny")
+    config.model.camera_bn, config.model.conv = True, "xla"
+    config.eval.camera_bn_statistics = "train"
+    splits = startup.load_dataset(config, str(tmp_path))
+    unseen = splits.query[0].camid
+    splits = dataclasses.replace(splits, train=tuple(r for r in splits.train if r.camid != unseen))
+    backbone = create_backbone(config.model)
+    shape = (1, config.data.height, config.data.width, 3)
+    variables = jit(functools.partial(backbone.init, train=False))(jax.random.key(0), jnp.zeros(shape))
+    trained, mesh = FeatureModel(backbone, variables, 0, {}), parallel.make_mesh()
+    with caplog.at_level(logging.WARNING):
+        query, _ = reid_evaluation.test_features(trained, splits, config, mesh)
+    assert f"test camera(s) {unseen + 1} have no training images" in caplog.text
+    per_camera = camera_bn.camera_variables(
+        backbone, variables, camera_bn.record_batches(splits.train, config)
+    )
+    assert unseen not in per_camera
+    for camera in {r.camid for r in splits.query}:
+        rows = [i for i, r in enumerate(splits.query) if r.camid == camera]
+        images = np.concatenate(
+            list(camera_bn.record_batches([splits.query[i] for i in rows], config)[camera])
+        )
+        expected = features(backbone, per_camera.get(camera, variables), images)
+        np.testing.assert_allclose(query[rows], expected, atol=2e-5)
+    config.eval.camera_bn_statistics = "test"  # the control: the test images' own statistics differ
+    transductive, _ = reid_evaluation.test_features(trained, splits, config, mesh)
+    assert np.abs(transductive - query).max() > 1e-3

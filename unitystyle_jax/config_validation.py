@@ -27,6 +27,9 @@ COMPARE_ONLY_METHODS = ("camstyle", "colour_norm")
 # reid.loss_normalization: per_part: mean over the real part + mean over the second part (the paper's
 # (1/N) * sum over 2N); all: one mean.
 LOSS_NORMALIZATIONS = ("per_part", "all")
+# Where camera-based BN takes each test camera's statistics (reid/camera_bn.py): its query + gallery (transductive) or
+# its training images (deployable).
+CAMERA_BN_STATISTICS = ("test", "train")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -168,6 +171,10 @@ def validate(config) -> None:
     )
     _require(e.metric in DISTANCE_METRICS, f"config.eval.metric={e.metric!r}: choose from {DISTANCE_METRICS}")
     _require(e.ap in AP_MODES, f"config.eval.ap={e.ap!r}: choose from {AP_MODES}")
+    _require(
+        e.camera_bn_statistics in CAMERA_BN_STATISTICS,
+        f"config.eval.camera_bn_statistics={e.camera_bn_statistics!r}: choose from {CAMERA_BN_STATISTICS}",
+    )
     for field, value in (("gan.conv", g.conv), ("model.conv", m.conv)):
         _require(value in CONV_KINDS, f"config.{field}={value!r}: choose from {CONV_KINDS}")
     for field, value in (("gan.dtype", g.dtype), ("model.dtype", m.dtype)):

@@ -235,7 +235,27 @@ ROWS = (
     Row("ibn", "IDE, IBN-a backbone", "baseline", overrides=(("model.ibn", True),)),
     Row("mixstyle", "IDE + MixStyle (stages 1-2)", "baseline", overrides=(("model.mixstyle.layers", "1,2"),)),
     Row("colour_jitter", "IDE + colour jitter", "baseline", overrides=(("data.colour_jitter", 0.5),)),
-    Row("camera_bn", "IDE, camera-based BN", "baseline", overrides=(("model.camera_bn", True),)),
+    Row(
+        "camera_bn",
+        "IDE, camera-based BN (test cameras' own statistics)",
+        "baseline",
+        overrides=(("model.camera_bn", True),),
+    ),
+    Row(
+        "camera_bn_deployable",
+        "IDE, camera-based BN (statistics of each camera's training images)",
+        "baseline",
+        model="camera_bn",
+        overrides=(("model.camera_bn", True), ("eval.camera_bn_statistics", "train")),
+    ),
+    Row(
+        "unitystyle_camera_bn",
+        "IDE + UnityStyle, camera-based BN (test cameras' own statistics)",
+        "unitystyle",
+        "unitystyle",
+        "unitystyle",
+        overrides=(("model.camera_bn", True),),
+    ),
     Row(
         "unitystyle_ibn",
         "IDE, IBN-a backbone + UnityStyle",
@@ -248,7 +268,15 @@ ROWS = (
 ROW_KEYS = tuple(r.key for r in ROWS)
 # Named groups config.compare.rows may give. paper (what `make compare` runs): the rows the paper's claims and
 # the controls need; methods: UnityStyle against the camera-style methods in use today; all: every row.
-METHOD_ROWS = ("colour_jitter", "ibn", "mixstyle", "camera_bn", "unitystyle_ibn")
+METHOD_ROWS = (
+    "colour_jitter",
+    "ibn",
+    "mixstyle",
+    "camera_bn",
+    "camera_bn_deployable",
+    "unitystyle_camera_bn",
+    "unitystyle_ibn",
+)
 ROW_GROUPS = {
     "paper": tuple(k for k in ROW_KEYS if k not in ("unitystyle_attention", "torch_ide", *METHOD_ROWS)),
     "methods": ("ide", *METHOD_ROWS[:-1], "camstyle", "unitystyle", METHOD_ROWS[-1]),
@@ -277,10 +305,15 @@ CONTRASTS = (
     ("mixstyle", "ide"),
     ("colour_jitter", "ide"),
     ("camera_bn", "ide"),
+    ("camera_bn_deployable", "ide"),
+    ("camera_bn_deployable", "camera_bn"),
     ("unitystyle", "ibn"),
     ("unitystyle", "mixstyle"),
     ("unitystyle", "colour_jitter"),
     ("unitystyle", "camera_bn"),
+    ("unitystyle", "camera_bn_deployable"),
+    ("unitystyle_camera_bn", "unitystyle"),
+    ("unitystyle_camera_bn", "camera_bn"),
     ("unitystyle_ibn", "ibn"),
     ("unitystyle_ibn", "unitystyle"),
 )

@@ -1,8 +1,13 @@
 """Camera-based batch normalisation (Zhuang et al., ECCV 2020): batch statistics per camera. Training batches
 are drawn within one camera (`pipeline.camera_sample_order`), so each step normalises one camera's style away;
-at test time every camera's statistics are re-estimated from its own images, a camera never seen in training
-included. Like colour normalisation it works on statistics rather than images, and like UnityStyle it uses the
-test images' camera ids.
+at test time every camera's statistics are re-estimated from its own images. Like colour normalisation it works
+on statistics rather than images, and like UnityStyle it uses the test images' camera ids.
+
+Where a test camera's statistics come from (`config.eval.camera_bn_statistics`):
+- test: from that camera's query and gallery images, as the method's paper evaluates it (transductive: a
+  deployment that sees one query at a time cannot);
+- train: from that camera's training images, known before any query arrives (deployable); a test camera with no
+  training images falls back to the checkpoint's shared statistics, said in a warning.
 """
 
 import functools

@@ -60,25 +60,33 @@ def extract_features(fn, variables, records, config, mesh) -> np.ndarray:
 
 def test_features(trained, inputs, config, mesh) -> tuple[np.ndarray, np.ndarray]:
     """(query, gallery) features of a restored IDE: with the checkpoint's statistics, or under camera-based BN
-    with each camera's own, re-estimated from that camera's query and gallery images."""
+    with each camera's own, estimated from that camera's query and gallery images or from its training images
+    (`config.eval.camera_bn_statistics`; a test camera with no training images keeps the checkpoint's)."""
     fn = feature_fn(trained.backbone, config.eval.flip, mesh)
     if not config.model.camera_bn:
         return tuple(
             extract_features(fn, trained.variables, split, config, mesh)
             for split in (inputs.query, inputs.gallery)
         )
-    records = [*inputs.query, *inputs.gallery]
+    tested = [*inputs.query, *inputs.gallery]
+    source = config.eval.camera_bn_statistics
+    records = tested if source == "test" else list(inputs.train)
     per_camera = camera_bn.camera_variables(
         trained.backbone, trained.variables, camera_bn.record_batches(records, config)
     )
-    logging.info(
-        "camera-based BN: statistics of cameras %s re-estimated from their test images", sorted(per_camera)
-    )
+    logging.info("camera-based BN: statistics of cameras %s from their %s images", sorted(per_camera), source)
+    unseen = sorted({r.camid for r in tested} - set(per_camera))
+    if unseen:
+        logging.warning(
+            "camera-based BN: test camera(s) %s have no training images; their images use the checkpoint's "
+            "shared statistics",
+            ", ".join(str(c + 1) for c in unseen),
+        )
     return tuple(
         camera_bn.per_camera_rows(
             [r.camid for r in split],
             lambda camera, rows, split=split: extract_features(
-                fn, per_camera[camera], [split[i] for i in rows], config, mesh
+                fn, per_camera.get(camera, trained.variables), [split[i] for i in rows], config, mesh
             ),
         )
         for split in (inputs.query, inputs.gallery)
@@ -174,6 +182,9 @@ def default_output_dir(config, workdir: str) -> str:
         return config.eval.output
     e = config.eval
     name = config.data.name + "-rerank" * bool(e.rerank) + "-flip" * bool(e.flip)
+    name += f"-camera_bn_{e.camera_bn_statistics}" * (
+        config.model.camera_bn and e.camera_bn_statistics != "test"
+    )
     return os.path.join(workdir, "eval", name + (f"-step{e.step}" if e.step >= 0 else ""))
 
 
