@@ -157,8 +157,13 @@ def get_config():
     c.compare.seeds = (
         3  # IDE trainings per row (seed, seed + 1, ...): initialisation, data order, augmentation
     )
-    # Generators trained per GAN row (seed, seed + 1, ...); IDE seed i uses GAN seed i mod gan_seeds.
-    c.compare.gan_seeds = 2
+    # GAN seeds (seed, seed + 1, ...) of each style set made by UnityGANs; IDE seed i uses GAN seed i mod their
+    # number. 0 = one per IDE seed: no two IDE seeds share a generator draw, so each is an independent draw of the
+    # GAN's variance too.
+    c.compare.gan_seeds = 0
+    # The same for CamStyle's C(C-1)/2 pairwise GANs per seed: fewer for their cost; IDE seeds that share one
+    # count as one draw in the intervals (evaluation/paired.py).
+    c.compare.pair_gan_seeds = 1
     c.compare.rows = ""  # '' = paper; comma-separated compare.ROWS keys and groups (paper, methods, all)
     c.compare.bootstrap_samples = 5000  # draws of the paired bootstrap's intervals
 

@@ -34,7 +34,9 @@ def compared(tmp_path_factory):
 def test_every_row_is_reported_with_its_seeds(compared):
     _, results, report, _, _, _ = compared
     assert list(report["rows"]) == list(compare.ROW_KEYS)
-    assert report["seeds"] == [0, 1] and report["gan_seeds"] == [0, 1]
+    # One GAN seed per IDE seed for the UnityGANs; CamStyle's pairs once (compare.pair_gan_seeds).
+    assert report["seeds"] == [0, 1]
+    assert report["gan_seeds"] == {"camstyle": [0], "unitystyle": [0, 1], "unitystyle_attention": [0, 1]}
     markdown = (results / "compare.md").read_text()
     for key, row in report["rows"].items():
         assert len(row["per_seed"]) == SEEDS, key
@@ -57,9 +59,9 @@ def test_generator_counts_and_styled_sets(compared):
     assert all(rows[key]["generators"] == 0 for key in ("ide", "real_twin", "colour_norm", "torch_ide"))
     assert rows["camstyle"]["gan_seconds"] > 0 and rows["unitystyle"]["transfer_seconds"] > 0
     # Each GAN row's generators, once per GAN seed; the colour statistics once.
-    for gan_seed in (0, 1):
-        pair_dirs = sorted(os.listdir(workdir / "styles" / "camstyle" / f"gan_seed{gan_seed}" / "gan"))
-        assert pair_dirs == ["cam0-cam1", "cam0-cam2", "cam1-cam2"]
+    pair_dirs = sorted(os.listdir(workdir / "styles" / "camstyle" / "gan_seed0" / "gan"))
+    assert pair_dirs == ["cam0-cam1", "cam0-cam2", "cam1-cam2"]
+    assert not (workdir / "styles" / "camstyle" / "gan_seed1").exists()
     with open(workdir / "styles" / "camstyle" / "gan_seed0" / "camstyle" / "train.csv") as f:
         generated = f.read().splitlines()[1:]
     with open(workdir / "styles" / "unitystyle" / "gan_seed1" / "unitystyle" / "train.csv") as f:
@@ -157,3 +159,13 @@ def test_claims_are_holm_corrected_and_an_as_good_claim_needs_a_comparator_above
     assert claims[compare.CLAIMS[3][0]]["verdict"] == "shown"
     assert claims[compare.CLAIMS[3][0]]["p_holm"] == pytest.approx(0.004)  # the smallest of 4 tested
     assert claims[compare.CLAIMS[2][0]]["verdict"] == "not separable here"
+
+
+def test_ide_seeds_that_share_a_generator_draw_are_grouped():
+    """UnityStyle with one GAN seed per IDE seed: every seed its own draw; beside CamStyle's single pair set,
+    all share its draw; two GAN seeds over four IDE seeds: seeds 0, 2 and 1, 3."""
+    assert compare.shared_draws([], 4) is None
+    assert compare.shared_draws([4], 4) == [0, 1, 2, 3]
+    assert compare.shared_draws([4, 1], 4) == [0, 0, 0, 0]
+    assert compare.shared_draws([2], 4) == [0, 1, 0, 1]
+    assert compare.shared_draws([2, 3], 6) == [0, 0, 0, 0, 0, 0]  # 0~2~4, 1~3~5, 0~3: one draw

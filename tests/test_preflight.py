@@ -160,7 +160,11 @@ def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_pat
         ({"compare.rows": "ide,bogus"}, "config.compare.rows='ide,bogus': unknown row(s) ['bogus']"),
         ({"compare.rows": "paper,bogus"}, "config.compare.rows='paper,bogus': unknown row(s) ['bogus']"),
         ({"compare.seeds": 0}, "config.compare.seeds=0 must be a positive integer"),
-        ({"compare.gan_seeds": 4}, "config.compare.gan_seeds=4 must be an integer from 1 to"),
+        (
+            {"compare.gan_seeds": 4},
+            "config.compare.gan_seeds=4 must be an integer from 0 (one per IDE seed) to",
+        ),
+        ({"compare.pair_gan_seeds": -1}, "config.compare.pair_gan_seeds=-1 must be an integer from 0"),
         ({"compare.bootstrap_samples": 5}, "config.compare.bootstrap_samples=5 must be an integer of"),
         ({"reid.unitystyle_label_smoothing": 1.0}, "config.reid.unitystyle_label_smoothing=1.0 must be in"),
         ({"reid.generated_batch_size": 0}, "config.reid.generated_batch_size=0 must be a positive"),

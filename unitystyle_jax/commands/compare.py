@@ -8,8 +8,9 @@ images); the IDE tested on UnityStyle images only; IDE + UnityStyle with and wit
 label smoothing; UnityStyle with per-model Style Attention; and the PyTorch IDE trained on the same batches.
 
 Every row is trained with each of `compare.seeds` seeds (the IDE's initialisation, data order and augmentation);
-the generators are trained for `compare.gan_seeds` seeds and IDE seed i uses GAN seed i mod gan_seeds, so a
-row's seeds carry the GANs' variance too. Seed i of every row shares all of that, and every row is scored on the
+a style set's generators are trained for several GAN seeds and IDE seed i uses GAN seed i mod their number
+(`gan_seed_count`: by default one per IDE seed for the UnityGANs, fewer for CamStyle's costly pairs), so a row's
+seeds carry the GANs' variance too. Seed i of every row shares all of that, and every row is scored on the
 same queries, so rows are compared pairwise: the mean paired difference with a bootstrap interval that draws
 GAN seeds, IDE seeds within them and test identities (`evaluation.paired`). Everything resumes: finished GANs, transfers, IDE models and evaluations
 are kept and skipped.
@@ -66,6 +67,17 @@ class StyleSet:
     def made_by_gans(self) -> bool:
         """Made once per GAN seed."""
         return self.generators is not None
+
+    def gan_seed_count(self, config) -> int:
+        """The GAN seeds it is trained for: 1 without GANs; CamStyle's pairs compare.pair_gan_seeds (C(C−1)/2 models
+        a seed); the per-camera sets compare.gan_seeds; 0 = one per IDE seed, so no two IDE seeds share a draw."""
+        if not self.made_by_gans:
+            return 1
+        count = config.compare.pair_gan_seeds if self.generators == "pairs" else config.compare.gan_seeds
+        return count or config.compare.seeds
+
+    def gan_seeds(self, config) -> list[int]:
+        return [config.seed + g for g in range(self.gan_seed_count(config))]
 
     def config(self, config, gan_seed: int):
         """The config that trains (and restores) the set's GANs."""
@@ -363,13 +375,16 @@ def selected_rows(config) -> list[Row]:
 
 def validate(config) -> list[Row]:
     config_validation.validate(config)
-    seeds, gan_seeds = config.compare.seeds, config.compare.gan_seeds
+    seeds = config.compare.seeds
     if not isinstance(seeds, int) or seeds < 1:
         raise config_validation.ConfigError(f"config.compare.seeds={seeds!r} must be a positive integer")
-    if not isinstance(gan_seeds, int) or not 1 <= gan_seeds <= seeds:
-        raise config_validation.ConfigError(
-            f"config.compare.gan_seeds={gan_seeds!r} must be an integer from 1 to config.compare.seeds ({seeds})"
-        )
+    for field in ("gan_seeds", "pair_gan_seeds"):
+        count = config.compare[field]
+        if not isinstance(count, int) or not 0 <= count <= seeds:
+            raise config_validation.ConfigError(
+                f"config.compare.{field}={count!r} must be an integer from 0 (one per IDE seed) to "
+                f"config.compare.seeds ({seeds})"
+            )
     samples = config.compare.bootstrap_samples
     if not isinstance(samples, int) or samples < 100:
         raise config_validation.ConfigError(
@@ -459,10 +474,6 @@ def _torch_available() -> bool:
     return True
 
 
-def _gan_seeds(config) -> list[int]:
-    return [config.seed + g for g in range(config.compare.gan_seeds)]
-
-
 def _check(config, workdir: str, rows: list[Row], splits, programs: _Programs) -> None:
     """Start-up: what would stop the comparison later fails now, with one line."""
     needed = [STYLE_SETS[name] for name in _style_sets(rows)]
@@ -483,7 +494,7 @@ def _check(config, workdir: str, rows: list[Row], splits, programs: _Programs) -
     if made_by_gans:
         gan_training.check_model_devices(config)
     for style_set in made_by_gans:
-        for gan_seed in _gan_seeds(config):
+        for gan_seed in style_set.gan_seeds(config):
             style_config = style_set.config(config, gan_seed)
             for d in style_set.domains(splits):
                 preflight.check_gan_checkpoint(
@@ -528,15 +539,15 @@ def run(config, workdir: str, results: str) -> dict:
 
 def _run_rows(config, workdir: str, rows: list[Row], splits, mesh, programs: _Programs) -> dict:
     seeds = [config.seed + s for s in range(config.compare.seeds)]
-    gan_seeds = _gan_seeds(config)
     needed = [STYLE_SETS[name] for name in _style_sets(rows)]
     per_seed = {r.key: [] for r in rows}
     made = {}  # (style set, GAN seed) -> its summary
     trained = set()  # IDE folders trained (or found finished) by this invocation
     for index, seed in enumerate(seeds):
-        gan_seed = gan_seeds[index % len(gan_seeds)]
         styled = {}
         for style_set in needed:
+            gan_seeds = style_set.gan_seeds(config)
+            gan_seed = gan_seeds[index % len(gan_seeds)]
             key = (style_set.name, gan_seed if style_set.made_by_gans else None)
             directory = _styles_dir(workdir, style_set, gan_seed)
             if key not in made:
@@ -555,7 +566,7 @@ def _run_rows(config, workdir: str, rows: list[Row], splits, mesh, programs: _Pr
     style_report = {}
     for (style_set, _), entry in made.items():
         style_report.setdefault(style_set, []).append(entry)
-    return summarise(config, rows, seeds, gan_seeds, per_seed, style_report, splits)
+    return summarise(config, rows, seeds, per_seed, style_report, splits)
 
 
 def _spread(values) -> dict:
@@ -590,17 +601,33 @@ def _claims(by_pair: dict) -> list[dict]:
     return claims
 
 
-def summarise(config, rows, seeds, gan_seeds, per_seed: dict, style_report: dict, splits) -> dict:
+def shared_draws(counts: list[int], num_seeds: int) -> list[int] | None:
+    """IDE seeds grouped where they share a generator draw: for each style set of COUNTS GAN seeds, seeds i and j
+    with i ≡ j (mod its count) share one, and sharing is transitive. None where no set has GANs."""
+    if not counts:
+        return None
+    label = list(range(num_seeds))
+    for count in counts:
+        for i in range(num_seeds):
+            for j in range(i):
+                if i % count == j % count and label[i] != label[j]:
+                    old, new = max(label[i], label[j]), min(label[i], label[j])
+                    label = [new if x == old else x for x in label]
+    return label
+
+
+def summarise(config, rows, seeds, per_seed: dict, style_report: dict, splits) -> dict:
     """Per row and metric: mean, sample std over seeds and the bootstrap interval; per contrast: the paired
     difference with its interval; per claim: its verdict."""
     samples = config.compare.bootstrap_samples
     by_key = {r.key: r for r in rows}
 
     def design(keys, per_query) -> dict:
-        """The seeds' and queries' structure the intervals draw by: IDE seed i's GAN seed (i mod the GAN seeds)
-        where a row of KEYS uses generated images, and each query's identity."""
-        made = [STYLE_SETS[n].made_by_gans for k in keys for n in (by_key[k].styles, by_key[k].test) if n]
-        groups = [i % len(gan_seeds) for i in range(len(seeds))] if any(made) else None
+        """The seeds' and queries' structure the intervals draw by: the IDE seeds that share a generator draw of
+        a style set the rows of KEYS use, and each query's identity."""
+        sets = {STYLE_SETS[n] for k in keys for n in (by_key[k].styles, by_key[k].test) if n}
+        counts = [s.gan_seed_count(config) for s in sets if s.made_by_gans]
+        groups = shared_draws(counts, len(seeds))
         return {"groups": groups, "clusters": [splits.query[i].pid for i in per_query["query"]]}
 
     table = {}
@@ -653,7 +680,9 @@ def summarise(config, rows, seeds, gan_seeds, per_seed: dict, style_report: dict
             "test_identities": len({r.pid for r in splits.query}),
         },
         "seeds": seeds,
-        "gan_seeds": gan_seeds,
+        "gan_seeds": {
+            name: STYLE_SETS[name].gan_seeds(config) for name in style_report if STYLE_SETS[name].made_by_gans
+        },
         "reid_steps": config.reid.num_steps,
         "gan_steps": config.gan.num_steps,
         "bootstrap_samples": samples,
@@ -729,13 +758,17 @@ def render_markdown(report: dict) -> str:
                 f"{s['contrast_spread']['real']:.1f} → {s['contrast_spread']['unity']:.1f} | {s['ssim']:.3f} |"
             )
     seeds, d = report["seeds"], report["dataset"]
+    gan_seed_text = "; ".join(
+        f"{STYLE_SETS[name].title} {', '.join(map(str, listed))}"
+        for name, listed in report["gan_seeds"].items()
+    )
     return f"""# UnityStyle comparison on {d["name"]} ({report["date"]}, {report["machine"]})
 
 Test split: {d["test_identities"]} identities, {d["queries"]} queries, {d["gallery"]} gallery images, {d["cameras"]}
 cameras. {len(seeds)} IDE seeds ({", ".join(map(str, seeds))}) of {report["reid_steps"]} steps each vary the
 initialisation, data order and augmentation; the generators ({report["gan_steps"]} steps each; CamStyle's pairs
-get a UnityGAN's steps, widths and image size) are trained for GAN seeds {", ".join(map(str, report["gan_seeds"]))},
-and IDE seed i uses GAN seed i mod {len(report["gan_seeds"])}. Cells: mean ± sample std over seeds
+get a UnityGAN's steps, widths and image size) are trained for GAN seeds {gan_seed_text}; IDE seed i uses GAN
+seed i mod their number, and IDE seeds that share a GAN seed count as one draw of it. Cells: mean ± sample std over seeds
 [95% interval], in %. Loss normalisation: `{report["loss_normalization"]}`.
 
 {chr(10).join(lines)}
