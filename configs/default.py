@@ -69,6 +69,12 @@ def get_config():
         dict(base_features=64, num_res_blocks=3, num_scales=4, ibn_scales=1, output_epsilon=1e-3)
     )
     c.gan.discriminator = ml_collections.ConfigDict(dict(base_features=64))
+    # unitygan | cyclegan: CamStyle's CycleGAN (models/cyclegan.py, gan/cyclegan_step.py), what the comparison's
+    # camstyle rows train per camera pair, with pytorch-CycleGAN-and-pix2pix's recipe (widths from the two above).
+    c.gan.model = "unitygan"
+    c.gan.cyclegan = ml_collections.ConfigDict(
+        dict(num_res_blocks=9, discriminator_layers=3, lambda_cycle=10.0, lambda_identity=0.5, pool_size=50)
+    )
     c.gan.conv = "auto"  # convolution: auto (per-shape fast conv on CPU, XLA's elsewhere) | fast | xla
     # Compute dtype: float32 | bfloat16 (parameters, optimizer state, losses and norm statistics stay float32).
     c.gan.dtype = "float32"

@@ -33,6 +33,9 @@ def get_config(variant: str | None = None):
     c.gan.sln_decay, c.gan.sln_first, c.gan.sln_every = 0.99, 75, 40  # first snapshot at half the run
     c.gan.generator.update(base_features=16, num_res_blocks=1, num_scales=3, ibn_scales=1)
     c.gan.discriminator.base_features = 16
+    # CycleGAN's 6 blocks below 256x256; a 34x34 PatchGAN (2 layers), half the image's height as the 70x70 one is
+    # a little over a quarter of 256
+    c.gan.cyclegan.update(num_res_blocks=6, discriminator_layers=2)
     c.gan.log_every, c.gan.checkpoint_every = 50, 150
     c.model.depth, c.model.width = 18, 16
     c.model.pretrained = "none"  # tiny ResNets of synthetic people: no ImageNet weights fit them
@@ -62,6 +65,7 @@ def get_config(variant: str | None = None):
         c.gan.num_steps = 3
         c.gan.generator.update(base_features=8, num_res_blocks=1, num_scales=2, ibn_scales=1)
         c.gan.discriminator.base_features = 8
+        c.gan.cyclegan.num_res_blocks = 1
         c.gan.log_every, c.gan.checkpoint_every = 1, 3
         c.transfer.batch_size = 16
         c.model.depth, c.model.width = 18, 8

@@ -36,7 +36,8 @@ def test_every_row_is_reported_with_its_seeds(compared):
     assert list(report["rows"]) == list(compare.ROW_KEYS)
     # One GAN seed per IDE seed for the UnityGANs; CamStyle's pairs once (compare.pair_gan_seeds).
     assert report["seeds"] == [0, 1]
-    assert report["gan_seeds"] == {"camstyle": [0], "unitystyle": [0, 1], "unitystyle_attention": [0, 1]}
+    pairs = {"camstyle": [0], "unitygan_pairs": [0]}
+    assert report["gan_seeds"] == {**pairs, "unitystyle": [0, 1], "unitystyle_attention": [0, 1]}
     markdown = (results / "compare.md").read_text()
     for key, row in report["rows"].items():
         assert len(row["per_seed"]) == SEEDS, key
@@ -54,7 +55,7 @@ def test_generator_counts_and_styled_sets(compared):
     workdir, _, report, _, _, _ = compared
     rows = report["rows"]
     pairs = TINY_CAMERAS * (TINY_CAMERAS - 1) // 2
-    assert rows["camstyle"]["generators"] == pairs
+    assert rows["camstyle"]["generators"] == rows["unitygan_pairs"]["generators"] == pairs
     assert rows["unitystyle"]["generators"] == rows["unitystyle_attention"]["generators"] == TINY_CAMERAS
     assert all(rows[key]["generators"] == 0 for key in ("ide", "real_twin", "colour_norm", "torch_ide"))
     assert rows["camstyle"]["gan_seconds"] > 0 and rows["unitystyle"]["transfer_seconds"] > 0

@@ -10,6 +10,7 @@ from unitystyle_jax.core.errors import ConfigError
 from unitystyle_jax.data import formats
 from unitystyle_jax.evaluation.distance import DISTANCE_METRICS
 from unitystyle_jax.evaluation.metrics import AP_MODES
+from unitystyle_jax.models.factory import GAN_MODELS
 from unitystyle_jax.models.fast_conv import CONV_KINDS
 from unitystyle_jax.models.layers import COMPUTE_DTYPES, ModelError
 from unitystyle_jax.models.mixstyle import MIX_MODES, parse_layers
@@ -133,6 +134,7 @@ def validate(config) -> None:
         g.fm_statistics in losses.FM_STATISTICS,
         f"config.gan.fm_statistics={g.fm_statistics!r}: choose from {losses.FM_STATISTICS}",
     )
+    _require(g.model in GAN_MODELS, f"config.gan.model={g.model!r}: choose from {GAN_MODELS}")
     _require(
         g.sln_floor in losses.SLN_FLOORS,
         f"config.gan.sln_floor={g.sln_floor!r}: choose from {losses.SLN_FLOORS}",

@@ -184,11 +184,14 @@ STYLE_SETS = {
             "cameras",
             (("gan.style_attention", True),),
         ),
-        # CamStyle's CycleGAN-like pairs: a UnityGAN's sizes and steps, no Style Attention, and CycleGAN's identity
-        # loss |G(y) - y|, which fights only a many-to-one map, not a pair's one-to-one.
+        # CamStyle as CamStyle trains it: a CycleGAN per camera pair (models/cyclegan.py), with the UnityGAN's
+        # widths, image size, steps and learning rate.
+        StyleSet("camstyle", "CamStyle", styled_data.CAMSTYLE_OUTPUT, "pairs", (("gan.model", "cyclegan"),)),
+        # The same pairs trained as UnityGANs, no Style Attention, and CycleGAN's identity loss |G(y) - y|, which
+        # fights only a many-to-one map, not a pair's one-to-one: what the comparison's CamStyle row was before.
         StyleSet(
-            "camstyle",
-            "CamStyle",
+            "unitygan_pairs",
+            "C(C−1)/2 UnityGAN pairs",
             styled_data.CAMSTYLE_OUTPUT,
             "pairs",
             (("gan.style_attention", False), ("gan.generator_identity", True)),
@@ -214,7 +217,8 @@ ROWS = (
         "colour_norm",
         "colour_norm",
     ),
-    Row("camstyle", "IDE + CamStyle", "camstyle", "camstyle"),
+    Row("camstyle", "IDE + CamStyle (a CycleGAN per camera pair)", "camstyle", "camstyle"),
+    Row("unitygan_pairs", "IDE + C(C−1)/2 UnityGAN pairs, CamStyle's recipe", "camstyle", "unitygan_pairs"),
     Row(
         "ide_unitystyle_test", "IDE, UnityStyle test images only", "baseline", test="unitystyle", model="ide"
     ),
@@ -290,7 +294,9 @@ METHOD_ROWS = (
     "unitystyle_ibn",
 )
 ROW_GROUPS = {
-    "paper": tuple(k for k in ROW_KEYS if k not in ("unitystyle_attention", "torch_ide", *METHOD_ROWS)),
+    "paper": tuple(
+        k for k in ROW_KEYS if k not in ("unitystyle_attention", "torch_ide", "unitygan_pairs", *METHOD_ROWS)
+    ),
     "methods": ("ide", *METHOD_ROWS[:-1], "camstyle", "unitystyle", METHOD_ROWS[-1]),
     "all": ROW_KEYS,
 }
@@ -308,6 +314,8 @@ CONTRASTS = (
     ("unitystyle", "unitystyle_attention"),
     ("ide_unitystyle_test", "ide"),
     ("camstyle", "ide"),
+    ("unitygan_pairs", "ide"),
+    ("unitystyle", "unitygan_pairs"),
     ("unitystyle_lsr", "ide"),
     ("real_twin", "ide"),
     ("colour_norm", "ide"),

@@ -39,8 +39,11 @@ def gan_image_shape(gan_config) -> tuple[int, int, int]:
 
 
 def gan_meta(config, domains: Domains) -> dict:
-    """What a GAN checkpoint must have been built from for this config to restore it (kept as its meta)."""
+    """What a GAN checkpoint must have been built from for this config to restore it (kept as its meta). A
+    CycleGAN's names its model and recipe; a UnityGAN's keeps the keys it always had, so older ones restore."""
+    cyclegan = {"model": "cyclegan", "cyclegan": config.gan.cyclegan.to_dict()}
     return {
+        **(cyclegan if config.gan.model == "cyclegan" else {}),
         "objective": OBJECTIVE_VERSION,
         "domains": domains.name,
         **{k: config.gan[k] for k in UNITY_LOSS_SETTINGS},

@@ -19,6 +19,7 @@ import optax
 
 from unitystyle_jax import config_validation, losses
 from unitystyle_jax.core import parallel
+from unitystyle_jax.gan import cyclegan_step
 from unitystyle_jax.gan.generators import gan_image_shape, program_settings
 from unitystyle_jax.models.factory import create_gan_networks
 
@@ -245,7 +246,10 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
 
 
 def step_functions(gan_config):
-    """(generator, init(rng) -> state, step(state, batch)) of one GAN config, not yet jit'd."""
+    """(generator, init(rng) -> state, step(state, batch)) of one GAN config, not yet jit'd: the UnityGAN's, or
+    CamStyle's CycleGAN's (config.gan.model)."""
+    if gan_config.model == "cyclegan":
+        return cyclegan_step.step_functions(gan_config, program_settings(gan_config))
     generator, discriminator = create_gan_networks(gan_config)
     tx = create_optimizer(gan_config)
     init = functools.partial(initial_state, generator, discriminator, tx, gan_image_shape(gan_config))

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from unitystyle_jax.core import parallel
 from unitystyle_jax.models import fast_conv
+from unitystyle_jax.models.cyclegan import CycleGanGenerator, PatchDiscriminator
 from unitystyle_jax.models.ide import IDE
 from unitystyle_jax.models.layers import COMPUTE_DTYPES
 from unitystyle_jax.models.mixstyle import parse_layers
@@ -46,10 +47,25 @@ def create_backbone(model_config) -> ResNet:
 GAN_LOOPED_WINDOW_BYTES = 16 * 2**20
 
 
-def create_gan_networks(gan_config) -> tuple[Generator, Discriminator]:
+# config.gan.model: the UnityGAN (this project's method), or CamStyle's CycleGAN (its comparison rows).
+GAN_MODELS = ("unitygan", "cyclegan")
+
+
+def create_gan_networks(gan_config):
+    """(generator, discriminator) of config.gan.model, with the widths of config.gan.generator/discriminator."""
     g = gan_config.generator
     conv = fast_conv.conv_module(gan_config.conv, "config.gan.conv", GAN_LOOPED_WINDOW_BYTES)
     dtype = COMPUTE_DTYPES[gan_config.dtype]
+    if gan_config.model == "cyclegan":
+        return (
+            CycleGanGenerator(g.base_features, gan_config.cyclegan.num_res_blocks, conv=conv, dtype=dtype),
+            PatchDiscriminator(
+                gan_config.discriminator.base_features,
+                gan_config.cyclegan.discriminator_layers,
+                conv=conv,
+                dtype=dtype,
+            ),
+        )
     generator = Generator(
         base_features=g.base_features,
         num_res_blocks=g.num_res_blocks,
