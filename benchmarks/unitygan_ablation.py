@@ -37,7 +37,7 @@ OLD = (
     "--config.gan.camera_balance=False",
     "--config.gan.fm_statistics=means",
     "--config.gan.generator_identity=True",
-    "--config.gan.style_attention=True",
+    "--config.gan.style_attention=per_model",
     "--config.gan.lambda_gan=0.4",
     "--config.gan.lambda_fm=0.2",
     "--config.gan.lambda_cyc=0.3",
@@ -50,7 +50,22 @@ VARIANTS = {
         "A: each image alike (the mixture), not each camera",
         ("--config.gan.camera_balance=False",),
     ),
-    "style_attention": ("A: + per-model adversarial Style Attention", ("--config.gan.style_attention=True",)),
+    "style_attention": (
+        "A: + per-model adversarial Style Attention",
+        ("--config.gan.style_attention=per_model",),
+    ),
+    "attention_joint": (
+        "A: + per-model Style Attention, minimising",
+        ("--config.gan.style_attention=joint",),
+    ),
+    "attention_camera": (
+        "A: + one Style Attention weight per camera, normalised over the cameras",
+        ("--config.gan.style_attention=camera",),
+    ),
+    "attention_modulate": (
+        "Style Attention inside G: G1's statistics scale the decoder",
+        ("--config.gan.style_attention=modulate",),
+    ),
     "fm_means": ("FM on GANimorph's normalised maps", ("--config.gan.fm_statistics=means",)),
     "style_layout": (
         "FM + the coarse layout (light across the frame)",

@@ -39,10 +39,12 @@ def get_config():
     c.gan.gan_loss = "lsgan"  # lsgan | bce: the paper does not say
     # The UnityStyle loss's reading (docs/objective.md): every camera weighs 1/C in the expectation
     # over y, the same in all C models, and feature matching compares style statistics; their minimiser is the
-    # middle of the camera styles. Each knob off (and style_attention on) gives back the objective before it.
+    # middle of the camera styles. Each knob off (and style_attention=per_model) gives back the objective before it.
     c.gan.camera_balance = True  # each Y sample weighted so that every camera weighs alike
     c.gan.fm_statistics = "style"  # style: image and D's first map by mean/std | style_layout | means
-    c.gan.style_attention = False  # per-sample Style Attention weights, per model and adversarial
+    # Style Attention's reading (losses.STYLE_ATTENTION; docs/objective.md): none | per_model | joint | camera |
+    # modulate
+    c.gan.style_attention = "none"
     c.gan.attention_floor = 0.5  # weights in (floor, 1) / their mean: no sample weighs > 1/floor x another
     c.gan.generator_identity = False  # L_ID's G half |G(y) - y|: asks G to keep the other cameras' styles
     c.gan.identity_other_cameras = True  # that half over Y samples of the other cameras only

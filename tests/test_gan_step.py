@@ -96,13 +96,13 @@ def uniform():
     """Without Style Attention; SLN refreshes at steps 2 and 4 (sln = False: the snapshots are kept, the terms
     are not scaled, so the schedule changes no trained weight the other tests read)."""
     return Harness(
-        gan_config(style_attention=False, sln=False, sln_first=2, sln_every=2, sln_decay=SLN_DECAY)
+        gan_config(style_attention="none", sln=False, sln_first=2, sln_every=2, sln_decay=SLN_DECAY)
     )
 
 
 @pytest.fixture(scope="module")
 def attended():
-    return Harness(gan_config(style_attention=True))
+    return Harness(gan_config(style_attention="per_model"))
 
 
 def test_identity_generators_zero_the_identity_and_cycle_terms_and_fm_matches_batch_statistics(uniform):
@@ -187,7 +187,7 @@ def test_the_identity_term_can_leave_camera_c_out(uniform):
     own = uniform.parts(nets, batch_of(x, y, y_own=(1.0, 1.0, 1.0, 1.0)))
     assert own[("g", "id")] == 0.0  # every Y sample from camera c: nothing left in |G(y) - y|
     none_own = uniform.parts(nets, batch_of(x, y, y_own=(0.0, 0.0, 0.0, 0.0)))
-    everyone = Harness(gan_config(style_attention=False, identity_other_cameras=False))
+    everyone = Harness(gan_config(style_attention="none", identity_other_cameras=False))
     all_y = everyone.parts(nets, batch_of(x, y, y_own=(1.0, 1.0, 1.0, 1.0)))
     np.testing.assert_allclose(none_own[("g", "id")], all_y[("g", "id")], rtol=1e-6)
     assert all_y[("g", "id")] > 0
@@ -197,7 +197,7 @@ def test_the_chosen_objective_drops_the_terms_that_keep_styles_and_weighs_camera
     """The default reading: L_ID's G half and (here) the Y cycle off are exactly zero; the camera weights
     (y_balance) reach the Y-indexed terms and leave the X-indexed ones alone."""
     chosen = Harness(gan_config(generator_identity=False, y_cycle=False, camera_balance=True))
-    assert (chosen.config.fm_statistics, chosen.config.style_attention) == ("style", False)  # the defaults
+    assert (chosen.config.fm_statistics, chosen.config.style_attention) == ("style", "none")  # the defaults
     x, y = images(0), images(1)
     nets = uniform.trained(batch_of(x, y)).nets
     even = chosen.parts(nets, batch_of(x, y))

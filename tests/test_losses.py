@@ -3,6 +3,7 @@
 import math
 
 import jax
+import ml_collections
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -268,3 +269,42 @@ def test_label_smoothed_cross_entropy_is_camstyles_lsr():
     )
     with pytest.raises(LossError, match="label smoothing 1.0"):
         losses.softmax_cross_entropy(logits, labels, 1.0)
+
+
+def test_style_attention_readings_weigh_the_y_samples_as_each_reads_it():
+    """per_model and joint: the same per-sample weights, the head's gradient of opposite sign (maximising,
+    minimising); camera: one weight per camera, normalised over the cameras present (Σ_c A_c = 1), the same for
+    every sample of a camera, the head maximising; none and modulate: the cameras' balance alone."""
+    from unitystyle_jax.gan.step import y_weights
+
+    attention = jnp.array([0.2, 0.9, 0.4, 0.6, 0.7])
+    cameras = jax.nn.one_hot(jnp.array([0, 0, 2, 2, 3]), 4)  # camera 1 absent from this batch
+    batch = {"y_balance": jnp.ones(5), "y_camera": cameras}
+    loss = jnp.array([1.0, 2.0, 0.5, 3.0, 1.5])
+
+    def config(reading):
+        return ml_collections.ConfigDict(
+            dict(camera_balance=True, style_attention=reading, attention_floor=0.5)
+        )
+
+    def objective(a, reading):
+        return losses.weighted_mean(loss, y_weights(a, batch, config(reading)))
+
+    for reading in ("none", "modulate"):
+        np.testing.assert_allclose(y_weights(attention, batch, config(reading)), jnp.ones(5))
+    np.testing.assert_allclose(
+        y_weights(attention, batch, config("joint")), y_weights(attention, batch, config("per_model"))
+    )
+    grads = {r: jax.grad(objective)(attention, r) for r in ("per_model", "joint", "camera")}
+    np.testing.assert_allclose(grads["per_model"], -grads["joint"], rtol=1e-6)
+    weights = np.asarray(y_weights(attention, batch, config("camera")))
+    present = 3
+    shares = {c: weights[np.asarray(cameras[:, c]) > 0] / present for c in (0, 2, 3)}
+    assert all(np.ptp(s) < 1e-6 for s in shares.values())  # one weight per camera
+    np.testing.assert_allclose(sum(s[0] for s in shares.values()), 1.0, rtol=1e-6)  # normalised over cameras
+    means = {0: 0.55, 2: 0.5, 3: 0.7}  # each camera's mean attention: its share is 0.5/3 + 0.5 * mean / sum
+    for c, s in shares.items():
+        np.testing.assert_allclose(s[0], 0.5 / 3 + 0.5 * means[c] / sum(means.values()), rtol=1e-5)
+    # The head maximises: a step against the gradient raises the attention of camera 2 (mean loss 1.75, the
+    # worst served) and lowers that of camera 3 (1.5).
+    assert float(grads["camera"][2]) < 0.0 < float(grads["camera"][4])

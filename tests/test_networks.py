@@ -86,7 +86,7 @@ def test_a_generator_restores_alone_and_translates_as_trained(tiny, tmp_path):
         x = images(gan_image_shape(config.gan))
         np.testing.assert_array_equal(generator(x), setup.programs.translate(state.nets[net], x))
     other = config.copy_and_resolve_references()
-    other.gan.style_attention = True
+    other.gan.style_attention = "per_model"
     with pytest.raises(CheckpointError, match="was trained with style_attention=False"):
         GeneratorLoader(other, mesh).restore(str(tmp_path), domains)
     with pytest.raises(CheckpointError, match="no GAN checkpoint for cam2 in .*run the gan stage first"):

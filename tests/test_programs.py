@@ -41,7 +41,7 @@ def test_gan_programs_serve_every_model_of_their_config_and_refuse_another(tiny)
     other.gan.update(num_steps=7, cameras="0", log_every=2, checkpoint_every=5, keep_checkpoints=1)
     other.gan.update(train_together=True, model_devices=2)
     assert gan_training.GanSetup(other, workdir, Domains(0), programs).programs is programs
-    other.gan.style_attention = True  # another loss: these programs would train the wrong model
+    other.gan.style_attention = "per_model"  # another loss: these programs would train the wrong model
     with pytest.raises(ValueError, match="another config.gan"):
         gan_training.GanSetup(other, workdir, Domains(0), programs)
 

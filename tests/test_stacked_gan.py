@@ -78,7 +78,7 @@ def tiny(tmp_path_factory):
     # With uniform Y weights some discriminator kernels get near-zero first gradients whose sign differs between
     # the one-model and the vmapped program, and Adam's first step turns each into +-lr (parameters 6e-6 apart
     # after a step, against 6e-8 with Style Attention's weights): exactness is checked where it is measurable.
-    config.gan.style_attention = True
+    config.gan.style_attention = "per_model"
     mesh = parallel.make_mesh()
     splits = startup.load_dataset(config, str(base / "data"))
     config.data.root = str(base / "data" / "dataset")
@@ -108,7 +108,7 @@ config = synthetic.get_config("tiny")
 config.data.root = {root!r}
 config.gan.checkpoint_every = 1
 config.gan.batch_size = 8
-config.gan.style_attention = True
+config.gan.style_attention = "per_model"
 config.gan.model_devices = 2
 mesh = parallel.make_mesh()
 assert len(mesh.devices.flat) == 8

@@ -139,3 +139,25 @@ def test_discriminator_scores_patches_and_returns_eight_feature_maps():
 def test_discriminator_rejects_sizes_not_divisible_by_8():
     with pytest.raises(ModelError, match="Discriminator input 36x16"):
         abstract_variables(Discriminator(base_features=4), (1, 36, 16, 3))
+
+
+def test_style_modulation_is_the_identity_at_initialisation_and_acts_once_trained():
+    """The modulate reading: with a trained to_image conv (random here), a generator whose StyleModulation is
+    at its initialisation gives exactly the output of one without it; moving the modulation's weights (what
+    training does) changes the output, so the attention acts inside G."""
+    x = jax.random.uniform(jax.random.key(1), (2, 16, 8, 3), minval=-1.0, maxval=1.0)
+    plain = Generator(base_features=4, num_res_blocks=1, num_scales=2)
+    modulated = Generator(base_features=4, num_res_blocks=1, num_scales=2, modulate=True)
+    variables = modulated.init(jax.random.key(0), x, train=False)
+    params = dict(variables["params"])
+    kernel = params["to_image"]["kernel"]
+    params["to_image"] = {
+        **params["to_image"],
+        "kernel": 0.1 * jax.random.normal(jax.random.key(2), kernel.shape),
+    }
+    without = {k: v for k, v in params.items() if k != "style_modulation"}
+    run = lambda model, p: np.asarray(model.apply({**variables, "params": p}, x, train=False)[0])
+    np.testing.assert_allclose(run(modulated, params), run(plain, without), atol=1e-6)
+    gains = params["style_modulation"]["gains"]
+    moved = {**params, "style_modulation": {"gains": {**gains, "bias": jnp.full_like(gains["bias"], 0.5)}}}
+    assert np.abs(run(modulated, moved) - run(plain, without)).max() > 1e-3

@@ -134,6 +134,10 @@ def validate(config) -> None:
         g.fm_statistics in losses.FM_STATISTICS,
         f"config.gan.fm_statistics={g.fm_statistics!r}: choose from {losses.FM_STATISTICS}",
     )
+    _require(
+        g.style_attention in losses.STYLE_ATTENTION,
+        f"config.gan.style_attention={g.style_attention!r}: choose from {losses.STYLE_ATTENTION}",
+    )
     _require(g.model in GAN_MODELS, f"config.gan.model={g.model!r}: choose from {GAN_MODELS}")
     _require(
         g.sln_floor in losses.SLN_FLOORS,

@@ -22,6 +22,12 @@ CYCLE_WEIGHT_NAMES = ("ss", "l1")
 # What bounds each term's SLN normaliser from below: none (GANimorph's SLN, every term to the same size) or the
 # adversarial term's snapshot (a term smaller than the adversarial one is not amplified; docs/objective.md).
 SLN_FLOORS = ("none", "gan")
+# Readings of the paper's Style Attention (config.gan.style_attention; docs/objective.md): none (every camera
+# 1/C), per_model (each model's head weighs each Y sample, maximising the loss), joint (the same head minimising
+# it), camera (one weight per camera, normalised over the cameras, maximising), modulate (attention on G1 that
+# scales the decoder's features inside the generator, trained with it).
+STYLE_ATTENTION = ("none", "per_model", "joint", "camera", "modulate")
+WEIGHTING_ATTENTION = ("per_model", "joint", "camera")  # the readings whose head weighs the Y samples
 
 
 def _float32(x):
@@ -266,6 +272,22 @@ def adversarial_weights(attention, floor: float = 0.5):
     collapse onto the easiest camera. `unitystyle_weights` bounds how far it can go.
     """
     return unitystyle_weights(reverse_gradient(_float32(attention)), floor)
+
+
+def camera_weights(attention, cameras, floor: float = 0.5):
+    """Per-sample weights from one Style Attention weight per camera, normalised over the cameras present:
+    A_c = the mean attention of camera c's samples / its sum over the cameras (Σ_c A_c = 1), bounded to
+    floor/K + (1 − floor)·A_c over the K cameras present, then K·A_c for each of camera c's samples (mean 1
+    when every camera is equally represented). The head maximises, as `adversarial_weights`' does.
+    cameras: (B, K) one-hot camera of each sample."""
+    attention, cameras = reverse_gradient(_float32(attention)), _float32(cameras)
+    counts = cameras.sum(axis=0)
+    present = counts > 0
+    per_camera = jnp.where(present, (attention @ cameras) / jnp.maximum(counts, 1.0), 0.0)
+    share = per_camera / jnp.maximum(per_camera.sum(), 1e-12)
+    k = present.sum()
+    bounded = jnp.where(present, floor / k + (1.0 - floor) * share, 0.0)
+    return k * (cameras @ bounded)
 
 
 def loss_weights_error(lambdas: dict) -> str | None:

@@ -175,14 +175,14 @@ STYLE_SETS = {
             "UnityStyle",
             styled_data.OUTPUT,
             "cameras",
-            (("gan.style_attention", False),),
+            (("gan.style_attention", "none"),),
         ),
         StyleSet(
             "unitystyle_attention",
             "UnityStyle, per-model Style Attention",
             styled_data.OUTPUT,
             "cameras",
-            (("gan.style_attention", True),),
+            (("gan.style_attention", "per_model"),),
         ),
         # CamStyle as CamStyle trains it: a CycleGAN per camera pair (models/cyclegan.py), with the UnityGAN's
         # widths, image size, steps and learning rate.
@@ -194,7 +194,7 @@ STYLE_SETS = {
             "C(C−1)/2 UnityGAN pairs",
             styled_data.CAMSTYLE_OUTPUT,
             "pairs",
-            (("gan.style_attention", False), ("gan.generator_identity", True)),
+            (("gan.style_attention", "none"), ("gan.generator_identity", True)),
         ),
         StyleSet("colour_norm", "camera colour normalisation", styled_data.COLOUR_NORM_OUTPUT),
     )

@@ -272,8 +272,9 @@ def gan_train_batches(
     prefetch: int = 2,
 ) -> Iterator[dict]:
     """Process-local batches {'x': domain X's images, 'y': domain Y's images} in [-1, 1], drawn independently,
-    'y_own' (1.0 where a Y sample comes from one of X's cameras: UnityStyle's Y holds X) and 'y_balance' (each
-    Y sample's weight under which every camera of Y weighs alike: images / (cameras x its camera's images))."""
+    'y_own' (1.0 where a Y sample comes from one of X's cameras: UnityStyle's Y holds X), 'y_balance' (each
+    Y sample's weight under which every camera of Y weighs alike: images / (cameras x its camera's images)) and
+    'y_camera' (its camera one-hot over Y's cameras, for Style Attention's per-camera reading)."""
     x_order = sample_order(len(x_records), batch_size, seed, start_step, num_steps)
     y_order = sample_order(len(y_records), batch_size, seed + 1, start_step, num_steps)
     x_indices, positions = _local_columns(x_order, start_step)
@@ -285,6 +286,8 @@ def gan_train_batches(
     y_balance = tf.constant(
         [len(y_records) / (len(per_camera) * per_camera[r.camid]) for r in y_records], tf.float32
     )
+    camera_index = {c: i for i, c in enumerate(sorted(per_camera))}
+    y_camera = tf.one_hot([camera_index[r.camid] for r in y_records], len(camera_index), dtype=tf.float32)
 
     def load(x_index, y_index, position):
         seeds = tf.random.experimental.stateless_split(
@@ -297,6 +300,7 @@ def gan_train_batches(
             "y": to_gan_range(y),
             "y_own": tf.gather(y_own, y_index),
             "y_balance": tf.gather(y_balance, y_index),
+            "y_camera": tf.gather(y_camera, y_index),
         }
 
     dataset = tf.data.Dataset.from_tensor_slices((x_indices, y_indices, positions.astype(np.int64)))

@@ -47,6 +47,11 @@ def gan_meta(config, domains: Domains) -> dict:
         "objective": OBJECTIVE_VERSION,
         "domains": domains.name,
         **{k: config.gan[k] for k in UNITY_LOSS_SETTINGS},
+        # Style Attention was on/off before it had readings: those two keep their old values, so older
+        # checkpoints restore.
+        "style_attention": {"none": False, "per_model": True}.get(
+            config.gan.style_attention, config.gan.style_attention
+        ),
         "generator": config.gan.generator.to_dict(),
         "discriminator": config.gan.discriminator.to_dict(),
         "image_shape": list(gan_image_shape(config.gan)),

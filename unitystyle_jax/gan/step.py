@@ -80,11 +80,17 @@ def _scored(discriminator, variables, fake, real):
 
 def y_weights(attention, batch, gan_config):
     """Each Y sample's weight in the UnityStyle loss: its camera's share (`camera_balance`: every camera weighs
-    1/C, whatever its image count, and the same for all C models) times its Style Attention weight
-    (`style_attention`: per sample, adversarial, bounded by `attention_floor`)."""
+    1/C, whatever its image count, and the same for all C models) times its Style Attention weight, bounded by
+    `attention_floor` (`style_attention`: per_model, per sample and maximising; joint, per sample and minimising;
+    camera, per camera and normalised over the cameras, maximising; none and modulate: 1)."""
     weights = batch["y_balance"] if gan_config.camera_balance else jnp.ones_like(attention)
-    if gan_config.style_attention:
-        weights = weights * losses.adversarial_weights(attention, gan_config.attention_floor)
+    reading, floor = gan_config.style_attention, gan_config.attention_floor
+    if reading == "per_model":
+        weights = weights * losses.adversarial_weights(attention, floor)
+    elif reading == "joint":
+        weights = weights * losses.unitystyle_weights(attention, floor)
+    elif reading == "camera":
+        weights = weights * losses.camera_weights(attention, batch["y_camera"], floor)
     return weights
 
 
@@ -131,7 +137,7 @@ def generator_terms(nets, batch, *, generator, discriminator, gan_config):
     (f_out, _), f = _apply(generator, f, jnp.concatenate([y, x]))
     fake_x, identity_x = f_out[:b], f_out[b:]
     # G sees y for L_ID's G half and for the Style Attention of the Y samples, F(y) for the Y cycle.
-    with_y = c.generator_identity or c.style_attention
+    with_y = c.generator_identity or c.style_attention in losses.WEIGHTING_ATTENTION
     g_in = [x] + ([y] if with_y else []) + ([fake_x] if c.y_cycle else [])
     (g_out, g_attention), g = _apply(generator, g, jnp.concatenate(g_in))
     fake_y = g_out[:b]

@@ -72,6 +72,7 @@ def create_gan_networks(gan_config):
         num_scales=g.num_scales,
         ibn_scales=g.ibn_scales,
         output_epsilon=g.output_epsilon,
+        modulate=gan_config.style_attention == "modulate",
         conv=conv,
         dtype=dtype,
     )

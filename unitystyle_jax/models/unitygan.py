@@ -54,6 +54,21 @@ class StyleAttention(nn.Module):
         return nn.sigmoid(jnp.mean(scores.astype(jnp.float32), axis=(1, 2, 3)))
 
 
+class StyleModulation(nn.Module):
+    """Style Attention inside the generator (the `modulate` reading): per-channel gains read from G1's style
+    statistics (each channel's spatial mean and std), 1 + tanh(dense(...)), that scale the decoder's
+    full-resolution features. The dense layer starts at zero, so an untrained generator is unchanged."""
+
+    @nn.compact
+    def __call__(self, g1, features):
+        g1 = g1.astype(jnp.float32)
+        stats = jnp.concatenate([g1.mean(axis=(1, 2)), g1.std(axis=(1, 2))], axis=-1)
+        gains = 1.0 + jnp.tanh(
+            nn.Dense(features.shape[-1], kernel_init=nn.initializers.zeros, name="gains")(stats)
+        )
+        return features * gains[:, None, None, :].astype(features.dtype)
+
+
 class Generator(nn.Module):
     """DiscoGAN-style encoder/decoder with residual blocks and skip connections at every scale, residual output.
 
@@ -70,6 +85,9 @@ class Generator(nn.Module):
     block when ibn_scales = 0, the IBN ablation): the attention head is trained adversarially (see
     `losses.adversarial_weights`) and must not push the generator body.
 
+    With `modulate` (Style Attention's `modulate` reading), a `StyleModulation` of G1 scales the decoder's
+    full-resolution features, trained with G.
+
     Returns `(image in [-1, 1] with the input's shape, attention (B,) in (0, 1))`, both float32.
     """
 
@@ -79,6 +97,7 @@ class Generator(nn.Module):
     ibn_scales: int = 1
     output_epsilon: float = 1e-3
     norm: str = "instance"
+    modulate: bool = False
     conv: ModuleDef = nn.Conv
     dtype: Dtype = jnp.float32
 
@@ -112,9 +131,10 @@ class Generator(nn.Module):
             for index in range(self.num_res_blocks):
                 h = residual(norm=block_norm, name=f"encode{scale}_res{index}")(h, train)
                 if scale == 0 and index == 0:
+                    g1 = h
                     attention = StyleAttention(
                         self.base_features, self.conv, self.dtype, name="style_attention"
-                    )(jax.lax.stop_gradient(h))
+                    )(jax.lax.stop_gradient(g1))
             skips.append(h)
 
         for scale in reversed(range(self.num_scales - 1)):
@@ -122,6 +142,8 @@ class Generator(nn.Module):
             h = block(self.base_features * 2**scale, norm=self.norm, name=f"decode{scale}")(h, train)
             for index in range(self.num_res_blocks):
                 h = residual(norm=self.norm, name=f"decode{scale}_res{index}")(h, train)
+        if self.modulate:
+            h = StyleModulation(name="style_modulation")(g1, h)
 
         # The full-resolution skip: the input itself joins the last conv, so fine structure never has to pass
         # through the bottleneck. The output is residual, x + delta with delta's conv zero-initialised: each
