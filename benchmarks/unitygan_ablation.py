@@ -54,6 +54,10 @@ VARIANTS = {
         "A: + per-model adversarial Style Attention",
         ("--config.gan.style_attention=per_model",),
     ),
+    "attention_shared": (
+        "A: + one adversarial Style Attention head shared by the C models",
+        ("--config.gan.style_attention=shared", "--config.gan.train_together=True"),
+    ),
     "attention_joint": (
         "A: + per-model Style Attention, minimising",
         ("--config.gan.style_attention=joint",),

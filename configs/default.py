@@ -42,8 +42,8 @@ def get_config():
     # middle of the camera styles. Each knob off (and style_attention=per_model) gives back the objective before it.
     c.gan.camera_balance = True  # each Y sample weighted so that every camera weighs alike
     c.gan.fm_statistics = "style"  # style: image and D's first map by mean/std | style_layout | means
-    # Style Attention's reading (losses.STYLE_ATTENTION; docs/objective.md): none | per_model | joint | camera |
-    # modulate
+    # Style Attention's reading (losses.STYLE_ATTENTION; docs/objective.md): none | per_model | shared (with
+    # train_together) | joint | camera | modulate
     c.gan.style_attention = "none"
     c.gan.attention_floor = 0.5  # weights in (floor, 1) / their mean: no sample weighs > 1/floor x another
     c.gan.generator_identity = False  # L_ID's G half |G(y) - y|: asks G to keep the other cameras' styles

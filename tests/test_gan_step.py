@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import losses
+from unitystyle_jax import config_validation, losses
 from unitystyle_jax.core.parallel import INIT_PRNG
 from unitystyle_jax.gan import step as gan_step
 from unitystyle_jax.models.factory import create_gan_networks
@@ -228,3 +228,28 @@ def test_train_step_counts_steps_and_refreshes_sln_on_schedule_with_bias_correct
     np.testing.assert_allclose(snapshots[2], snapshots[1])  # step 3: frozen
     np.testing.assert_allclose(snapshots[3], ema(4) / (1 - decay**4), rtol=1e-5)  # step 4
     np.testing.assert_allclose(snapshots[4], snapshots[3])
+
+
+def test_the_shared_reading_gives_every_stacked_model_one_attention_head():
+    """style_attention=shared: stacked, the models' heads start as their mean and stay equal after a step that
+    moved them (each model's gradient moves the one head); the other networks stay each model's own."""
+    config = gan_config(style_attention="shared", train_together=True)
+    mesh = gan_step.stacked_mesh(1)
+    stack, step = gan_step.stacked_programs(config, mesh)
+    init = jax.jit(gan_step.step_functions(config)[1])
+    states = [init(jax.random.key(seed, impl=INIT_PRNG)) for seed in (0, 1, 2)]
+    stacked = stack(*states)
+    head = lambda state, net: jax.tree.leaves(state.nets[net]["params"]["style_attention"])
+    started = [np.asarray(a) for a in head(stacked, "G")]
+    batch = {k: jnp.stack([v] * 3) for k, v in batch_of(images(0), images(1)).items()}
+    stepped, _ = step(stacked, batch)
+    for net in ("G", "F"):
+        for leaf in head(stepped, net):
+            np.testing.assert_allclose(leaf, np.broadcast_to(leaf[:1], leaf.shape))
+    assert max(float(np.abs(a - np.asarray(b)).max()) for a, b in zip(started, head(stepped, "G"))) > 0
+    body = np.asarray(stepped.nets["G"]["params"]["to_image"]["kernel"])
+    assert np.abs(body[0] - body[1]).max() > 0  # the rest of each generator is its own
+    with pytest.raises(config_validation.ConfigError, match="'shared' gives all C models one head"):
+        c = synthetic.get_config("tiny")
+        c.gan.style_attention = "shared"
+        config_validation.validate(c)

@@ -138,6 +138,10 @@ def validate(config) -> None:
         g.style_attention in losses.STYLE_ATTENTION,
         f"config.gan.style_attention={g.style_attention!r}: choose from {losses.STYLE_ATTENTION}",
     )
+    _require(
+        g.style_attention != "shared" or g.train_together,
+        "config.gan.style_attention='shared' gives all C models one head: it needs config.gan.train_together=True",
+    )
     _require(g.model in GAN_MODELS, f"config.gan.model={g.model!r}: choose from {GAN_MODELS}")
     _require(
         g.sln_floor in losses.SLN_FLOORS,

@@ -81,11 +81,12 @@ def _scored(discriminator, variables, fake, real):
 def y_weights(attention, batch, gan_config):
     """Each Y sample's weight in the UnityStyle loss: its camera's share (`camera_balance`: every camera weighs
     1/C, whatever its image count, and the same for all C models) times its Style Attention weight, bounded by
-    `attention_floor` (`style_attention`: per_model, per sample and maximising; joint, per sample and minimising;
+    `attention_floor` (`style_attention`: per_model, per sample and maximising, each model its own head, or
+    shared, one head for all the stacked models; joint, per sample and minimising;
     camera, per camera and normalised over the cameras, maximising; none and modulate: 1)."""
     weights = batch["y_balance"] if gan_config.camera_balance else jnp.ones_like(attention)
     reading, floor = gan_config.style_attention, gan_config.attention_floor
-    if reading == "per_model":
+    if reading in ("per_model", "shared"):
         weights = weights * losses.adversarial_weights(attention, floor)
     elif reading == "joint":
         weights = weights * losses.unitystyle_weights(attention, floor)
@@ -279,6 +280,19 @@ def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
     )
 
 
+def share_attention_heads(state: GanState) -> GanState:
+    """Style Attention's `shared` reading on stacked models: G's and F's attention heads set to their mean over
+    the model axis, so all C models weigh the Y samples with one head (each model's gradient moves it)."""
+    nets = dict(state.nets)
+    for name in GENERATORS:
+        params = dict(nets[name]["params"])
+        params["style_attention"] = jax.tree.map(
+            lambda a: jnp.broadcast_to(a.mean(axis=0, keepdims=True), a.shape), params["style_attention"]
+        )
+        nets[name] = {**nets[name], "params": params}
+    return state.replace(nets=nets)
+
+
 def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
     """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
     step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated.
@@ -289,19 +303,27 @@ def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
     Attention's head, under conv=xla, as on accelerators)."""
     step = step_functions(gan_config)[2]
     by_model = parallel.model_sharded(mesh)
+    share = share_attention_heads if gan_config.style_attention == "shared" else lambda state: state
     stack = jax.jit(
-        lambda *states: jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), out_shardings=by_model
+        lambda *states: share(jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)),
+        out_shardings=by_model,
     )
     per_model = by_model.spec
+    models_step = jax.shard_map(
+        jax.vmap(step),
+        mesh=mesh,
+        in_specs=(per_model, per_model),
+        out_specs=(per_model, per_model),
+        axis_names={parallel.MODEL_AXIS},
+        check_vma=False,  # no collective crosses models; the step's conds need no varying-axis types
+    )
+
+    def shared_step(state, batch):
+        state, metrics = models_step(state, batch)
+        return share(state), metrics
+
     stacked_step = jax.jit(
-        jax.shard_map(
-            jax.vmap(step),
-            mesh=mesh,
-            in_specs=(per_model, per_model),
-            out_specs=(per_model, per_model),
-            axis_names={parallel.MODEL_AXIS},
-            check_vma=False,  # no collective crosses models; the step's conds need no varying-axis types
-        ),
+        shared_step,
         in_shardings=(by_model, parallel.batch_sharded(mesh)),
         out_shardings=(by_model, by_model),
         donate_argnums=(0,),
