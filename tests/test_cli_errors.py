@@ -146,3 +146,20 @@ def test_a_run_logs_its_own_progress_only_and_ends_with_what_it_wrote(failed):
         word.rstrip(";") for line in printed for word in line.split() if word.startswith(str(failed.shared))
     ]
     assert paths and all(os.path.exists(p) for p in paths), paths
+
+
+@pytest.mark.parametrize(
+    "module, output, flags",
+    [
+        ("unitystyle_jax.commands.export", "exported", ()),
+        ("unitystyle_jax.commands.extract", "features.npz", ("--images=.",)),
+    ],
+)
+def test_an_existing_output_is_one_error_line_and_is_kept(tmp_path, module, output, flags):
+    """export and extract never replace what is there: an existing --output ends the command at once, with one
+    line naming it, before any workdir is read (this workdir does not exist)."""
+    existing = tmp_path / output
+    existing.mkdir() if output == "exported" else existing.write_bytes(b"kept")
+    line = fails(module, tmp_path / "no_run", f"--output={existing}", *flags)
+    assert line == f"error: {existing} exists: give another --output, or remove it first"
+    assert existing.is_dir() if output == "exported" else existing.read_bytes() == b"kept"

@@ -35,6 +35,10 @@ class EvaluationError(UserError, ValueError):
     """A bad input to evaluation; the one-line message names the culprit."""
 
 
+class OutputExistsError(UserError, FileExistsError):
+    """A command's --output is already there: nothing written is ever replaced; the message names it."""
+
+
 class ConfigError(UserError, ValueError):
     """A config value that cannot work; the message names the field."""
 

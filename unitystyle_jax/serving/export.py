@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from unitystyle_jax.core.errors import ConfigError
+from unitystyle_jax.core.errors import ConfigError, OutputExistsError
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
 from unitystyle_jax.gan.generators import GeneratorLoader, TrainedGenerator, gan_image_shape
@@ -212,7 +212,7 @@ def run(config, workdir: str, output: str, fmt: str = "stablehlo", batch: int = 
     if batch < 1:
         raise ConfigError(f"--batch={batch} must be a positive integer")
     if os.path.exists(output):
-        raise FileExistsError(f"{output} exists: give another --output, or remove it first")
+        raise OutputExistsError(f"{output} exists: give another --output, or remove it first")
     if fmt == "onnx":
         _require_onnx_tools()
     files.check_writable(os.path.dirname(os.path.abspath(output)), "output folder")

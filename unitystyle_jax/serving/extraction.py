@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from unitystyle_jax import startup
 from unitystyle_jax.core import files, images, parallel
-from unitystyle_jax.core.errors import CheckpointError
+from unitystyle_jax.core.errors import CheckpointError, OutputExistsError
 from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
 from unitystyle_jax.gan.generators import GeneratorLoader
@@ -149,7 +149,7 @@ def run(config, workdir: str, source: str, output: str, transfer: bool | None) -
     """The CLI's work: every check first (output, image list, images, checkpoints, cameras), then features of
     every image of `source`, written to `output` (atomically; an existing file is never replaced)."""
     if os.path.exists(output):
-        raise FileExistsError(f"{output} exists: give another --output, or remove it first")
+        raise OutputExistsError(f"{output} exists: give another --output, or remove it first")
     files.check_writable(os.path.dirname(os.path.abspath(output)), "output folder")
     records, pids_known = formats.read_images(source)
     if config.data.verify:
