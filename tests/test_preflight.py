@@ -24,7 +24,7 @@ from unitystyle_jax.core.errors import UserError
 UNSEEN_GALLERY_CAMERA = {
     "bounding_box_train": ["0002_c1s1_000001_01.jpg", "0002_c2s1_000002_01.jpg"],
     "query": ["0003_c1s1_000003_01.jpg"],
-    "bounding_box_test": ["0003_c2s1_000004_01.jpg", "0003_c4s1_000005_01.jpg"],
+    "bounding_box_test": ["0003_c2s1_000004_01.jpg", "0003_c4s1_000005_01.jpg", "0003_c6s1_000006_01.jpg"],
 }
 # Every query's identity is in the gallery only under the query's own camera: nothing left to match.
 NO_TRUE_MATCH = {
@@ -83,7 +83,8 @@ def test_corrupt_image_fails_before_any_gan_step(tmp_path):
 
 def test_a_gallery_camera_without_training_images_fails_before_any_gan_step(tmp_path):
     error = failure(market(tmp_path / "unseen", UNSEEN_GALLERY_CAMERA), tmp_path / "run")
-    assert "camera c4 (id 3) of the gallery split has no training images in market1501" in error
+    # Every such camera at once, by the dataset's own name.
+    assert "camera c4 (id 3) (gallery), camera c6 (id 5) (gallery): no training images in market1501" in error
     assert "--config.reid.method=baseline" in error  # the way out
     assert no_gan_step(tmp_path / "run")
 

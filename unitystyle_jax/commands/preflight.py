@@ -32,17 +32,19 @@ def check_run(
     for camera in trained:
         check_gan_checkpoint(config, workdir, Domains(camera), gan_programs)
     if "transfer" in stages:
-        for camera in styled_data.needed_cameras(splits):
-            if camera in trained:
-                continue
-            if camera not in splits.cameras:
-                split = next(s for s in formats.SPLITS if camera in splits.cameras_of(s))
-                raise formats.DatasetError(
-                    f"{formats.camera_name(config.data.name, camera)} of the {split} split has no "
-                    f"training images in {config.data.name}, so no "
-                    "UnityGAN can transfer its images: remove them, or train the real-image baseline "
-                    "(--config.reid.method=baseline --config.stages=reid)"
-                )
+        needed = [c for c in styled_data.needed_cameras(splits) if c not in trained]
+        missing = [c for c in needed if c not in splits.cameras]
+        if missing:
+            named = [
+                f"{formats.camera_name(config.data.name, c)} ({next(s for s in formats.SPLITS if c in splits.cameras_of(s))})"
+                for c in missing
+            ]
+            raise formats.DatasetError(
+                f"{', '.join(named)}: no training images in {config.data.name}, so no UnityGAN can transfer "
+                "their images: remove them, or train the real-image baseline "
+                "(--config.reid.method=baseline --config.stages=reid)"
+            )
+        for camera in needed:
             if not check_gan_checkpoint(config, workdir, Domains(camera), gan_programs):
                 raise CheckpointError(
                     f"no UnityGAN checkpoint for {formats.camera_name(config.data.name, camera)} in "

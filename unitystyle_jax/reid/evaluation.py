@@ -16,7 +16,7 @@ import numpy as np
 
 from unitystyle_jax import evaluation, startup
 from unitystyle_jax.core import files, parallel
-from unitystyle_jax.data import pipeline, styled_data
+from unitystyle_jax.data import formats, pipeline, styled_data
 
 from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid.feature_model import check_ide_checkpoints, restore_features
@@ -80,7 +80,7 @@ def test_features(trained, inputs, config, mesh) -> tuple[np.ndarray, np.ndarray
         logging.warning(
             "camera-based BN: test camera(s) %s have no training images; their images use the checkpoint's "
             "shared statistics",
-            ", ".join(str(c + 1) for c in unseen),
+            ", ".join(formats.camera_name(config.data.name, c) for c in unseen),
         )
     return tuple(
         camera_bn.per_camera_rows(
