@@ -174,3 +174,37 @@ def test_synthetic_command_generates_reuses_and_draws_a_grid(tmp_path):
     assert _cli("synthetic", "--root", sensor, "--tiny", "--family", "sensor").returncode == 0
     with open(os.path.join(sensor, "meta.json")) as f:
         assert json.load(f)["spec"]["sensor_style_strength"] == 1.0
+
+
+def test_stats_has_a_camera_table_and_warns_of_test_cameras_without_training_images(tmp_path):
+    layout = {
+        "bounding_box_train": ["0002_c1s1_000001_01.jpg", "0002_c2s1_000002_01.jpg"],
+        "query": ["0003_c1s1_000003_01.jpg"],
+        "bounding_box_test": [
+            "0003_c2s1_000004_01.jpg",
+            "0003_c4s1_000005_01.jpg",
+            "0004_c6s1_000006_01.jpg",
+        ],
+    }
+    root = fakedata.write_market(tmp_path / "unseen", layout)
+    result = _cli("stats", "--name", "market1501", "--root", root)
+    assert result.returncode == 0, result.stderr
+    rows = {
+        line.split("|")[0].strip(): [int(v) for v in line.split("|")[1:]]
+        for line in result.stdout.splitlines()
+        if line.split("|")[0].strip()[1:].isdigit()  # c1, c2, ...: the camera rows
+    }
+    assert rows == {
+        "c1": [1, 1, 0],
+        "c2": [1, 0, 1],
+        "c4": [0, 0, 1],
+        "c6": [0, 0, 1],
+    }  # train, query, gallery
+    assert result.stderr.strip() == (
+        "warning: camera c4 (id 3), camera c6 (id 5): query/gallery images but no training images, so no UnityGAN "
+        "can transfer them (train the real-image baseline, or remove them)"
+    )
+    clean = _cli(
+        "stats", "--name", "market1501", "--root", fakedata.write_market(tmp_path / "ok", fakedata.MARKET)
+    )
+    assert clean.stderr == ""  # the control: every test camera has training images

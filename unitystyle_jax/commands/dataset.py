@@ -47,12 +47,40 @@ def format_table(name: str, stats: dict[str, dict[str, int]]) -> str:
     return "\n".join(lines + [rule])
 
 
+def camera_table(name: str, splits: formats.Splits) -> str:
+    """Images per camera and split, each camera by the dataset's own name."""
+    cameras = sorted({r.camid for s in formats.SPLITS for r in getattr(splits, s)})
+    lines = [f"  {'camera':<8} | " + " | ".join(f"{s:>8}" for s in formats.SPLITS)]
+    for camera in cameras:
+        counts = [sum(r.camid == camera for r in getattr(splits, s)) for s in formats.SPLITS]
+        lines.append(f"  {formats.camera_label(name, camera):<8} | " + " | ".join(f"{n:>8}" for n in counts))
+    return "\n".join(lines)
+
+
+def untrained_cameras_warning(name: str, splits: formats.Splits) -> str | None:
+    """The warning for test cameras with no training images (no UnityGAN can transfer them), naming them all."""
+    tested = {r.camid for r in splits.query + splits.gallery}
+    missing = sorted(tested - set(splits.cameras))
+    if not missing:
+        return None
+    return (
+        f"warning: {', '.join(formats.camera_name(name, c) for c in missing)}: query/gallery images but no "
+        "training images, so no UnityGAN can transfer them (train the real-image baseline, or remove them)"
+    )
+
+
 def _stats(args: argparse.Namespace) -> None:
     splits = formats.load(args.name, args.root)
     if args.verify:
         formats.verify_images(splits.train + splits.query + splits.gallery)
     stats = split_stats(splits)
-    print(json.dumps(stats) if args.json else format_table(args.name, stats))
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        print(format_table(args.name, stats) + "\n" + camera_table(args.name, splits))
+    warning = untrained_cameras_warning(args.name, splits)
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 def _synthetic(args: argparse.Namespace) -> None:
