@@ -25,3 +25,23 @@ def test_project_lines_and_warnings_pass_library_info_does_not():
     assert cli._project_or_warning(record(theirs, logging.WARNING, "Waiting for Godot"))  # only orbax's notes
     # A sibling folder whose name starts like the package's is not the package.
     assert not cli._project_or_warning(record(cli.PACKAGE_DIR + "_extras/x.py", logging.INFO))
+
+
+def test_tensorflow_starts_without_its_cpp_lines_unless_the_user_asks():
+    """A fresh interpreter importing the package, then TensorFlow: no absl / oneDNN / CPU-instruction lines on
+    stderr. The control: the user's own TF_ENABLE_ONEDNN_OPTS=1 is kept, and oneDNN's line comes back."""
+    import subprocess
+    import sys
+
+    import runs
+
+    code = "import unitystyle_jax, tensorflow as tf; tf.constant(1.0) + 1.0"
+    quiet = subprocess.run(
+        [sys.executable, "-c", code], cwd=runs.REPO, env=runs.env(), capture_output=True, text=True
+    )
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    asked = runs.env(TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="0")
+    loud = subprocess.run(
+        [sys.executable, "-c", code], cwd=runs.REPO, env=asked, capture_output=True, text=True
+    )
+    assert "oneDNN custom operations are on" in loud.stderr
