@@ -25,7 +25,7 @@ pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`
 
 TABLE_COLUMNS = ("Rank-1", "Rank-5", "Rank-10", "mAP", "mINP")
 VARIANT = ("--config.eval.export_features=True", "--config.eval.rerank=True", "--config.eval.flip=True")
-VARIANT_EVAL = os.path.join("eval", "synthetic-rerank-flip")  # the variant setting's own folder
+VARIANT_EVAL = os.path.join("eval", "synthetic-flip-rerank")  # the variant setting's own folder
 
 
 @pytest.fixture(scope="module")
@@ -414,7 +414,9 @@ def test_evaluation_on_another_dataset_with_and_without_its_own_generators(after
     data's UnityGANs there is no test-time transfer, said in one line; with them, it transfers."""
     assert "no test-time transfer" in after_training.unstyled.stderr
     unstyled = read_json(after_training.cross["cross"] / "eval" / "custom" / "metrics.json")
-    styled = read_json(after_training.cross["cross_styled"] / "eval" / "custom" / "metrics.json")
+    styled = read_json(
+        after_training.cross["cross_styled"] / "eval" / "custom-styles_workdir_other_gans" / "metrics.json"
+    )
     for metrics, transferred in ((unstyled, False), (styled, True)):
         assert (metrics["dataset"], metrics["trained_on"]) == ("custom", "synthetic")
         assert metrics["test_time_transfer"] is transferred

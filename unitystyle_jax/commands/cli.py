@@ -13,6 +13,7 @@ import sys
 from absl import flags
 
 from unitystyle_jax import config_validation
+from unitystyle_jax.core import saved_config
 from unitystyle_jax.core import errors
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # unitystyle_jax/
@@ -52,6 +53,12 @@ def parse_flags(argv: list[str]) -> list[str]:
     Left alone, ml_collections turns a config field that does not exist into a traceback, buries a config
     file's own error inside a traceback's text, and defers a missing config file's error to its first use.
     """
+    argv, saved = saved_config.with_saved_config(argv)
+    if not any(a == "--config" or a.startswith("--config=") for a in argv):
+        fail(f"--config: give the config file the run was trained with (no {saved_config.FILE} in --workdir)")
+    if saved:
+        overrides = [a for a in argv[1:] if a.startswith("--config.")]
+        print(f"config: {saved}" + (f" with {' '.join(overrides)}" if overrides else ""), file=sys.stderr)
     try:
         remaining = flags.FLAGS(argv)
         flags.FLAGS.config.to_dict()  # raises the deferred load error of --config now

@@ -4,6 +4,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import time
 
 import jax
@@ -11,7 +12,7 @@ import numpy as np
 
 from unitystyle_jax import config_validation, startup
 from unitystyle_jax.commands import cli, preflight
-from unitystyle_jax.core import images
+from unitystyle_jax.core import images, saved_config
 from unitystyle_jax.data import formats, pipeline, styled_data
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan import style_stats, transfer
@@ -78,6 +79,8 @@ def run(config, workdir: str) -> None:
     """train.py's work: the config's stages, in order, then what they wrote and the command to run next."""
     began = time.perf_counter()
     with prepared(config, workdir) as plan:
+        if jax.process_index() == 0:
+            saved_config.save(workdir, config, sys.argv)
         done = execute(plan)
     if jax.process_index() == 0:
         print(f"finished in {time.perf_counter() - began:.0f} s:")

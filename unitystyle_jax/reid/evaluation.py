@@ -7,6 +7,7 @@ distances and metrics follow the Market-1501 protocol of `unitystyle_jax.evaluat
 
 import dataclasses
 import functools
+import re
 import logging
 import os
 
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from unitystyle_jax import evaluation, startup
-from unitystyle_jax.core import files, parallel
+from unitystyle_jax.core import files, parallel, saved_config
 from unitystyle_jax.data import formats, pipeline, styled_data
 
 from unitystyle_jax.reid import camera_bn
@@ -175,17 +176,39 @@ def _test_inputs(config, workdir: str, splits, meta: dict):
     return splits, False
 
 
+# Evaluation settings that change no number (how many images a batch holds, where and what is written).
+EVAL_LAYOUT_SETTINGS = ("batch_size", "output", "export_features", "ranked_queries")
+
+
 def default_output_dir(config, workdir: str) -> str:
-    """Where an evaluation writes: config.eval.output, or WORKDIR/eval/<dataset>[-rerank][-flip][-step<N>], so an
-    evaluation with other settings or on other data never replaces another's results."""
+    """Where an evaluation writes: config.eval.output, or WORKDIR/eval/<dataset> followed by every evaluation
+    setting that changes a number and differs from the run's saved config, by name (`-ap_trapezoid`, `-flip-rerank`,
+    `-step5`, a folder by its last part: `-styles_workdir_other_gans`), so an evaluation with other settings or on other data never replaces another's results. A run
+    without a saved config (trained before runs saved one) names rerank, flip and step as it always did."""
     if config.eval.output:
         return config.eval.output
     e = config.eval
-    name = config.data.name + "-rerank" * bool(e.rerank) + "-flip" * bool(e.flip)
-    name += f"-camera_bn_{e.camera_bn_statistics}" * (
-        config.model.camera_bn and e.camera_bn_statistics != "test"
-    )
-    return os.path.join(workdir, "eval", name + (f"-step{e.step}" if e.step >= 0 else ""))
+    saved = saved_config.load(workdir)
+    if saved is None:
+        name = config.data.name + "-rerank" * bool(e.rerank) + "-flip" * bool(e.flip)
+        return os.path.join(workdir, "eval", name + (f"-step{e.step}" if e.step >= 0 else ""))
+    reference = saved.get("eval", {})
+    parts = [config.data.name]
+    for field, value in sorted(e.to_dict().items()):
+        if field in EVAL_LAYOUT_SETTINGS or reference.get(field) == value:
+            continue
+        if isinstance(value, bool):
+            parts.append(field if value else f"no_{field}")
+        elif field == "step":
+            parts.append(f"step{value}")
+        else:
+            shown = (
+                os.path.basename(os.path.normpath(value))
+                if isinstance(value, str) and os.sep in value
+                else value
+            )
+            parts.append(f"{field}_{re.sub(r'[^A-Za-z0-9.]+', '_', str(shown)).strip('_')}")
+    return os.path.join(workdir, "eval", "-".join(parts))
 
 
 def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None = None) -> dict:
