@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from unitystyle_jax.commands import results as results_files  # noqa: E402
 from unitystyle_jax.data import synthetic  # noqa: E402
 
 OBJECTIVES = {
@@ -172,21 +172,8 @@ def main():
     for name in names:
         report["runs"][name] = run_objective(args, name, data)
         report["runs"] = {n: report["runs"][n] for n in OBJECTIVES if n in report["runs"]}
-        import jax
-
-        report.update(
-            config=args.config,
-            batch=args.batch,
-            height=spec.height,
-            width=spec.width,
-            machine=f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on CPU",
-        )
-        os.makedirs(args.results, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(report, f, indent=2)
-        with open(os.path.join(args.results, "paper_scale_gan.md"), "w") as f:
-            f.write(render(report))
-    print(render(report))
+        report.update(config=args.config, batch=args.batch, height=spec.height, width=spec.width)
+        results_files.write(args.results, "paper_scale_gan", results_files.stamp(report), render(report))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ import ml_collections
 import optax
 
 from unitystyle_jax import losses
+from unitystyle_jax.gan.initialisation import DISCRIMINATORS, GENERATORS, networks_and_optimizers
 from unitystyle_jax.models.factory import create_gan_networks
 
-GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
 POOLS = ("X", "Y")  # fakes of each domain: F(y) (scored by D_X), G(x) (by D_Y)
 
 
@@ -43,17 +43,8 @@ def create_optimizer(gan_config):
 
 def initial_state(generator, discriminator, tx, image_shape, pool_size: int, rng) -> CycleGanState:
     keys = jax.random.split(rng, 5)
-    dummy = jnp.zeros((1, *image_shape), jnp.float32)
-    nets = {name: dict(generator.init(k, dummy, train=False)) for name, k in zip(GENERATORS, keys[:2])}
-    nets.update(
-        {name: dict(discriminator.init(k, dummy, train=False)) for name, k in zip(DISCRIMINATORS, keys[2:])}
-    )
-    params = lambda names: {n: nets[n]["params"] for n in names}
     return CycleGanState(
-        step=jnp.zeros((), jnp.int32),
-        nets=nets,
-        gen_opt=tx.init(params(GENERATORS)),
-        disc_opt=tx.init(params(DISCRIMINATORS)),
+        **networks_and_optimizers(generator, discriminator, tx, image_shape, keys),
         pools={d: jnp.zeros((pool_size, *image_shape), jnp.float32) for d in POOLS},
         pool_fill={d: jnp.zeros((), jnp.int32) for d in POOLS},
         rng=jax.random.bits(keys[4], (2,), jnp.uint32),  # threefry key data, whatever impl made `rng`

@@ -20,10 +20,9 @@ import optax
 from unitystyle_jax import config_validation, losses
 from unitystyle_jax.core import parallel
 from unitystyle_jax.gan import cyclegan_step
+from unitystyle_jax.gan.initialisation import DISCRIMINATORS, GENERATORS, networks_and_optimizers
 from unitystyle_jax.gan.generators import gan_image_shape, program_settings
 from unitystyle_jax.models.factory import create_gan_networks
-
-GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
 
 
 def create_optimizer(gan_config):
@@ -44,20 +43,8 @@ class GanState:
 
 def initial_state(generator, discriminator, tx, image_shape, rng) -> GanState:
     """rng is an argument, not a constant, so every camera's model compiles to the same program (one cache entry)."""
-    keys = jax.random.split(rng, 4)
-    dummy = jnp.zeros((1, *image_shape), jnp.float32)
-    nets = {name: dict(generator.init(k, dummy, train=False)) for name, k in zip(GENERATORS, keys[:2])}
-    nets.update(
-        {name: dict(discriminator.init(k, dummy, train=False)) for name, k in zip(DISCRIMINATORS, keys[2:])}
-    )
-    params = lambda names: {n: nets[n]["params"] for n in names}
-    return GanState(
-        step=jnp.zeros((), jnp.int32),
-        nets=nets,
-        gen_opt=tx.init(params(GENERATORS)),
-        disc_opt=tx.init(params(DISCRIMINATORS)),
-        sln=losses.sln_init(losses.UNITYGAN_WEIGHT_NAMES),
-    )
+    fresh = networks_and_optimizers(generator, discriminator, tx, image_shape, jax.random.split(rng, 4))
+    return GanState(**fresh, sln=losses.sln_init(losses.UNITYGAN_WEIGHT_NAMES))
 
 
 def _apply(module, variables, x):
