@@ -22,11 +22,12 @@ METRIC_KEYS = ("rank1", "rank5", "rank10", "mAP", "mINP")
 BASELINE = ("--config.stages=reid", "--config.reid.method=baseline")
 
 
-def command(script: str, workdir, *flags, config: str = TINY) -> list[str]:
-    """A script (train.py, evaluate.py) or a module (unitystyle_jax.commands.demo) with a config, a workdir and the
-    shared compilation cache."""
+def command(script: str, workdir, *flags, config: str | None = TINY) -> list[str]:
+    """A script (train.py, evaluate.py) or a module (unitystyle_jax.commands.demo) with a config (None: none, so
+    the workdir's saved one is read), a workdir and the shared compilation cache."""
     program = [script] if script.endswith(".py") else ["-m", script]
-    return [sys.executable, *program, f"--config={config}", f"--workdir={workdir}", CACHE, *flags]
+    chosen = [f"--config={config}"] if config else []
+    return [sys.executable, *program, *chosen, f"--workdir={workdir}", CACHE, *flags]
 
 
 # The suite's programs compile without XLA's backend (LLVM) optimisations and with XLA's older CPU fusion code

@@ -140,7 +140,7 @@ def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_pat
 
     config = market(tmp_path / "unseen", UNSEEN_GALLERY_CAMERA, **{"compare.rows": "ide,unitystyle"})
     workdir, results = tmp_path / "compare_run", tmp_path / "results"
-    with pytest.raises(UserError, match=r"camera\(s\) \[3\] of the query/gallery have no training images"):
+    with pytest.raises(UserError, match=r"camera\(s\) \[3, 5\] of the query/gallery have no training images"):
         compare.run(config, str(workdir), str(results))
     assert not os.path.exists(workdir) and not os.path.exists(results / "compare.json")
     # A workdir the user made is kept when start-up fails (here: CamStyle needs two training cameras).

@@ -5,7 +5,6 @@ setting that changes a number in a folder of its own."""
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -16,8 +15,8 @@ pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`
 
 
 def evaluate(workdir, *flags) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "evaluate.py", f"--workdir={workdir}", runs.CACHE, *flags]
-    return subprocess.run(argv, cwd=runs.REPO, env=runs.env(), capture_output=True, text=True, timeout=600)
+    """evaluate.py with no --config: as `evaluate.py --workdir=RUN` is typed."""
+    return runs.run("evaluate.py", workdir, *flags, config=None, check=False)
 
 
 def test_workdir_alone_evaluates_a_run_trained_with_overrides(tmp_path, tiny_baseline):

@@ -72,6 +72,8 @@ def prepared(config, workdir: str):
             reid_programs = reid_training.ReidPrograms.build(config, splits.num_train_ids, mesh)
         cameras = preflight.check_run(config, workdir, splits, stages, gan_programs, reid_programs)
         opened.checked()
+        if jax.process_index() == 0:  # the run's config, for the commands that read this workdir later
+            saved_config.save(workdir, config, sys.argv)
         yield Plan(config, workdir, stages, mesh, splits, cameras, gan_programs, reid_programs)
 
 
@@ -79,8 +81,6 @@ def run(config, workdir: str) -> None:
     """train.py's work: the config's stages, in order, then what they wrote and the command to run next."""
     began = time.perf_counter()
     with prepared(config, workdir) as plan:
-        if jax.process_index() == 0:
-            saved_config.save(workdir, config, sys.argv)
         done = execute(plan)
     if jax.process_index() == 0:
         print(f"finished in {time.perf_counter() - began:.0f} s:")
