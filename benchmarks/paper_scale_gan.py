@@ -4,7 +4,7 @@ configs/market1501.py ships? Its generator and discriminator, its learning rate 
 UnityGANs), for a few dozen steps each; one run per objective. The batch is the one size shrunk by default: a
 paper-size step of 2 + 2 images takes ~30 s on a 2-core CPU (docs/performance.md), one of 16 + 16 about 8x that.
 
-    python benchmarks/paper_scale_gan.py [--steps 60] [--batch 2] [--objectives sln_ganimorph,shipped]
+    python benchmarks/paper_scale_gan.py [--steps 60] [--batch 2] [--objectives sln_ganimorph,shipped,...]
         [--workdir runs/paper_scale] [--results results] [--config configs/market1501.py]
 
 Per objective: mean |G(x) - x| (0-255 levels) and SSIM over query + gallery, the style ratio R and the cameras'
@@ -35,6 +35,11 @@ OBJECTIVES = {
         ("--config.gan.sln_first=36",),
     ),
     "shipped": ("the objective configs/market1501.py ships (first snapshot at half the run)", ()),
+    "sln_off": ("the same with SLN off (the lambdas weigh the raw terms)", ("--config.gan.sln=False",)),
+    "sln_floor": (
+        "the same, each normaliser at least the adversarial term's",
+        ("--config.gan.sln_floor=gan",),
+    ),
 }
 # Fewer people than the demo's (the transfer of every image through a paper-size G is minutes here); two cameras.
 SPEC = dict(num_train_ids=30, num_test_ids=30, num_cameras=2, num_distractors=20, num_junk=10)
