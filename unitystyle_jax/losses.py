@@ -23,17 +23,13 @@ CYCLE_WEIGHT_NAMES = ("ss", "l1")
 # adversarial term's snapshot (a term smaller than the adversarial one is not amplified; docs/objective.md).
 SLN_FLOORS = ("none", "gan")
 # Readings of the paper's Style Attention (config.gan.style_attention; docs/objective.md): none (every camera
-# 1/C), per_model (each model's head weighs each Y sample, maximising the loss), shared (one head for all C models:
-# trained together, gan.train_together), joint (a per-model head minimising
-# it), camera (one weight per camera, normalised over the cameras, maximising), modulate (attention on G1 that
-# scales the decoder's features inside the generator, trained with it).
+# 1/C), per_model (each model's head weighs each Y sample, maximising the loss), shared (one such head for all C
+# models, trained together: gan.train_together), joint (a per-model head minimising it), camera (one weight per
+# camera, normalised over the cameras, maximising), modulate (attention on G1 that scales the decoder's features
+# inside the generator, trained with it).
 STYLE_ATTENTION = ("none", "per_model", "shared", "joint", "camera", "modulate")
-WEIGHTING_ATTENTION = (
-    "per_model",
-    "shared",
-    "joint",
-    "camera",
-)  # the readings whose head weighs the Y samples
+# The readings whose head weighs the Y samples.
+WEIGHTING_ATTENTION = ("per_model", "shared", "joint", "camera")
 
 
 def _float32(x):

@@ -54,7 +54,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     file's own error inside a traceback's text, and defers a missing config file's error to its first use.
     """
     argv, saved = saved_config.with_saved_config(argv)
-    if not any(a == "--config" or a.startswith("--config=") for a in argv):
+    if not saved_config.names_config(argv):
         fail(f"--config: give the config file the run was trained with (no {saved_config.FILE} in --workdir)")
     if saved:
         overrides = [a for a in argv[1:] if a.startswith("--config.")]

@@ -35,10 +35,8 @@ def check_run(
         needed = [c for c in styled_data.needed_cameras(splits) if c not in trained]
         missing = [c for c in needed if c not in splits.cameras]
         if missing:
-            named = [
-                f"{formats.camera_name(config.data.name, c)} ({next(s for s in formats.SPLITS if c in splits.cameras_of(s))})"
-                for c in missing
-            ]
+            first_split = lambda c: next(s for s in formats.SPLITS if c in splits.cameras_of(s))  # noqa: E731
+            named = [f"{formats.camera_name(config.data.name, c)} ({first_split(c)})" for c in missing]
             raise formats.DatasetError(
                 f"{', '.join(named)}: no training images in {config.data.name}, so no UnityGAN can transfer "
                 "their images: remove them, or train the real-image baseline "

@@ -29,29 +29,37 @@ def save(workdir: str, config, command: list[str]) -> None:
     files.write_text(path(workdir), json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def _read(workdir: str) -> dict:
+    """The saved config as a dict; OSError naming the file when it is missing or not one."""
+    try:
+        with open(path(workdir)) as f:
+            return dict(json.load(f)["config"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise OSError(f"{path(workdir)}: not a run's saved config ({error})") from None
+
+
 def load(workdir: str) -> dict | None:
     """The config WORKDIR's run saved, as a dict, or None when it saved none."""
     try:
-        with open(path(workdir)) as f:
-            return json.load(f)["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return _read(workdir)
+    except OSError:
         return None
 
 
 def get_config(workdir: str):
     """The config WORKDIR's run saved (what `--config=this_file:WORKDIR` loads)."""
-    try:
-        with open(path(workdir)) as f:
-            record = json.load(f)
-        return ml_collections.ConfigDict(record["config"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise OSError(f"{path(workdir)}: not a run's saved config ({error})") from None
+    return ml_collections.ConfigDict(_read(workdir))
+
+
+def names_config(argv: list[str]) -> bool:
+    """Whether ARGV gives a --config."""
+    return any(a == "--config" or a.startswith("--config=") for a in argv)
 
 
 def with_saved_config(argv: list[str]) -> tuple[list[str], str | None]:
     """ARGV with `--config=<this file>:WORKDIR` added when it names a --workdir whose run saved its config and no
     --config; and that config's path (None when ARGV is left as it is)."""
-    if any(a == "--config" or a.startswith("--config=") for a in argv):
+    if names_config(argv):
         return argv, None
     workdir = next((a.split("=", 1)[1] for a in argv if a.startswith("--workdir=")), None)
     if workdir is None and "--workdir" in argv[:-1]:

@@ -68,9 +68,9 @@ def _scored(discriminator, variables, fake, real):
 def y_weights(attention, batch, gan_config):
     """Each Y sample's weight in the UnityStyle loss: its camera's share (`camera_balance`: every camera weighs
     1/C, whatever its image count, and the same for all C models) times its Style Attention weight, bounded by
-    `attention_floor` (`style_attention`: per_model, per sample and maximising, each model its own head, or
-    shared, one head for all the stacked models; joint, per sample and minimising;
-    camera, per camera and normalised over the cameras, maximising; none and modulate: 1)."""
+    `attention_floor` (`style_attention`: per_model, per sample and maximising, each model its own head; shared,
+    the same with one head for all the stacked models; joint, per sample and minimising; camera, per camera and
+    normalised over the cameras, maximising; none and modulate: 1)."""
     weights = batch["y_balance"] if gan_config.camera_balance else jnp.ones_like(attention)
     reading, floor = gan_config.style_attention, gan_config.attention_floor
     if reading in ("per_model", "shared"):

@@ -182,9 +182,10 @@ EVAL_LAYOUT_SETTINGS = ("batch_size", "output", "export_features", "ranked_queri
 
 def default_output_dir(config, workdir: str) -> str:
     """Where an evaluation writes: config.eval.output, or WORKDIR/eval/<dataset> followed by every evaluation
-    setting that changes a number and differs from the run's saved config, by name (`-ap_trapezoid`, `-flip-rerank`,
-    `-step5`, a folder by its last part: `-styles_workdir_other_gans`), so an evaluation with other settings or on other data never replaces another's results. A run
-    without a saved config (trained before runs saved one) names rerank, flip and step as it always did."""
+    setting that changes a number and differs from the run's saved config, by name (`-ap_trapezoid`,
+    `-flip-rerank`, `-step5`, a folder by its last part: `-styles_workdir_other_gans`), so an evaluation with
+    other settings or on other data never replaces another's results. A run without a saved config (trained
+    before runs saved one) names rerank, flip and step as it always did."""
     if config.eval.output:
         return config.eval.output
     e = config.eval
