@@ -1,4 +1,5 @@
-# Two commands for a newcomer: `make demo` and `make test`. Both create .venv from the requirements if missing.
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv from the requirements if missing,
+# with the project itself installed (editable: the console scripts run this checkout's code).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,10 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo compare test test-fast venv clean
 
-$(STAMP): requirements.txt requirements-test.txt requirements-export.txt
+$(STAMP): requirements.txt requirements-test.txt requirements-export.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-test.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
 venv: $(STAMP)

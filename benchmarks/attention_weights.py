@@ -12,15 +12,13 @@ Reads checkpoints only; writes nothing.
 
 import argparse
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from unitystyle_jax import startup  # noqa: E402
+from unitystyle_jax import startup
 from unitystyle_jax.core import parallel
-from unitystyle_jax.data import pipeline  # noqa: E402
+from unitystyle_jax.data import pipeline
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan.domains import Domains
 

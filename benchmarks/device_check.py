@@ -32,11 +32,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from unitystyle_jax.commands import cli  # noqa: E402
-from unitystyle_jax.core import errors, files  # noqa: E402
+from unitystyle_jax.commands import cli
+from unitystyle_jax.core import errors, files
 
 # The in-process tests of the steps, models and losses that import no TensorFlow (the training loop's test in
 # test_reid_step imports clu, hence TensorFlow: deselected by STEP_TESTS_DESELECT).

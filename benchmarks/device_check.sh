@@ -17,6 +17,8 @@ case "${1:-}" in
       python3 -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl
       export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
     fi
+    # The project is not installed there: its checkout is the import path.
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
     exec python3 benchmarks/device_check.py --out "$2" "${@:3}" ;;
   *)
     echo "error: usage: $0 wheels | run DIR [FLAGS...]" >&2; exit 1 ;;

@@ -17,12 +17,11 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
+import numpy as np
+import psutil
 
-from unitystyle_jax.evaluation import compute_distance, evaluate_rank, rerank  # noqa: E402
+from unitystyle_jax.evaluation import compute_distance, evaluate_rank, rerank
 
 SCALES = {  # queries, gallery images, identities, cameras
     "market": (3368, 15913, 750, 6),

@@ -8,18 +8,16 @@ The pipeline runs as in training: decode, resize, flip, pad+crop, random erasing
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from configs import default  # noqa: E402
-from unitystyle_jax.core import parallel  # noqa: E402
-from unitystyle_jax.data import formats, pipeline, synthetic  # noqa: E402
+from configs import default
+from unitystyle_jax.core import parallel
+from unitystyle_jax.data import formats, pipeline, synthetic
 from unitystyle_jax.reid import training as reid_training
 
 

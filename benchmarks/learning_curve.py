@@ -20,8 +20,7 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-from configs import synthetic  # noqa: E402
+from configs import synthetic
 
 
 def schedule(steps: int) -> list[str]:

@@ -11,19 +11,16 @@ changes the tf.data pipeline, not the step. The GAN rows' costs are the comparis
 
 import argparse
 import functools
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from configs import synthetic  # noqa: E402
-from unitystyle_jax.core.parallel import INIT_PRNG  # noqa: E402
-from unitystyle_jax.models.factory import create_ide  # noqa: E402
-from unitystyle_jax.reid import step as reid_step  # noqa: E402
+from configs import synthetic
+from unitystyle_jax.core.parallel import INIT_PRNG
+from unitystyle_jax.models.factory import create_ide
+from unitystyle_jax.reid import step as reid_step
 
 METHODS = {
     "IDE": {},

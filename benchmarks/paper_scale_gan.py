@@ -25,9 +25,8 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-from unitystyle_jax.commands import results as results_files  # noqa: E402
-from unitystyle_jax.data import synthetic  # noqa: E402
+from unitystyle_jax.commands import results as results_files
+from unitystyle_jax.data import synthetic
 
 OBJECTIVES = {
     "sln_ganimorph": (

@@ -18,16 +18,15 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from configs import synthetic  # noqa: E402
+from configs import synthetic
 from unitystyle_jax.core import parallel
 from unitystyle_jax.gan import step as gan_step
-from unitystyle_jax.gan import training as gan_training  # noqa: E402
-from unitystyle_jax.models import fast_conv  # noqa: E402
+from unitystyle_jax.gan import training as gan_training
+from unitystyle_jax.models import fast_conv
 
 
 def timed(step, state, batch, steps: int) -> tuple[float, float]:

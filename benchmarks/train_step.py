@@ -37,7 +37,6 @@ import time
 from unitystyle_jax.models.factory import create_gan_networks, create_ide
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 IDE_CLASSES = 751  # Market-1501's training identities
 IMAGE_SIZE = (256, 128)

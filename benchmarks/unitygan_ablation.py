@@ -28,8 +28,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-from unitystyle_jax.data import synthetic  # noqa: E402
+from unitystyle_jax.data import synthetic
 
 # The objective before the UnityStyle reading (one discriminator against the image mixture, GANimorph's feature
 # matching, L_ID's G half, per-model Style Attention, its lambdas).

@@ -110,13 +110,13 @@ def get_config():
     # BN statistics re-estimated from its own images.
     c.model.camera_bn = False
     # The paper's and CamStyle's numbers assume an ImageNet-initialised ResNet: a folder written by
-    # `python -m unitystyle_jax.commands.convert_torch`, or 'none' to train from scratch. '' (not chosen) stops a run that
+    # `unitystyle-convert-torch`, or 'none' to train from scratch. '' (not chosen) stops a run that
     # would train the IDE, at start-up.
     c.model.pretrained = ""
 
     c.reid = ml_collections.ConfigDict()
     # unitystyle: N real + N UnityStyle per batch; baseline: real only; real_twin: N real + the same N again with
-    # another augmentation (a control); camstyle and colour_norm: rows of `python -m unitystyle_jax.commands.compare`.
+    # another augmentation (a control); camstyle and colour_norm: rows of `unitystyle-compare`.
     c.reid.method = "unitystyle"
     c.reid.batch_size = 64  # N real images per batch (UnityStyle adds N more): 128 images as CamStyle
     # per_part: mean CE of the real part + mean CE of the second part (the paper's (1/N) sum over 2N, and
@@ -160,7 +160,7 @@ def get_config():
     # --config.stages=gan,transfer` ran on that dataset. Without one, such data is evaluated as real images.
     c.eval.styles_workdir = ""
 
-    # `python -m unitystyle_jax.commands.compare`: the paper's comparison with controls, an ablation and seeds.
+    # `unitystyle-compare`: the paper's comparison with controls, an ablation and seeds.
     c.compare = ml_collections.ConfigDict()
     c.compare.seeds = (
         3  # IDE trainings per row (seed, seed + 1, ...): initialisation, data order, augmentation

@@ -95,7 +95,7 @@ def _run(argv: list[str], cwd: str, env: dict, stdout: str, stderr: str) -> None
             runpy.run_module(args[0], run_name="__main__", alter_sys=True)
         else:
             sys.argv = [program, *args]
-            sys.path.insert(0, os.path.dirname(os.path.abspath(program)))
+            sys.path.insert(0, os.path.dirname(os.path.abspath(program)))  # as `python SCRIPT` starts
             runpy.run_path(program, run_name="__main__")
     finally:
         atexit._run_exitfuncs()  # as the interpreter does at exit (multiprocessing's children skip them)

@@ -117,12 +117,12 @@ def benchmark(name: str):
 
 
 def python(code: str, *args: str, devices: int = 1, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Python source run to its end in a new interpreter in the repository, with the suite's environment; its
-    exit status checked."""
+    """Python source run to its end in a new interpreter in the repository, with the suite's environment and
+    its helpers (runs, fakedata, the test modules) importable, as pytest makes them; its exit status checked."""
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=REPO,
-        env=env(devices),
+        env=env(devices, PYTHONPATH=os.path.dirname(os.path.abspath(__file__))),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,4 +1,4 @@
-"""`python -m unitystyle_jax.commands.compare` at the tiny config: every row trained with two seeds over two GAN seeds and
+"""`unitystyle-compare` at the tiny config: every row trained with two seeds over two GAN seeds and
 reported with its spread and interval, the paired contrasts and the claims' verdicts, CamStyle's pairwise models
 and UnityStyle's per-camera ones counted, a second invocation resuming to the same numbers without training
 anything, and bad settings stopped before any work."""

@@ -1,4 +1,4 @@
-"""`python -m unitystyle_jax.commands.dataset`: exact counts per dataset format, and one `error:` line per bad input.
+"""`unitystyle-dataset`: exact counts per dataset format, and one `error:` line per bad input.
 
 Most checks call the command's `main` in this process (its stdout, stderr and exit status, as a process would give
 them); the tests marked `command` run it as a user does, once for a table and once for an error."""

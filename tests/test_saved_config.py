@@ -3,8 +3,10 @@ evaluates the run as it was trained (the baseline method included), with overrid
 setting that changes a number in a folder of its own."""
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -25,9 +27,13 @@ def test_workdir_alone_evaluates_a_run_trained_with_overrides(tmp_path, tiny_bas
     saved = json.loads((workdir / saved_config.FILE).read_text())
     assert saved["config"]["reid"]["method"] == "baseline"  # runs.BASELINE's override, remembered
     assert "--config.reid.method=baseline" in saved["command"]
-    plain = evaluate(workdir)
+    # The installed script, from another folder, in a fresh interpreter, given --workdir alone.
+    script = os.path.join(os.path.dirname(sys.executable), "unitystyle-evaluate")
+    plain = subprocess.run(
+        [script, f"--workdir={workdir}"], cwd=tmp_path, env=runs.env(), capture_output=True, text=True
+    )
     assert plain.returncode == 0, plain.stderr[-3000:]
-    assert plain.stderr.startswith(f"config: {workdir / saved_config.FILE} with {runs.CACHE}\n")
+    assert plain.stderr.startswith(f"config: {workdir / saved_config.FILE}\n")
     metrics = json.loads((workdir / "eval" / "synthetic" / "metrics.json").read_text())
     assert metrics["method"] == "baseline"
     # Another AP reading: its own folder, named by the setting; the first evaluation's results are kept.

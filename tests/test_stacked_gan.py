@@ -95,9 +95,8 @@ def one_after_another(tiny):
 
 
 STACKED = """
-import logging, sys
+import logging
 logging.basicConfig(level=logging.INFO)
-sys.path.insert(0, {tests!r})
 import runs
 import test_stacked_gan as t
 runs.share_compilation_cache()  # the second run's programs (same convolution) load instead of compiling
@@ -126,7 +125,6 @@ def stacked(tiny, one_after_another):
     config, base, _, _ = tiny
     shutil.copytree(base / "alone1", base / "from_alone")
     code = STACKED.format(
-        tests=os.path.dirname(__file__),
         root=config.data.root,
         base=str(base),
         runs=[

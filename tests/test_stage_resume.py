@@ -99,8 +99,8 @@ def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
     assert (summary["num_generators"], summary["camstyle_generators"]) == (4, 6)
     # The run ends with what it wrote where and the command to run next, on stdout.
     printed = reference.stdout.splitlines()
-    assert printed[0].startswith("finished in ") and printed[-1].startswith(
-        "next: python evaluate.py --config="
+    assert printed[0].startswith("finished in ") and printed[-1] == (
+        f"next: python evaluate.py --workdir={workdir}"
     )
     assert f"gan       4 UnityGANs in {workdir / 'gan'}/cam<c>/" in reference.stdout
     assert f"in {workdir / 'unitystyle'}" in reference.stdout and "x real" in reference.stdout

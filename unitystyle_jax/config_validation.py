@@ -23,7 +23,7 @@ FROM_SCRATCH = "none"  # config.model.pretrained's value for a randomly initiali
 # augmented again (control); camstyle: + CamStyle's generated images, label-smoothed; colour_norm: every camera
 # standardised, real only.
 METHODS = ("baseline", "unitystyle", "real_twin", "camstyle", "colour_norm")
-# Methods whose inputs only the comparison (`python -m unitystyle_jax.commands.compare`) makes.
+# Methods whose inputs only the comparison (`unitystyle-compare`) makes.
 COMPARE_ONLY_METHODS = ("camstyle", "colour_norm")
 # reid.loss_normalization: per_part: mean over the real part + mean over the second part (the paper's
 # (1/N) * sum over 2N); all: one mean.
@@ -59,7 +59,7 @@ def pretrained_folder(config) -> str | None:
     _require(
         bool(chosen),
         "config.model.pretrained is empty: the paper's numbers assume ImageNet weights; convert torchvision's with "
-        "`python -m unitystyle_jax.commands.convert_torch --input=resnet50-0676ba61.pth --output=weights/resnet50` and "
+        "`unitystyle-convert-torch --input=resnet50-0676ba61.pth --output=weights/resnet50` and "
         f"pass --config.model.pretrained=weights/resnet50, or --config.model.pretrained={FROM_SCRATCH} to train "
         "from scratch",
     )

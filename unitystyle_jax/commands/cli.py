@@ -47,12 +47,37 @@ def check_config(config) -> None:
     run_main(config_validation.validate, config)
 
 
+HELP_FLAGS = frozenset({"--help", "-h", "-?", "--helpshort"})
+
+
+def command_help(program: str) -> str:
+    """The command's own flags (absl's --help lists those of the file Python started, which for an installed
+    script defines none), with the saved-config rule that makes --config optional."""
+    ours = [
+        m for m in flags.FLAGS.flags_by_module_dict() if m.startswith("unitystyle_jax") or m.endswith(".py")
+    ]
+    return "\n\n".join(
+        [
+            f"usage: {os.path.basename(program)} --workdir=DIR [--config=FILE] [--config.FIELD=VALUE ...] [flags]",
+            f"--config may be left out when DIR holds a trained run's {saved_config.FILE}; --config.FIELD=VALUE "
+            "overrides one field of it.",
+            *(flags.FLAGS.module_help(m).strip() for m in ours),
+            "absl's own flags (--verbosity, ...): --helpfull",
+        ]
+    )
+
+
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing (app.run's flags_parser) with a bad flag as one `error:` line, like any input.
 
     Left alone, ml_collections turns a config field that does not exist into a traceback, buries a config
     file's own error inside a traceback's text, and defers a missing config file's error to its first use.
     """
+    if HELP_FLAGS.intersection(argv):
+        print(command_help(argv[0]))
+        sys.exit(0)
+    if "--helpfull" in argv:
+        return flags.FLAGS(argv)  # absl lists every flag and exits
     argv, saved = saved_config.with_saved_config(argv)
     if not saved_config.names_config(argv):
         fail(f"--config: give the config file the run was trained with (no {saved_config.FILE} in --workdir)")
@@ -85,9 +110,11 @@ def config_from_flags(config_file: str, argv: list[str]):
     return holder.config
 
 
-def same_flags(script: str) -> str:
-    """`python SCRIPT` with this command's flags: the next command a summary suggests."""
-    return " ".join(["python", script, *(shlex.quote(arg) for arg in sys.argv[1:])])
+def evaluate_command(workdir: str) -> str:
+    """The command that evaluates WORKDIR, spelt as this one was started (an installed `unitystyle-` script or
+    a top-level file): the run's saved config makes --workdir enough."""
+    installed = os.path.basename(sys.argv[0]).startswith("unitystyle-")
+    return f"{'unitystyle-evaluate' if installed else 'python evaluate.py'} --workdir={shlex.quote(workdir)}"
 
 
 def quiet_libraries() -> None:

@@ -1,6 +1,6 @@
 """Converts torchvision / IBN-Net ResNet weights (.pth) into an IDE backbone folder (docs/deployment.md):
 
-python -m unitystyle_jax.commands.convert_torch --input resnet50.pth --output weights/resnet50 [--depth 50] [--ibn]
+unitystyle-convert-torch --input resnet50.pth --output weights/resnet50 [--depth 50] [--ibn]
 """
 
 import argparse
@@ -13,7 +13,7 @@ from unitystyle_jax.reid import pretrained
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m unitystyle_jax.commands.convert_torch",
+        prog="unitystyle-convert-torch",
         description="Convert torchvision / IBN-Net ResNet weights (.pth) into an IDE backbone folder.",
     )
     parser.add_argument(

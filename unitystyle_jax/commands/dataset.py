@@ -1,7 +1,7 @@
 """Dataset command line.
 
-  python -m unitystyle_jax.commands.dataset stats --name NAME --root DIR [--json] [--no-verify]
-  python -m unitystyle_jax.commands.dataset synthetic --root DIR [--tiny] [--family global|local|sensor] [--grid PNG]
+  unitystyle-dataset stats --name NAME --root DIR [--json] [--no-verify]
+  unitystyle-dataset synthetic --root DIR [--tiny] [--family global|local|sensor] [--grid PNG]
 
 `stats` is the check to run before training: it parses every file name / list line and, unless --no-verify,
 decodes every image, then prints images, identities and cameras per split. Bad input ends with one
@@ -102,7 +102,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m unitystyle_jax.commands.dataset", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="unitystyle-dataset", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     stats = commands.add_parser(
         "stats", help="check a dataset folder and count images, ids, cameras per split"

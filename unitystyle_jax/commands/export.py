@@ -1,6 +1,6 @@
 """Exports a trained run's networks with a symbolic batch (docs/deployment.md):
 
-    python -m unitystyle_jax.commands.export --config=configs/synthetic.py --workdir=runs/demo/unitystyle --output=exported \
+    unitystyle-export --config=configs/synthetic.py --workdir=runs/demo/unitystyle --output=exported \
         [--format=stablehlo|onnx]
 
 Writes OUTPUT/ide_features.<format> and OUTPUT/generator_camC.<format> per camera, and export.json;

@@ -1,6 +1,6 @@
 """Features for any images from a trained run, as evaluation takes them (docs/deployment.md):
 
-    python -m unitystyle_jax.commands.extract --config=configs/synthetic.py --workdir=runs/demo/unitystyle \
+    unitystyle-extract --config=configs/synthetic.py --workdir=runs/demo/unitystyle \
         --images=DIR_OR_CSV --output=features.npz [--no-transfer]
 
 --images: a folder of Market-named images (`<id>_c<camera>...`) or a CSV with header path,camid or path,pid,camid.

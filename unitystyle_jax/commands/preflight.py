@@ -54,7 +54,7 @@ def check_run(
             raise ConfigError(
                 f"config.reid.method={config.reid.method!r} needs inputs that train.py's stages do not make "
                 "(CamStyle's pairwise GANs, per-camera colour statistics): run it as a row of "
-                "`python -m unitystyle_jax.commands.compare`"
+                "`unitystyle-compare`"
             )
         if config.reid.method == "unitystyle" and "transfer" not in stages:
             styled_data.load(workdir, splits)

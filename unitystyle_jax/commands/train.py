@@ -85,7 +85,7 @@ def run(config, workdir: str) -> None:
     if jax.process_index() == 0:
         print(f"finished in {time.perf_counter() - began:.0f} s:")
         print("\n".join(f"  {line}" for line in done))
-        print(f"next: {cli.same_flags('evaluate.py')}")
+        print(f"next: {cli.evaluate_command(workdir)}")
 
 
 def execute(plan: Plan) -> list[str]:

@@ -98,9 +98,7 @@ MSMT17 = _dataset_builder(
 Custom = _dataset_builder(
     "Custom", "custom", "custom dataset", "train.csv, query.csv, gallery.csv: path,pid,camid"
 )
-Synthetic = _dataset_builder(
-    "Synthetic", "synthetic", "synthetic dataset", "python -m unitystyle_jax.commands.dataset synthetic"
-)
+Synthetic = _dataset_builder("Synthetic", "synthetic", "synthetic dataset", "unitystyle-dataset synthetic")
 
 BUILDERS = {cls.name: cls for cls in (Market1501, DukeMTMC, MSMT17, Custom, Synthetic)}
 

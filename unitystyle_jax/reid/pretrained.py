@@ -1,6 +1,6 @@
 """torchvision / IBN-Net ResNet weights (.pth) -> IDE backbone Flax variables: written once, read torch-free.
 
-    python -m unitystyle_jax.commands.convert_torch --input resnet50.pth --output weights/resnet50 [--depth 50] [--ibn]
+    unitystyle-convert-torch --input resnet50.pth --output weights/resnet50 [--depth 50] [--ibn]
 
 Why a separate conversion step: training and evaluation then never import torch. The folder written here
 (`variables/`: an orbax checkpoint of {"params", "batch_stats"}; `meta.json`: depth, width, ibn, source) is

@@ -2,7 +2,7 @@
 any JAX, or by IREE / XLA tools) with a symbolic batch dimension, or ONNX (through jax2onnx, run by
 onnxruntime) for a batch size fixed at export.
 
-What is exported, as `python -m unitystyle_jax.commands.export` writes it:
+What is exported, as `unitystyle-export` writes it:
 - `ide_features`: float32 images (B, H, W, 3), RGB in [0, 1] at config.data's size (resized by the caller) ->
   (B, D) L2-normalised features, the ones evaluation ranks with (ImageNet normalisation and, with
   config.eval.flip, mirror averaging inside).

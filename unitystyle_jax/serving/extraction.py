@@ -1,5 +1,5 @@
 """Features for any images from a trained run: `Extractor` (notebooks), and `run`, the work of
-`python -m unitystyle_jax.commands.extract --config=CONFIG --workdir=RUN --images=DIR_OR_CSV --output=features.npz`.
+`unitystyle-extract --config=CONFIG --workdir=RUN --images=DIR_OR_CSV --output=features.npz`.
 
 The features are those evaluation ranks with: the IDE backbone's pooled feature, L2-normalised (averaged with the
 mirrored image's under --config.eval.flip=True). With a UnityStyle run each image first goes through its camera's
