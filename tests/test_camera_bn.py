@@ -152,7 +152,7 @@ def test_deployable_statistics_come_from_each_cameras_training_images_with_a_sta
     trained, mesh = FeatureModel(backbone, variables, 0, {}), parallel.make_mesh()
     with caplog.at_level(logging.WARNING):
         query, _ = reid_evaluation.test_features(trained, splits, config, mesh)
-    assert f"test camera(s) camera c{unseen + 1} (id {unseen}) have no training images" in caplog.text
+    assert f"test camera c{unseen + 1} (id {unseen}): no training images" in caplog.text
     per_camera = camera_bn.camera_variables(
         backbone, variables, camera_bn.record_batches(splits.train, config)
     )

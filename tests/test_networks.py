@@ -100,7 +100,7 @@ def test_the_pretrained_choice_is_checked_at_start_up(tiny, tmp_path):
     config = market1501.get_config()
     assert config.model.pretrained == ""  # paper scale: no silent training from scratch
     with pytest.raises(
-        config_validation.ConfigError, match="config.model.pretrained is empty: .*convert_torch"
+        config_validation.ConfigError, match="config.model.pretrained is empty: .*unitystyle-convert-torch"
     ):
         preflight.check_pretrained(config)
     config.model.pretrained = config_validation.FROM_SCRATCH

@@ -97,7 +97,7 @@ def test_an_evaluation_split_with_no_true_match_fails_at_start_up(tmp_path):
 
 def test_a_chosen_camera_without_training_images_is_named(gan_run, tmp_path):
     error = failure(on_gan_data(gan_run, **{"gan.cameras": "0,3"}), tmp_path / "run")
-    assert "config.gan.cameras='0,3': camera(s) [3] have no training images in synthetic" in error
+    assert "config.gan.cameras='0,3': camera c4 (id 3): no training images in synthetic" in error
     assert "its training cameras: 0, 1, 2" in error
     assert no_gan_step(tmp_path / "run")
     error = failure(on_gan_data(gan_run, **{"gan.cameras": "first"}), tmp_path / "other")
@@ -140,7 +140,9 @@ def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_pat
 
     config = market(tmp_path / "unseen", UNSEEN_GALLERY_CAMERA, **{"compare.rows": "ide,unitystyle"})
     workdir, results = tmp_path / "compare_run", tmp_path / "results"
-    with pytest.raises(UserError, match=r"camera\(s\) \[3, 5\] of the query/gallery have no training images"):
+    with pytest.raises(
+        UserError, match=r"camera c4 \(id 3\), camera c6 \(id 5\) of the query/gallery: no training images"
+    ):
         compare.run(config, str(workdir), str(results))
     assert not os.path.exists(workdir) and not os.path.exists(results / "compare.json")
     # A workdir the user made is kept when start-up fails (here: CamStyle needs two training cameras).

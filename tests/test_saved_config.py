@@ -46,6 +46,17 @@ def test_workdir_alone_evaluates_a_run_trained_with_overrides(tmp_path, tiny_bas
     assert (other["ap"], metrics["ap"]) == ("trapezoid", "average")
 
 
+def test_the_finished_run_trained_again_from_its_workdir_alone_does_nothing(tmp_path, tiny_baseline):
+    _, shared = tiny_baseline
+    workdir = shutil.copytree(shared, tmp_path / "run")
+    before = runs.snapshot(workdir)
+    again = runs.run("train.py", workdir, config=None)
+    assert (
+        again.stdout.splitlines()[0] == f"already complete, nothing to do: reid of {workdir} finished earlier"
+    )
+    assert runs.snapshot(workdir) == before  # no new TensorBoard event file, no log line, no checkpoint
+
+
 def test_without_a_config_or_a_saved_one_is_one_error_line(tmp_path):
     result = evaluate(tmp_path / "never_trained")
     assert result.returncode == 1 and "Traceback" not in result.stderr

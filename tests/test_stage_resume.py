@@ -83,8 +83,9 @@ def resumed(tmp_path_factory):
 def test_the_cameras_are_the_ones_the_folder_has_gaps_kept(resumed):
     reference = resumed.runs[0]
     assert reference.returncode == 0, reference.stderr[-4000:]
-    assert "UnityGAN: 4 generator models for cameras 0, 1, 2, 4 (CamStyle would train C(C-1)/2 = 6" in (
-        reference.stderr
+    assert (
+        "UnityGAN: 4 generator models for cameras c1, c2, c3, c5 (ids 0, 1, 2, 4: gan/cam<id>; CamStyle would "
+        "train C(C-1)/2 = 6" in reference.stderr
     )
     workdir = resumed.workdirs["reference"]
     assert sorted(os.listdir(workdir / "gan")) == [

@@ -105,3 +105,17 @@ def test_the_verdict_rejects_the_identity_and_global_colour_changes(transferred,
     assert not moved and words.startswith("the cameras barely moved"), words
     if transform is identity:
         assert control["mean_abs_change"] == 0.0 < style["mean_abs_change"], (control, style)
+
+
+def test_a_finished_run_run_again_does_nothing_and_rewrites_nothing(transferred):
+    """The same command on the finished workdir: one line saying so, and not a file touched (grid, TensorBoard
+    event files, the dataset); the negative control is the first run, which did print its stages' lines."""
+    workdir, _, stdout = transferred
+    assert stdout.startswith("finished in ")
+    before = runs.snapshot(workdir)
+    again = runs.run("train.py", workdir, *gan_flags(STEPS))
+    assert again.stdout.splitlines() == [
+        f"already complete, nothing to do: gan, transfer of {workdir} finished earlier",
+        f"next: python evaluate.py --workdir={workdir}",
+    ]
+    assert runs.snapshot(workdir) == before

@@ -35,7 +35,7 @@ from unitystyle_jax import config_validation, evaluation, startup
 from unitystyle_jax.commands import cli, preflight
 from unitystyle_jax.commands import results as results_files
 from unitystyle_jax.core import files, stage_times
-from unitystyle_jax.data import styled_data
+from unitystyle_jax.data import formats, styled_data
 from unitystyle_jax.evaluation import paired
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan import transfer
@@ -490,7 +490,8 @@ def _check(config, workdir: str, rows: list[Row], splits, programs: _Programs) -
     missing = sorted(set(styled_data.needed_cameras(splits)) - set(splits.cameras))
     if missing and any(s.styles_test_images for s in needed):
         raise config_validation.ConfigError(
-            f"camera(s) {missing} of the query/gallery have no training images in {config.data.name}: no "
+            f"{formats.camera_names(config.data.name, missing)} of the query/gallery: no training images in "
+            f"{config.data.name}, so no "
             "UnityGAN or colour statistics can transfer them; choose rows without test-time transfer "
             "(--config.compare.rows=ide,real_twin,camstyle,torch_ide)"
         )

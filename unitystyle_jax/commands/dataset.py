@@ -64,7 +64,7 @@ def untrained_cameras_warning(name: str, splits: formats.Splits) -> str | None:
     if not missing:
         return None
     return (
-        f"warning: {', '.join(formats.camera_name(name, c) for c in missing)}: query/gallery images but no "
+        f"warning: {formats.camera_names(name, missing)}: query/gallery images but no "
         "training images, so no UnityGAN can transfer them (train the real-image baseline, or remove them)"
     )
 

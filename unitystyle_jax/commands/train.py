@@ -83,43 +83,54 @@ def run(config, workdir: str) -> None:
     with prepared(config, workdir) as plan:
         done = execute(plan)
     if jax.process_index() == 0:
-        print(f"finished in {time.perf_counter() - began:.0f} s:")
-        print("\n".join(f"  {line}" for line in done))
+        if done:
+            print(f"finished in {time.perf_counter() - began:.0f} s:")
+            print("\n".join(f"  {line}" for line in done))
+        else:
+            print(f"already complete, nothing to do: {', '.join(plan.stages)} of {workdir} finished earlier")
         print(f"next: {cli.evaluate_command(workdir)}")
 
 
 def execute(plan: Plan) -> list[str]:
     """The stages of a prepared run, in order, each resuming where an earlier run of it stopped; returns a line
-    per stage saying what it wrote where."""
+    per stage that worked, saying what it wrote where (none when every stage had finished earlier: then nothing
+    is written, the grid and TensorBoard included)."""
     config, workdir, mesh, splits = plan.config, plan.workdir, plan.mesh, plan.splits
     generators = plan.gan_programs.generators(config, mesh) if plan.gan_programs else None
     done = []
     for stage in plan.stages:  # each stage adds its own time to WORKDIR/stage_times.json when it works
         if stage == "gan":
             logging.info(
-                "UnityGAN: %d generator models for cameras %s (CamStyle would train C(C-1)/2 = %d for the %d "
-                "training cameras)",
+                "UnityGAN: %d generator models for cameras %s (ids %s: gan/cam<id>; CamStyle would train "
+                "C(C-1)/2 = %d for the %d training cameras)",
                 len(plan.gan_cameras),
+                ", ".join(formats.camera_label(config.data.name, c) for c in plan.gan_cameras),
                 ", ".join(map(str, plan.gan_cameras)),
                 splits.num_cameras * (splits.num_cameras - 1) // 2,
                 splits.num_cameras,
             )
             domains = [Domains(camera) for camera in plan.gan_cameras]
-            gan_training.train_all(config, workdir, splits, domains, mesh, plan.gan_programs)
+            trained = gan_training.train_all(config, workdir, splits, domains, mesh, plan.gan_programs)
+            grid = os.path.join(workdir, "gan", "unitystyle_grid.png")
+            if not trained and os.path.exists(grid):  # finished earlier, grid and all
+                continue
             _write_grid(config, workdir, splits, plan.gan_cameras, generators)
             done.append(
                 f"gan       {len(domains)} UnityGANs in {os.path.join(workdir, 'gan')}/cam<c>/ (checkpoints, "
-                f"losses, samples); grid {os.path.join(workdir, 'gan', 'unitystyle_grid.png')}"
+                f"losses, samples); grid {grid}"
             )
         elif stage == "transfer":
-            summary = transfer.run(config, workdir, splits, mesh, generators)
+            summary, written = transfer.run(config, workdir, splits, mesh, generators)
+            if not written:
+                continue
             done.append(
                 f"transfer  {_transfer_line(summary['style'])} in {os.path.join(workdir, styled_data.OUTPUT)}"
             )
         elif stage == "reid":
             unity = styled_data.load(workdir, splits).train if config.reid.method == "unitystyle" else None
             extra = reid_training.second_part(config.reid, splits.train, unity)
-            reid_training.train(config, workdir, splits, extra, mesh, plan.reid_programs)
+            if not reid_training.train(config, workdir, splits, extra, mesh, plan.reid_programs):
+                continue
             done.append(
                 f"reid      IDE ({config.reid.method}), {config.reid.num_steps} steps, in "
                 f"{os.path.join(workdir, 'checkpoints')}; log {os.path.join(workdir, 'metrics.jsonl')}"

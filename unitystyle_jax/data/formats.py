@@ -110,6 +110,11 @@ def camera_name(dataset: str, camid: int) -> str:
     return f"camera {label}" if dataset == "custom" else f"camera {label} (id {camid})"
 
 
+def camera_names(dataset: str, camids) -> str:
+    """Several cameras in a message, each as `camera_name` gives it."""
+    return ", ".join(camera_name(dataset, c) for c in camids)
+
+
 def _camera_limit(name: str, root: str) -> int | None:
     """The highest camera number the format allows (file names are checked against it); None for custom."""
     if name == "msmt17":

@@ -18,7 +18,7 @@ import numpy as np
 from unitystyle_jax import config_validation
 from unitystyle_jax.core import images, parallel, stage_times, training_loop
 from unitystyle_jax.core.run_setup import RunSetup
-from unitystyle_jax.data import pipeline
+from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, camera_workdir
 from unitystyle_jax.gan.step import GanState, stacked_mesh, stacked_programs, step_functions
 from unitystyle_jax.gan.generators import (
@@ -88,8 +88,9 @@ def modelled_cameras(config, splits) -> list[int]:
     missing = [c for c in chosen if c not in splits.cameras]
     if missing:
         raise config_validation.ConfigError(
-            f"config.gan.cameras={config.gan.cameras!r}: camera(s) {missing} have no training images in "
-            f"{config.data.name} (its training cameras: {', '.join(map(str, splits.cameras))})"
+            f"config.gan.cameras={config.gan.cameras!r}: {formats.camera_names(config.data.name, missing)}: no "
+            f"training images in {config.data.name} (its training cameras: "
+            f"{', '.join(map(str, splits.cameras))} by id)"
         )
     return chosen
 
@@ -187,9 +188,9 @@ def train_all(
     """Trains (or resumes) the GANs of `domains`: one after another, or with config.gan.train_together as one
     vmapped program (`train_together`). Either way each model's checkpoints, logs and samples land in its own
     folder, so a run can resume in the other mode. `programs`: the command's, when it has built them already.
-    The time goes to WORKDIR's stage_times.json as "gan" when a model trained."""
+    The time goes to WORKDIR's stage_times.json as "gan" when a model trained; returns whether one did."""
     if not domains:
-        return
+        return False
     began = time.perf_counter()
     programs = programs or GanPrograms.build(config.gan, mesh)
     if not config.gan.train_together:
@@ -202,6 +203,7 @@ def train_all(
             train_together(config, [m for m in trained if m.start_step == start_step])
     if any(trained):
         stage_times.add(workdir, "gan", began)
+    return any(trained)
 
 
 # ------------------------------------------------------------------------------------ stacked (vmapped) training

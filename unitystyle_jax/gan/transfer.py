@@ -121,9 +121,11 @@ def _aligned(writer, splits, translators, stats) -> None:
         writer.write_list(split, ((n, r.pid, r.camid) for n, r in zip(names, records)))
 
 
-def run(config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoader | None = None) -> dict:
-    """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary.
-    `loader`: the command's, when it has one already."""
+def run(
+    config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoader | None = None
+) -> tuple[dict, bool]:
+    """Writes WORKDIR/unitystyle (unless already complete for the same generators); returns its summary and
+    whether this call wrote it. `loader`: the command's, when it has one already."""
     began = time.perf_counter()
     root = output_root(workdir)
     loader = loader or GeneratorLoader(config, mesh)
@@ -131,7 +133,7 @@ def run(config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoa
     source = {"gan_steps": {str(c): g.step for c, g in generators.items()}}
     summary = _completed(root, source)
     if summary is not None:
-        return summary
+        return summary, False
     writer, stats = _Writer(root, config, mesh), StyleStats()
     _aligned(writer, splits, generators, stats)
     return writer.finish(
@@ -144,7 +146,7 @@ def run(config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoa
         },
         workdir,
         began,
-    )
+    ), True
 
 
 def run_camstyle(
@@ -214,7 +216,8 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     missing = sorted(set(needed_cameras(splits)) - set(splits.cameras))
     if missing:
         raise formats.DatasetError(
-            f"camera(s) {missing} have no training images in {config.data.name}: no colour statistics for them"
+            f"{formats.camera_names(config.data.name, missing)}: no training images in {config.data.name}, so "
+            "no colour statistics"
         )
     statistics = camera_colour_statistics(config, splits, mesh)
     source = {"statistics": statistics}

@@ -75,13 +75,17 @@ def test_features(trained, inputs, config, mesh) -> tuple[np.ndarray, np.ndarray
     per_camera = camera_bn.camera_variables(
         trained.backbone, trained.variables, camera_bn.record_batches(records, config)
     )
-    logging.info("camera-based BN: statistics of cameras %s from their %s images", sorted(per_camera), source)
+    logging.info(
+        "camera-based BN: statistics of cameras %s from their %s images",
+        ", ".join(formats.camera_label(config.data.name, c) for c in sorted(per_camera)),
+        source,
+    )
     unseen = sorted({r.camid for r in tested} - set(per_camera))
     if unseen:
         logging.warning(
-            "camera-based BN: test camera(s) %s have no training images; their images use the checkpoint's "
-            "shared statistics",
-            ", ".join(formats.camera_name(config.data.name, c) for c in unseen),
+            "camera-based BN: test %s: no training images, so their images use the checkpoint's shared "
+            "statistics",
+            formats.camera_names(config.data.name, unseen),
         )
     return tuple(
         camera_bn.per_camera_rows(
@@ -269,5 +273,8 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
         setting += ["test-time transfer"] * metrics["test_time_transfer"] + ["re-ranked"] * bool(e.rerank)
         setting += ["flip-averaged"] * bool(e.flip)
         print(metrics_table({f"{config.reid.method} ({', '.join(setting)})": metrics}))
-        print(f"written to {out}: metrics.json, per_query.npz, cmc.png, ranked.png")
+        written = ["metrics.json", "per_query.npz", "cmc.png", "ranked.png"] + [
+            "features.npz"
+        ] * e.export_features
+        print(f"written to {out}: {', '.join(written)}")
     return metrics

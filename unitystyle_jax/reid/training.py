@@ -162,13 +162,17 @@ def train(
 ):
     """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's `extra` part.
     `programs`: the command's, when it has built them already. The time goes to WORKDIR's stage_times.json as
-    "reid" when a step trained."""
+    "reid" when a step trained; returns whether one did (a finished model is left as it is: no log, no new
+    TensorBoard file)."""
     began = time.perf_counter()
     programs = programs or ReidPrograms.build(config, splits.num_train_ids, mesh)
     setup = ReidSetup(config, workdir, programs)
     restored = setup.restore()
     state, start_step = restored if restored else (setup.fresh_state(), 0)
     reid = config.reid
+    if start_step >= reid.num_steps:
+        logging.info("reid[%s]: trained to step %d already", reid.method, start_step)
+        return False
     batches = pipeline.reid_train_batches(
         splits.train,
         extra,
@@ -195,6 +199,5 @@ def train(
         checkpoint_every=reid.checkpoint_every,
         images_per_step=reid.batch_size + second,
     )
-    if start_step < reid.num_steps:
-        stage_times.add(workdir, "reid", began)
-    return state
+    stage_times.add(workdir, "reid", began)
+    return True

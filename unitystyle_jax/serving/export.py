@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from unitystyle_jax.core.errors import ConfigError, OutputExistsError
-from unitystyle_jax.data import pipeline
+from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
 from unitystyle_jax.gan.generators import GeneratorLoader, TrainedGenerator, gan_image_shape
 from unitystyle_jax.reid import camera_bn
@@ -85,7 +85,8 @@ def generator_program(config, camera: int, generator: TrainedGenerator) -> Progr
         f"generator_cam{camera}",
         translate,
         gan_image_shape(config.gan),
-        f"float32 RGB in [0, 1] at (height, width) -> camera {camera}'s images in UnityStyle, in [0, 1]",
+        f"float32 RGB in [0, 1] at (height, width) -> {formats.camera_name(config.data.name, camera)}'s images "
+        "in UnityStyle, in [0, 1]",
     )
 
 

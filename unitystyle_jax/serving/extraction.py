@@ -62,7 +62,11 @@ class Extractor:
         logging.info(
             "extractor: IDE step %d%s",
             features.step,
-            f", generators of cameras {sorted(generators)}" if generators else ", no transfer",
+            (
+                f", generators of cameras {', '.join(formats.camera_label(config.data.name, c) for c in generators)}"
+                if generators
+                else ", no transfer"
+            ),
         )
         return cls(config, features, generators, mesh)
 
@@ -74,8 +78,10 @@ class Extractor:
         """CheckpointError naming any camera that has no generator, when transferring."""
         missing = sorted(set(int(c) for c in camids) - set(self.generators)) if self.transfers else []
         if missing:
+            has = ", ".join(formats.camera_label(self.config.data.name, c) for c in sorted(self.generators))
             raise CheckpointError(
-                f"camera(s) {missing} have no UnityGAN in this run (it has cameras {sorted(self.generators)}): "
+                f"{formats.camera_names(self.config.data.name, missing)}: no UnityGAN in this run (it has "
+                f"cameras {has}): "
                 f"train them (--config.stages=gan --config.gan.cameras={','.join(map(str, missing))}) or "
                 "extract real images only (--no-transfer; Extractor.from_workdir(..., transfer=False))"
             )
