@@ -18,13 +18,12 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import time
 
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from measured_runs import commit, peak_run, seconds_per_step
 from unitystyle_jax.commands import results as results_files
 from unitystyle_jax.data import synthetic
 
@@ -62,28 +61,6 @@ def flags_of(args, name: str, data: str) -> list[str]:
     ]
 
 
-def peak_run(command: list[str], log: str) -> float:
-    """Runs COMMAND to its end (output to LOG); its peak resident memory in GiB (ru_maxrss, Linux: KiB)."""
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=out)
-        _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"error: {' '.join(command[:2])} failed (exit {process.returncode}); see {log}")
-    return usage.ru_maxrss / 2**20
-
-
-def seconds_per_step(workdir: str, images_per_step: int) -> float | None:
-    """The median over every camera's logging windows but its first (which includes compilation)."""
-    windows = []
-    gan = os.path.join(workdir, "gan")
-    for camera in sorted(d for d in os.listdir(gan) if d.startswith("cam")):
-        with open(os.path.join(gan, camera, "metrics.jsonl")) as f:
-            rates = [json.loads(line).get("images_per_sec") for line in f if line.strip()]
-        windows += [images_per_step / r for r in rates[1:] if r]
-    return float(np.median(windows)) if windows else None
-
-
 def run_objective(args, name: str, data: str) -> dict:
     from unitystyle_jax.commands import cli
 
@@ -109,9 +86,7 @@ def run_objective(args, name: str, data: str) -> dict:
             "sln": [config.gan.sln, config.gan.sln_floor, config.gan.sln_first, config.gan.sln_every],
         },
         "date": datetime.date.today().isoformat(),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip(),
+        "commit": commit(),
     }
 
 

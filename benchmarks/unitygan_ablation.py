@@ -12,7 +12,8 @@ A variant runs on --ablation-families with --ablation-seeds, unless it names its
 Per run: the style ratio R (camera spread / within-camera identity spread of colour and contrast; lower =
 cameras more alike while people stay apart), the camera probe's accuracy (trained on real training images;
 and retrained on UnityStyle ones), SSIM(real, UnityStyle), the content guard, and the GAN stage's time.
-Writes RESULTS/unitygan_ablation.{md,json}: each cell the mean over seeds with its range. Every run resumes, so
+Writes RESULTS/unitygan_ablation.{md,json}, and RESULTS/scale_ladder.md once the chosen objective and the
+ladder variants (ladder_128x64, ladder_wide) have runs with their peak memory: each cell the mean over seeds with its range. Every run resumes, so
 an interrupted invocation continues where it stopped; and the results accumulate: runs an earlier invocation
 wrote there with the same --config are kept beside this one's (each run carries its date and commit), so a
 variant or a seed can be added without running the table again.
@@ -28,6 +29,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from measured_runs import commit, peak_run, seconds_per_step
 from unitystyle_jax.data import synthetic
 
 # The objective before the UnityStyle reading (one discriminator against the image mixture, GANimorph's feature
@@ -85,7 +87,18 @@ VARIANTS = {
         ("--config.gan.sln_first=20", "--config.gan.sln_floor=gan"),
     ),
     "no_sln": ("SLN off (the lambdas weigh the raw terms)", ("--config.gan.sln=False",)),
+    # The scale ladder (results/scale_ladder.md): the chosen objective as the model grows, the same steps and
+    # batch (so the same epochs). The synthetic images are drawn at 128x64; the demo's GAN reads them at 64x32.
+    "ladder_128x64": (
+        "128×64 images (the data's own size)",
+        ("--config.gan.height=128", "--config.gan.width=64"),
+    ),
+    "ladder_wide": (
+        "a wider generator: base 32, 2 residual blocks",
+        ("--config.gan.generator.base_features=32", "--config.gan.generator.num_res_blocks=2"),
+    ),
 }
+LADDER = ("chosen", "ladder_128x64", "ladder_wide")
 FAMILIES = {
     name: tuple(f"--config.data.synthetic.{k}={v}" for k, v in fields.items())
     for name, fields in synthetic.STYLE_FAMILIES.items()
@@ -134,12 +147,14 @@ def baseline_rank1(args, family: str, workdir: str) -> float:
 
 
 def run_variant(args, family: str, name: str, seed: int, baseline_workdir: str) -> dict:
+    from unitystyle_jax.commands import cli
     from unitystyle_jax.reid import evaluation as reid_evaluation
 
     workdir = os.path.join(args.workdir, family, f"{name}_seed{seed}")
     flags = flags_of(args, family, workdir, "--config.stages=gan,transfer", f"--config.seed={seed}")
     began = time.perf_counter()
-    command(args, f"{family}.{name}_seed{seed}.log", "train.py", [*flags, *VARIANTS[name][1]])
+    log = os.path.join(args.workdir, f"{family}.{name}_seed{seed}.log")
+    peak = peak_run([sys.executable, "train.py", *flags, *VARIANTS[name][1]], log)
     # The content guard, in this process: the baseline's config (its data), this variant's UnityStyle queries.
     config = baseline_config(args, family, baseline_workdir)
     guard = reid_evaluation.run_styled_query(config, baseline_workdir, workdir)
@@ -147,19 +162,18 @@ def run_variant(args, family: str, name: str, seed: int, baseline_workdir: str) 
         style = json.load(f)["style"]
     with open(os.path.join(workdir, "stage_times.json")) as f:
         times = json.load(f)
+    gan_config = cli.config_from_flags(args.config, [*flags, *VARIANTS[name][1]]).gan
     return {
         "style": style,
         "styled_query_rank1": guard["rank1"],
         "gan_seconds": times.get("gan", 0.0),
+        "seconds_per_step": seconds_per_step(workdir, 2 * gan_config.batch_size),
+        "peak_gib": round(peak, 2),
+        "steps": gan_config.num_steps,
         "wall_seconds": round(time.perf_counter() - began, 1),
         "date": datetime.date.today().isoformat(),
-        "commit": _commit(),
+        "commit": commit(),
     }
-
-
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown"
 
 
 def earlier(path: str, config: str) -> dict:
@@ -232,6 +246,47 @@ def render(report: dict) -> str:
                 f"| {_cell([r['styled_query_rank1'] for r in runs.values()], '.1f', 100)} "
                 f"| {_cell([r['gan_seconds'] for r in runs.values()], '.0f')} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def render_ladder(report: dict, family: str = "global") -> str | None:
+    """results/scale_ladder.md: the chosen objective's rungs on FAMILY, from the runs that measured memory."""
+    rows = report["families"].get(family, {})
+    rungs = {n: [r for r in rows.get(n, {}).values() if "peak_gib" in r] for n in LADDER}
+    if not all(rungs.values()):
+        return None
+    real = report["real"][family]
+    lines = [
+        f"# The scale ladder: the chosen UnityGAN objective as the model grows ({family} styles; "
+        f"{report['machine']})",
+        "",
+        "Each rung trains the C UnityGANs for the same steps at the same batch (the same epochs), with "
+        f"{len(rungs['chosen'])} GAN seed(s);",
+        "each cell the mean (min–max). R = camera spread / within-camera identity spread (lower = cameras alike);",
+        "the probe is trained on real training images, the retrained one on UnityStyle training images (chance",
+        "1/C); guard = the real-only IDE's Rank-1 for UnityStyle queries against the real gallery. s / step: the",
+        "median logging window after the first (compilation); peak: the train command's resident memory.",
+        "",
+        f"Real images: R {real['style_ratio']:.2f}, probe {100 * real['probe']:.1f}%, IDE Rank-1 "
+        f"{100 * real['rank1']:.1f}.",
+        "",
+        "| rung | steps | R | × real | probe % | probe retrained % | SSIM | guard Rank-1 | s / step | peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in rungs.items():
+        style = [r["style"] for r in runs]
+        ratio = [s["style_ratio"]["unity"] for s in style]
+        lines.append(
+            f"| {'the demo size (64×32, base 16, 1 residual block)' if name == 'chosen' else VARIANTS[name][0]} "
+            f"| {runs[0]['steps']} | {_cell(ratio, '.2f')} "
+            f"| {_cell([r / s['style_ratio']['real'] for r, s in zip(ratio, style)], '.2f')} "
+            f"| {_cell([s['camera_probe']['unity'] for s in style], '.1f', 100)} "
+            f"| {_cell([s['camera_probe']['unity_retrained'] for s in style], '.1f', 100)} "
+            f"| {_cell([s['ssim'] for s in style], '.3f')} "
+            f"| {_cell([r['styled_query_rank1'] for r in runs], '.1f', 100)} "
+            f"| {_cell([r['seconds_per_step'] for r in runs], '.2f')} "
+            f"| {_cell([r['peak_gib'] for r in runs], '.2f')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -315,6 +370,11 @@ def main():
     with open(os.path.join(args.results, "unitygan_ablation.md"), "w") as f:
         f.write(markdown)
     print(markdown)
+    ladder = render_ladder(report)
+    if ladder:
+        with open(os.path.join(args.results, "scale_ladder.md"), "w") as f:
+            f.write(ladder)
+        print(ladder)
 
 
 if __name__ == "__main__":
