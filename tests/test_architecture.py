@@ -18,7 +18,7 @@ LAYERS = (
     ("serving",),
     ("gan", "reid"),
     ("startup", "config_validation", "reference"),
-    ("data", "models", "losses", "evaluation"),
+    ("data", "models", "losses", "evaluation", "methods"),
     ("core",),
 )
 RANK = {room: rank for rank, rooms in enumerate(LAYERS) for room in rooms}
@@ -96,6 +96,32 @@ def test_imports_run_downward_only():
 def test_the_check_sees_a_breach(module, source, expected):
     """Negative controls: an upward, sideways (even lazy) or walled import is caught; a downward one is not."""
     assert len(breaches(module, source)) == expected
+
+
+def method_dispatches(source: str) -> list[str]:
+    """Each comparison of a `.method` with a method's name: a dispatch that should read methods.METHODS."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            named = any(isinstance(s, ast.Attribute) and s.attr == "method" for s in sides)
+            literal = any(
+                isinstance(s, ast.Constant) and isinstance(s.value, str)
+                or isinstance(s, (ast.Tuple, ast.List, ast.Set))
+                for s in sides
+            )
+            if named and literal:
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_every_method_dispatch_reads_the_methods_table():
+    found = {m: method_dispatches(path.read_text()) for m, path in modules()}
+    assert {m: d for m, d in found.items() if d} == {}
+    # The control: the dispatches the table replaced are seen.
+    assert method_dispatches('if config.reid.method == "unitystyle":\n    pass') != []
+    assert method_dispatches('x = r.method in ("baseline", "colour_norm")') != []
+    assert method_dispatches("if methods.of(config.reid).transferred:\n    pass") == []
 
 
 @pytest.mark.command

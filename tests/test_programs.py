@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from unitystyle_jax import startup
+from unitystyle_jax import methods, startup
 from unitystyle_jax.core import parallel
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan.domains import Domains
-from unitystyle_jax.reid import step as reid_step
 from unitystyle_jax.reid import training as reid_training
 
 
@@ -71,7 +70,7 @@ def test_ide_programs_serve_every_seed_and_method_of_their_step_and_refuse_anoth
 def test_each_method_smooths_its_second_part_as_configured(method, unitystyle_smoothing, expected):
     reid = synthetic.get_config("tiny").reid
     reid.update(method=method, generated_label_smoothing=0.1, unitystyle_label_smoothing=unitystyle_smoothing)
-    assert reid_step.second_part_smoothing(reid) == expected
+    assert methods.of(reid).second_part_smoothing(reid) == expected
 
 
 def test_two_cameras_train_through_one_traced_step(tiny):

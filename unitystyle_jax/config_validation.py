@@ -5,7 +5,7 @@ Light to import: commands check their config before TensorFlow and the trainers 
 fails in a second.
 """
 
-from unitystyle_jax import losses
+from unitystyle_jax import losses, methods
 from unitystyle_jax.core.errors import ConfigError
 from unitystyle_jax.data import formats
 from unitystyle_jax.evaluation.distance import DISTANCE_METRICS
@@ -19,12 +19,7 @@ from unitystyle_jax.models.resnet import STAGE_SIZES
 STAGES = ("gan", "transfer", "reid")
 RESNET_DEPTHS = tuple(sorted(STAGE_SIZES))
 FROM_SCRATCH = "none"  # config.model.pretrained's value for a randomly initialised IDE
-# reid.method: baseline: real only; unitystyle: + each image's UnityStyle version; real_twin: + the same images
-# augmented again (control); camstyle: + CamStyle's generated images, label-smoothed; colour_norm: every camera
-# standardised, real only.
-METHODS = ("baseline", "unitystyle", "real_twin", "camstyle", "colour_norm")
-# Methods whose inputs only the comparison (`unitystyle-compare`) makes.
-COMPARE_ONLY_METHODS = ("camstyle", "colour_norm")
+METHODS = tuple(methods.METHODS)  # reid.method: the table in methods.py
 # reid.loss_normalization: per_part: mean over the real part + mean over the second part (the paper's
 # (1/N) * sum over 2N); all: one mean.
 LOSS_NORMALIZATIONS = ("per_part", "all")

@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import config_validation, evaluation, startup
+from unitystyle_jax import config_validation, evaluation, methods, startup
 from unitystyle_jax.commands import cli, preflight
 from unitystyle_jax.commands import results as results_files
 from unitystyle_jax.core import files, stage_times
@@ -438,7 +438,7 @@ def _jax_row(
         return kept
     train_splits = splits
     styled_train = STYLE_SETS[row.styles].training_images(styled[row.styles]) if row.styles else None
-    if row.method == "colour_norm":  # every training image replaced by its normalised version
+    if methods.METHODS[row.method].replaces_real:  # every training image replaced by its normalised version
         train_splits, styled_train = dataclasses.replace(splits, train=styled_train), None
     if workdir not in trained:
         extra = reid_training.second_part(config.reid, splits.train, styled_train)

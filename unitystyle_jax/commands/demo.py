@@ -12,7 +12,7 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-from unitystyle_jax import config_validation, startup
+from unitystyle_jax import config_validation, methods, startup
 from unitystyle_jax.commands import cli, train
 from unitystyle_jax.commands import results as results_files
 from unitystyle_jax.core import files, stage_times
@@ -24,14 +24,14 @@ config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Demo configur
 flags.DEFINE_string("workdir", "runs/demo", "Folder for the demo's runs.")
 flags.DEFINE_string("results", "results", "Folder for demo.md and demo.json.")
 
-METHODS = {"baseline": "IDE (real images only)", "unitystyle": "IDE + UnityStyle"}
+DEMO_METHODS = ("unitystyle", "baseline")  # the UnityStyle run first: its GANs are most of the demo's time
 DATASET_TITLES = {"synthetic": "the synthetic multi-camera dataset"}
 
 
 def _method_config(config, workdir: str, method: str):
     c = config.copy_and_resolve_references()
     c.reid.method = method
-    c.stages = "gan,transfer,reid" if method == "unitystyle" else "reid"
+    c.stages = "gan,transfer,reid" if methods.METHODS[method].transferred else "reid"
     # Both runs share the dataset and the compiled programs of the demo's folder, not their own folders'.
     c.data.root = startup.dataset_root(config, workdir)
     c.compilation_cache_dir = startup.compilation_cache(config, workdir)
@@ -49,7 +49,7 @@ def run(config, workdir: str, results: str) -> dict:
             method: held.enter_context(
                 train.prepared(_method_config(config, workdir, method), os.path.join(workdir, method))
             )
-            for method in ("unitystyle", "baseline")
+            for method in DEMO_METHODS
         }
         for method, plan in plans.items():
             train.execute(plan)
@@ -97,10 +97,10 @@ def style_table(style: dict) -> str:
 def render_markdown(report: dict) -> str:
     style = report["transfer"]["style"]
     table = reid_evaluation.metrics_table(
-        {METHODS[m]: report["methods"][m] for m in ("baseline", "unitystyle")}
+        {methods.METHODS[m].label: report["methods"][m] for m in ("baseline", "unitystyle")}
     )
     times = "\n".join(
-        f"| {METHODS[m]} | " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + " |"
+        f"| {methods.METHODS[m].label} | " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + " |"
         for m, t in report["stage_seconds"].items()
     )
     name, root = report["dataset"]["name"], report["dataset"]["root"]

@@ -7,7 +7,7 @@ UnityGANs have trained. Each check reads metadata only; nothing is written but a
 
 import os
 
-from unitystyle_jax import config_validation
+from unitystyle_jax import config_validation, methods
 from unitystyle_jax.config_validation import ConfigError
 from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.data import formats, styled_data
@@ -50,13 +50,13 @@ def check_run(
                     "camera; run the gan stage for it first"
                 )
     if "reid" in stages:
-        if config.reid.method in config_validation.COMPARE_ONLY_METHODS:
+        if methods.of(config.reid).compare_only:
             raise ConfigError(
                 f"config.reid.method={config.reid.method!r} needs inputs that train.py's stages do not make "
                 "(CamStyle's pairwise GANs, per-camera colour statistics): run it as a row of "
                 "`unitystyle-compare`"
             )
-        if config.reid.method == "unitystyle" and "transfer" not in stages:
+        if methods.of(config.reid).transferred and "transfer" not in stages:
             styled_data.load(workdir, splits)
         resuming = False
         if os.path.isdir(os.path.join(workdir, "checkpoints")):  # looked at first: ReidSetup would create it

@@ -10,7 +10,7 @@ import time
 import jax
 import numpy as np
 
-from unitystyle_jax import config_validation, startup
+from unitystyle_jax import config_validation, methods, startup
 from unitystyle_jax.commands import cli, preflight
 from unitystyle_jax.core import images, saved_config
 from unitystyle_jax.data import formats, pipeline, styled_data
@@ -127,7 +127,7 @@ def execute(plan: Plan) -> list[str]:
                 f"transfer  {_transfer_line(summary['style'])} in {os.path.join(workdir, styled_data.OUTPUT)}"
             )
         elif stage == "reid":
-            unity = styled_data.load(workdir, splits).train if config.reid.method == "unitystyle" else None
+            unity = styled_data.load(workdir, splits).train if methods.of(config.reid).transferred else None
             extra = reid_training.second_part(config.reid, splits.train, unity)
             if not reid_training.train(config, workdir, splits, extra, mesh, plan.reid_programs):
                 continue

@@ -12,6 +12,10 @@ import jax.numpy as jnp
 from unitystyle_jax.models.layers import Dtype, ModelError, ModuleDef, TorchBatchNorm
 from unitystyle_jax.models.resnet import ResNet, kaiming_fan_out
 
+BACKBONE = (
+    "backbone"  # the submodule whose pooled output is the test-time feature (torchvision's weights load here)
+)
+
 
 class IDE(nn.Module):
     """`__call__(x, train) -> {"features": pooled feature (B, D), "logits": (B, num_classes)}`, float32.
@@ -53,7 +57,7 @@ class IDE(nn.Module):
             self.mixstyle_p,
             self.mixstyle_alpha,
             self.mixstyle_mix,
-            name="backbone",
+            name=BACKBONE,
         )(x, train, cameras)
         h = nn.Dense(self.bottleneck_dim, kernel_init=kaiming_fan_out, dtype=self.dtype, name="feat")(
             features

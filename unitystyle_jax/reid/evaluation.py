@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from unitystyle_jax import evaluation, startup
+from unitystyle_jax import evaluation, methods, startup
 from unitystyle_jax.core import files, parallel, saved_config
 from unitystyle_jax.data import formats, pipeline, styled_data
 
@@ -160,7 +160,7 @@ def _test_inputs(config, workdir: str, splits, meta: dict):
     """(query and gallery as the run's method sees them, whether transferred): the real ones, or for unitystyle
     their UnityStyle versions (test-time transfer) from config.eval.styles_workdir or WORKDIR. Data the run did
     not train on, with no UnityStyle version there, is evaluated as real images, said in one line."""
-    if config.reid.method != "unitystyle":
+    if not methods.of(config.reid).transferred:
         return splits, False
     styles = config.eval.styles_workdir or workdir
     own = meta.get("dataset") == config.data.name and meta.get(
@@ -235,7 +235,7 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
         dataset=config.data.name,
         trained_on=trained.meta.get("dataset", config.data.name),
         method=config.reid.method,
-        test_time_transfer=bool(transferred and config.reid.method == "unitystyle"),
+        test_time_transfer=bool(transferred and methods.of(config.reid).transferred),
     )
     q_pids, g_pids = (np.array([r.pid for r in rs]) for rs in (splits.query, splits.gallery))
     q_cams, g_cams = (np.array([r.camid for r in rs]) for rs in (splits.query, splits.gallery))

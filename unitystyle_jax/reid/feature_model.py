@@ -12,9 +12,8 @@ from typing import Any
 from unitystyle_jax.core.checkpoints import Checkpoints
 from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.models.factory import abstract_variables, create_backbone
+from unitystyle_jax.models.ide import BACKBONE
 from unitystyle_jax.models.resnet import ResNet
-
-BACKBONE = "backbone"  # the IDE submodule whose pooled output is the test-time feature
 
 
 def model_fingerprint(model_config) -> dict:

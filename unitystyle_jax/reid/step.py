@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from unitystyle_jax import losses
-from unitystyle_jax.reid.feature_model import BACKBONE
+from unitystyle_jax.models.ide import BACKBONE
 
 
 def learning_rate_schedule(base: float, reid_config) -> optax.Schedule:
@@ -124,12 +124,3 @@ def train_step(
         "learning_rate": schedule(state.step),
     }
     return new_state, metrics
-
-
-def second_part_smoothing(reid) -> float:
-    """The label smoothing of a batch's second part: CamStyle's epsilon on its generated images, UnityStyle's
-    (none unless an ablation sets it), and none for a real twin."""
-    return {
-        "camstyle": reid.generated_label_smoothing,
-        "unitystyle": reid.unitystyle_label_smoothing,
-    }.get(reid.method, 0.0)

@@ -1,9 +1,6 @@
 """IDE re-ID training: ResNet + two-FC head, trained on N real images per batch plus the method's second part.
 
-Methods (`reid.method`, allowed values in config_validation.METHODS): baseline (real only), unitystyle (+ each image's
-UnityStyle version), real_twin (+ the same N images with a second augmentation: the control for "more images"
-and the loss normalisation), camstyle (+ CamStyle's generated images, label-smoothed), colour_norm (every
-camera standardised; real only).
+Each method's second part and its label smoothing are in `methods.METHODS`.
 The step and its loss live in `reid.step`; this module runs it on the data: programs built once per config,
 checkpoints, the loop, and each method's second part.
 """
@@ -19,14 +16,15 @@ import numpy as np
 import optax
 
 from unitystyle_jax.core.errors import ConversionError
-from unitystyle_jax import config_validation, startup
+from unitystyle_jax import config_validation, methods, startup
 from unitystyle_jax.core import parallel, stage_times, training_loop
 from unitystyle_jax.core.run_setup import RunSetup
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models.factory import create_ide
 from unitystyle_jax.models.ide import IDE
-from unitystyle_jax.reid.feature_model import BACKBONE, model_fingerprint, reid_checkpoints
-from unitystyle_jax.reid.step import create_optimizer, initial_state, second_part_smoothing, train_step
+from unitystyle_jax.models.ide import BACKBONE
+from unitystyle_jax.reid.feature_model import model_fingerprint, reid_checkpoints
+from unitystyle_jax.reid.step import create_optimizer, initial_state, train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +49,7 @@ class ReidPrograms:
             model=model,
             tx=tx,
             schedule=schedule,
-            smoothing=second_part_smoothing(config.reid),
+            smoothing=methods.of(config.reid).second_part_smoothing(config.reid),
             normalization=config.reid.loss_normalization,
         )
         init = functools.partial(initial_state, model, tx, (config.data.height, config.data.width, 3))
@@ -80,7 +78,7 @@ def program_settings(config, num_classes: int) -> tuple:
     reid = {k: v for k, v in config.reid.to_dict().items() if k not in REID_LOOP_SETTINGS}
     return (
         config.model.to_dict(),
-        {**reid, "second_part_smoothing": second_part_smoothing(config.reid)},
+        {**reid, "second_part_smoothing": methods.of(config.reid).second_part_smoothing(config.reid)},
         (config.data.height, config.data.width),
         num_classes,
     )
@@ -145,14 +143,14 @@ def second_part(reid_config, real_train, styled_train=None) -> pipeline.Extra | 
     """What a method's batches hold after their N real images: nothing (baseline; colour_norm, whose real part
     is already normalised), the UnityStyle version of each real image, the real image again (real_twin), or
     generated_batch_size of CamStyle's generated images drawn on their own (`styled_train` = those images)."""
-    method = reid_config.method
-    if method in ("baseline", "colour_norm"):
+    part = methods.of(reid_config).second_part
+    if part == "none":
         return None
-    if method == "real_twin":
+    if part == "real_again":
         return pipeline.Extra(real_train)
     if styled_train is None:
-        raise ValueError(f"reid.method={method!r} needs its styled training images")
-    if method == "unitystyle":
+        raise ValueError(f"reid.method={reid_config.method!r} needs its styled training images")
+    if part == "styled":
         return pipeline.Extra(styled_train)
     return pipeline.Extra(styled_train, aligned=False, batch_size=reid_config.generated_batch_size)
 

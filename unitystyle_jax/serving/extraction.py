@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import tensorflow as tf
 
-from unitystyle_jax import startup
+from unitystyle_jax import methods, startup
 from unitystyle_jax.core import files, images, parallel
 from unitystyle_jax.core.errors import CheckpointError, OutputExistsError
 from unitystyle_jax.data import formats, pipeline
@@ -48,7 +48,7 @@ class Extractor:
         mesh = mesh or parallel.make_mesh()
         features = restore_features(config, workdir, mesh)
         if transfer is None:
-            transfer = config.reid.method == "unitystyle"
+            transfer = methods.of(config.reid).transferred
         generators = {}
         if transfer:
             cameras = trained_cameras(workdir)
