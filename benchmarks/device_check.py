@@ -8,7 +8,7 @@ that fails or runs out of time costs only its own rows:
 2. matmul: the chip's measured matrix rate in bfloat16 and float32 (JAX, one n x n x n product at the default
    precision, as the steps use it): the denominator of MFU;
 3. JAX steps: the IDE ResNet-50 step at 256x128 (batch 64 and 128) and the paper-size UnityGAN step, each in
-   float32 and bfloat16 compute, then the UnityGAN step stacked over 6 models (`gan.step.stacked_programs`) against
+   float32 and bfloat16 compute, then the UnityGAN step stacked over 6 models (`gan.stacked.stacked_programs`) against
    one model's step;
 4. PyTorch steps: the same steps' twins (benchmarks/train_step.py) in channels_last, TF32 matrix products as
    JAX's default precision uses on GPUs, bfloat16 through autocast; then, time allowing, through torch.compile.
@@ -208,7 +208,7 @@ def stacked_step(smoke: bool, rows: str) -> None:
 
     from train_step import jax_gan_setup
     from unitystyle_jax.core import parallel
-    from unitystyle_jax.gan import step as gan_step
+    from unitystyle_jax.gan import stacked as gan_stacked
 
     s = sizes(smoke)
     models, batch_size = s["stacked"]
@@ -216,8 +216,8 @@ def stacked_step(smoke: bool, rows: str) -> None:
         jax_step(smoke, rows, "unitygan", "float32", batch_size)
     gan = base_config(smoke, "float32").gan
     _, state, batch, _ = jax_gan_setup(gan, batch_size)
-    mesh = gan_step.stacked_mesh(1)
-    stack, stacked = gan_step.stacked_programs(gan, mesh)
+    mesh = gan_stacked.stacked_mesh(1)
+    stack, stacked = gan_stacked.stacked_programs(gan, mesh)
     on_mesh = parallel.replicated(mesh)
     batches = {k: np.stack([v] * models) for k, v in batch.items()}
     state = stack(*(jax.device_put(state, on_mesh) for _ in range(models)))

@@ -3,7 +3,7 @@
     python benchmarks/stacked_gan.py [--models 6] [--steps 15] [--conv auto] [--all-shifted] [--stage]
 
 At the demo's sizes (configs/synthetic.py): one train step of one model (the trainer's own program), then the
-stacked trainer's program (`gan_step.stacked_programs`: parameters, optimizer and SLN state on a leading
+stacked trainer's program (`gan_stacked.stacked_programs`: parameters, optimizer and SLN state on a leading
 model axis, each model its own batch) over `--models` models. Prints the first call (trace + compile) and the
 steady step time of each, and the stacked program's speed relative to running the models one after another.
 With --stage, also the demo's whole GAN stage (`train.py --config.stages=gan`, every camera, fresh workdirs and
@@ -24,7 +24,7 @@ import numpy as np
 
 from configs import synthetic
 from unitystyle_jax.core import parallel
-from unitystyle_jax.gan import step as gan_step
+from unitystyle_jax.gan import stacked as gan_stacked
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.models import fast_conv
 
@@ -59,8 +59,8 @@ def main() -> None:
     gan = config.gan
     shape = (gan.height, gan.width, 3)
     one = gan_training.GanPrograms.build(gan, parallel.make_mesh()).train
-    mesh = gan_step.stacked_mesh(1)
-    stack, stacked = gan_step.stacked_programs(gan, mesh)
+    mesh = gan_stacked.stacked_mesh(1)
+    stack, stacked = gan_stacked.stacked_programs(gan, mesh)
     rng = np.random.default_rng(0)
 
     def batch(*lead):

@@ -17,6 +17,7 @@ import pytest
 from configs import synthetic
 from unitystyle_jax import config_validation, losses
 from unitystyle_jax.core.parallel import INIT_PRNG
+from unitystyle_jax.gan import stacked as gan_stacked
 from unitystyle_jax.gan import step as gan_step
 from unitystyle_jax.models.factory import create_gan_networks
 
@@ -234,8 +235,8 @@ def test_the_shared_reading_gives_every_stacked_model_one_attention_head():
     """style_attention=shared: stacked, the models' heads start as their mean and stay equal after a step that
     moved them (each model's gradient moves the one head); the other networks stay each model's own."""
     config = gan_config(style_attention="shared", train_together=True)
-    mesh = gan_step.stacked_mesh(1)
-    stack, step = gan_step.stacked_programs(config, mesh)
+    mesh = gan_stacked.stacked_mesh(1)
+    stack, step = gan_stacked.stacked_programs(config, mesh)
     init = jax.jit(gan_step.step_functions(config)[1])
     states = [init(jax.random.key(seed, impl=INIT_PRNG)) for seed in (0, 1, 2)]
     stacked = stack(*states)

@@ -15,7 +15,7 @@ from unitystyle_jax import config_validation
 from unitystyle_jax.core.errors import ConfigError
 from unitystyle_jax.core.parallel import init_key
 from unitystyle_jax.gan import step as gan_step
-from unitystyle_jax.gan.generators import gan_image_shape
+from unitystyle_jax.gan.settings import gan_image_shape
 from unitystyle_jax.models.factory import create_gan_networks, create_ide
 from unitystyle_jax.reid import step as reid_step
 

@@ -17,7 +17,8 @@ from unitystyle_jax.core import parallel
 from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan.domains import Domains, trained_cameras
-from unitystyle_jax.gan.generators import GeneratorLoader, gan_image_shape
+from unitystyle_jax.gan.generators import GeneratorLoader
+from unitystyle_jax.gan.settings import gan_image_shape
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import restore_features
 from unitystyle_jax.reid.training import ReidPrograms, ReidSetup

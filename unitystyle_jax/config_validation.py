@@ -42,11 +42,6 @@ def stage_list(config) -> list[str]:
     return stages
 
 
-def loss_weights(gan_config, names=losses.UNITYGAN_WEIGHT_NAMES) -> dict:
-    """{name: config.gan.lambda_<name>}: the lambdas of L_UnityGAN's terms (the only place they are read)."""
-    return {name: gan_config[f"lambda_{name}"] for name in names}
-
-
 def pretrained_folder(config) -> str | None:
     """config.model.pretrained's converted-weights folder, or None to train from scratch ('none'). Empty is an
     error: a paper-scale IDE trained from scratch without anyone choosing it gives numbers far below the paper's."""
@@ -146,7 +141,7 @@ def validate(config) -> None:
         0.0 < g.attention_floor <= 1.0, f"config.gan.attention_floor={g.attention_floor!r} must be in (0, 1]"
     )
     error = losses.loss_weights_error(
-        loss_weights(g, losses.UNITYGAN_WEIGHT_NAMES + losses.CYCLE_WEIGHT_NAMES)
+        losses.loss_weights(g, losses.UNITYGAN_WEIGHT_NAMES + losses.CYCLE_WEIGHT_NAMES)
     )
     _require(error is None, f"config.gan lambdas: {error}")
     _require(

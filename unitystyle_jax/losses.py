@@ -292,6 +292,11 @@ def camera_weights(attention, cameras, floor: float = 0.5):
     return k * (cameras @ bounded)
 
 
+def loss_weights(gan_config, names=UNITYGAN_WEIGHT_NAMES) -> dict:
+    """{name: gan_config.lambda_<name>}: the lambdas of L_UnityGAN's terms (the only place they are read)."""
+    return {name: gan_config[f"lambda_{name}"] for name in names}
+
+
 def loss_weights_error(lambdas: dict) -> str | None:
     """Why the UnityGAN loss weights are unusable, or None if they are fine (used by config validation).
 

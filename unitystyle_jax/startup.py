@@ -38,7 +38,7 @@ def synthetic_spec(config) -> synthetic.SyntheticSpec:
 
 def start(config, workdir: str):
     """Joins the other processes, sets the compilation cache, and returns the device mesh. The config was
-    checked once already, by the command (cli.run_command and the other entry points) before its imports."""
+    checked once already, by the command (cli.check_config) before its heavy imports."""
     parallel.initialize_distributed(config.distributed)
     cache = compilation_cache(config, workdir)
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(cache))

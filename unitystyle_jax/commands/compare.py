@@ -40,7 +40,7 @@ from unitystyle_jax.evaluation import paired
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan import transfer
 from unitystyle_jax.gan.domains import Domains, camstyle_pairs
-from unitystyle_jax.gan.generators import program_settings
+from unitystyle_jax.gan.settings import program_settings
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid import training as reid_training
 
@@ -100,10 +100,10 @@ class StyleSet:
         os.makedirs(workdir, exist_ok=True)
         gan_training.train_all(config, workdir, splits, domains, mesh, programs)
         if self.generators is None:
-            summary = transfer.run_colour_norm(config, workdir, splits, mesh)
+            summary, _ = transfer.run_colour_norm(config, workdir, splits, mesh)
         else:
             write = transfer.run_camstyle if self.generators == "pairs" else transfer.run
-            summary = write(config, workdir, splits, mesh, programs.generators(config, mesh))
+            summary, _ = write(config, workdir, splits, mesh, programs.generators(config, mesh))
         times = stage_times.read(workdir)
         return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
 

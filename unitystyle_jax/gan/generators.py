@@ -11,6 +11,7 @@ from unitystyle_jax.core import parallel
 from unitystyle_jax.core.checkpoints import Checkpoints
 from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.gan.domains import Domains, camera_workdir
+from unitystyle_jax.gan.settings import gan_image_shape
 from unitystyle_jax.models.factory import abstract_variables, create_gan_networks
 
 # The UnityGAN objective's version, kept in each checkpoint's meta: a model trained under another objective
@@ -34,10 +35,6 @@ def gan_checkpoints(config, workdir: str, domains: Domains) -> Checkpoints:
     )
 
 
-def gan_image_shape(gan_config) -> tuple[int, int, int]:
-    return (gan_config.height, gan_config.width, 3)
-
-
 def gan_meta(config, domains: Domains) -> dict:
     """What a GAN checkpoint must have been built from for this config to restore it (kept as its meta). A
     CycleGAN's names its model and recipe; a UnityGAN's keeps the keys it always had, so older ones restore."""
@@ -56,24 +53,6 @@ def gan_meta(config, domains: Domains) -> dict:
         "discriminator": config.gan.discriminator.to_dict(),
         "image_shape": list(gan_image_shape(config.gan)),
     }
-
-
-# config.gan settings of the training loop, not of any program: runs that differ only in them (or in the seed)
-# may share one GanPrograms (a run extended to more steps, or resumed in the other training mode).
-GAN_LOOP_SETTINGS = (
-    "num_steps",
-    "cameras",
-    "log_every",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "train_together",
-    "model_devices",
-)
-
-
-def program_settings(gan_config) -> dict:
-    """The config.gan settings that shape its programs: what a command's GanPrograms must have been built from."""
-    return {k: v for k, v in gan_config.to_dict().items() if k not in GAN_LOOP_SETTINGS}
 
 
 def translator(generator, mesh) -> Callable:

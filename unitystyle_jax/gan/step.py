@@ -9,7 +9,7 @@ style in the middle of the cameras (docs/objective.md).
 """
 
 import functools
-from typing import Any, Callable
+from typing import Any
 
 import flax.struct
 import jax
@@ -17,11 +17,10 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from unitystyle_jax import config_validation, losses
-from unitystyle_jax.core import parallel
+from unitystyle_jax import losses
 from unitystyle_jax.gan import cyclegan_step
 from unitystyle_jax.gan.initialisation import DISCRIMINATORS, GENERATORS, networks_and_optimizers
-from unitystyle_jax.gan.generators import gan_image_shape, program_settings
+from unitystyle_jax.gan.settings import gan_image_shape, program_settings
 from unitystyle_jax.models.factory import create_gan_networks
 
 
@@ -32,7 +31,7 @@ def create_optimizer(gan_config):
 @flax.struct.dataclass
 class GanState:
     """One UnityGAN's training state: every network's variables (G, F, D_X, D_Y), both Adam states, SLN.
-    Its fields name the checkpoint's entries as the dict it replaced did, so older checkpoints restore as they are."""
+    Its field names are the checkpoint's entry names, which every checkpoint of this project carries."""
 
     step: jax.Array
     nets: dict  # network name -> its variables ({"params", maybe "batch_stats"})
@@ -193,7 +192,7 @@ def discriminator_loss(disc_params, nets, batch, aux, *, discriminator, gan_conf
 
 def train_step(state, batch, *, generator, discriminator, tx, gan_config):
     nets, c = state.nets, gan_config
-    lambdas = config_validation.loss_weights(c)
+    lambdas = losses.loss_weights(c)
 
     def generator_loss(gen_params):
         with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in GENERATORS}}
@@ -255,64 +254,3 @@ def step_functions(gan_config):
         gan_config=ml_collections.FrozenConfigDict(program_settings(gan_config)),  # no loop settings
     )
     return generator, init, step
-
-
-def stacked_mesh(model_devices: int) -> jax.sharding.Mesh:
-    """A (model, data) mesh over every device: the stacked models' axis over `model_devices` devices, each
-    model's batch split over the rest."""
-    return jax.make_mesh(
-        (model_devices, jax.device_count() // model_devices),
-        (parallel.MODEL_AXIS, parallel.DATA_AXIS),
-        axis_types=(jax.sharding.AxisType.Auto,) * 2,
-    )
-
-
-def share_attention_heads(state: GanState) -> GanState:
-    """Style Attention's `shared` reading on stacked models: G's and F's attention heads set to their mean over
-    the model axis, so all C models weigh the Y samples with one head (each model's gradient moves it)."""
-    nets = dict(state.nets)
-    for name in GENERATORS:
-        params = dict(nets[name]["params"])
-        params["style_attention"] = jax.tree.map(
-            lambda a: jnp.broadcast_to(a.mean(axis=0, keepdims=True), a.shape), params["style_attention"]
-        )
-        nets[name] = {**nets[name], "params": params}
-    return state.replace(nets=nets)
-
-
-def stacked_programs(gan_config, mesh) -> tuple[Callable, Callable]:
-    """(stack, step): stack(*states) -> one state with a leading model axis, laid over the mesh's model axis;
-    step = `jax.vmap` of train_step over that axis (each model its own batch), jit'd with the state donated.
-
-    The model axis is manual (`jax.shard_map` over it alone; the data axis stays automatic): each device group
-    vmaps over its own models. Left to XLA's partitioner, a vmapped convolution (the models become its feature
-    groups) split over the model axis fails to compile where a model's conv has one output channel (Style
-    Attention's head, under conv=xla, as on accelerators)."""
-    step = step_functions(gan_config)[2]
-    by_model = parallel.model_sharded(mesh)
-    share = share_attention_heads if gan_config.style_attention == "shared" else lambda state: state
-    stack = jax.jit(
-        lambda *states: share(jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)),
-        out_shardings=by_model,
-    )
-    per_model = by_model.spec
-    models_step = jax.shard_map(
-        jax.vmap(step),
-        mesh=mesh,
-        in_specs=(per_model, per_model),
-        out_specs=(per_model, per_model),
-        axis_names={parallel.MODEL_AXIS},
-        check_vma=False,  # no collective crosses models; the step's conds need no varying-axis types
-    )
-
-    def shared_step(state, batch):
-        state, metrics = models_step(state, batch)
-        return share(state), metrics
-
-    stacked_step = jax.jit(
-        shared_step,
-        in_shardings=(by_model, parallel.batch_sharded(mesh)),
-        out_shardings=(by_model, by_model),
-        donate_argnums=(0,),
-    )
-    return stack, stacked_step

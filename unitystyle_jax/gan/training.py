@@ -20,15 +20,10 @@ from unitystyle_jax.core import images, parallel, stage_times, training_loop
 from unitystyle_jax.core.run_setup import RunSetup
 from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, camera_workdir
-from unitystyle_jax.gan.step import GanState, stacked_mesh, stacked_programs, step_functions
-from unitystyle_jax.gan.generators import (
-    gan_checkpoints,
-    gan_image_shape,
-    gan_meta,
-    GeneratorLoader,
-    program_settings,
-    translator,
-)
+from unitystyle_jax.gan.generators import gan_checkpoints, gan_meta, GeneratorLoader, translator
+from unitystyle_jax.gan.settings import gan_image_shape, program_settings
+from unitystyle_jax.gan.stacked import stacked_mesh, stacked_programs
+from unitystyle_jax.gan.step import GanState, step_functions
 from unitystyle_jax.models.unitygan import Generator
 
 

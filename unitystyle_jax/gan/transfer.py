@@ -151,9 +151,10 @@ def run(
 
 def run_camstyle(
     config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoader | None = None
-) -> dict:
+) -> tuple[dict, bool]:
     """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by
-    the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b)."""
+    the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b); returns its summary and whether
+    this call wrote it."""
     began = time.perf_counter()
     root = output_root(workdir, CAMSTYLE_OUTPUT)
     pairs = camstyle_pairs(list(splits.cameras))
@@ -162,7 +163,7 @@ def run_camstyle(
     source = {"gan_steps": {p.name: models[p, "G"].step for p in pairs}}
     summary = _completed(root, source)
     if summary is not None:
-        return summary
+        return summary, False
     writer, rows = _Writer(root, config, mesh), []
     for pair in pairs:
         for source_camera, target, net in (
@@ -177,7 +178,7 @@ def run_camstyle(
             rows += [(n, r.pid, target) for n, r in zip(names, records)]
     writer.write_list("train", sorted(rows))
     summary = {"source": source, "num_generators": len(pairs), "images": {"train": len(rows)}}
-    return writer.finish(summary, workdir, began)
+    return writer.finish(summary, workdir, began), True
 
 
 def camera_colour_statistics(config, splits: formats.Splits, mesh) -> dict:
@@ -207,10 +208,11 @@ def camera_colour_statistics(config, splits: formats.Splits, mesh) -> dict:
     return result
 
 
-def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
+def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> tuple[dict, bool]:
     """The non-GAN control: every image standardised with its camera's training statistics, then given the
     whole training split's (x - mean_c) / std_c * std + mean, per channel. Writes WORKDIR/colour_norm aligned
-    row by row with the real splits. A camera without training images has no statistics: a DatasetError."""
+    row by row with the real splits (its summary, and whether this call wrote it). A camera without training images
+    has no statistics: a DatasetError."""
     began = time.perf_counter()
     root = output_root(workdir, COLOUR_NORM_OUTPUT)
     missing = sorted(set(needed_cameras(splits)) - set(splits.cameras))
@@ -223,7 +225,7 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
     source = {"statistics": statistics}
     summary = _completed(root, source)
     if summary is not None:
-        return summary
+        return summary, False
     target = statistics["all"]
 
     def standardiser(camera):
@@ -242,4 +244,4 @@ def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> dict:
         },
         workdir,
         began,
-    )
+    ), True

@@ -42,8 +42,8 @@ def create_backbone(model_config) -> ResNet:
 
 
 # The UnityGAN's weight gradients loop over the taps of layers whose windows pass 16 MB, where the IDE's wait for
-# 40 MB: at paper size that loops nearly every layer, which holds its memory down at no cost in speed
-# (docs/performance.md, "Looped taps"), while the CPU demo's smaller layers stay unrolled.
+# 40 MB: at paper size that loops nearly every layer, holding its memory down at no cost in speed, while the CPU
+# demo's smaller layers stay unrolled (docs/performance.md, "Looped taps").
 GAN_LOOPED_WINDOW_BYTES = 16 * 2**20
 
 

@@ -88,13 +88,13 @@ def plan_for(
     looped_window_bytes: int = LOOPED_WINDOW_BYTES,
     itemsize: int = 4,
 ) -> Plan:
-    """The per-shape choice, measured on a 2-core AVX2 host (ResNet-50 and UnityGAN steps, see docs/performance.md).
+    """The per-shape choice (its measurements: docs/performance.md).
 
     A 1x1 convolution is one matrix product: SHIFTED throughout. Otherwise the forward pass and the input
     gradient stay with XLA's convolution unless the output is tiny (at most SMALL_OUTPUT_PIXELS positions per
-    image), where XLA's is up to 100x slower; the weight gradient, XLA's slow spot at every size we measured
-    (up to 13x on a 1x1/2 conv, 3x on 3x3 convs at batch 32), is always SHIFTED, its taps looped where the
-    layer's windows (of `itemsize`-byte elements) together pass looped_window_bytes.
+    image), where XLA's CPU convolution is slowest; the weight gradient, XLA's slow spot at every size, is always
+    SHIFTED, its taps looped where the layer's windows (of `itemsize`-byte elements) together pass
+    looped_window_bytes.
     """
     kh, kw, cin = w_shape[:3]
     out_h, out_w = spec.output_size(x_shape[1:3], (kh, kw))

@@ -28,7 +28,8 @@ import numpy as np
 from unitystyle_jax.core.errors import ConfigError, OutputExistsError
 from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, trained_cameras
-from unitystyle_jax.gan.generators import GeneratorLoader, TrainedGenerator, gan_image_shape
+from unitystyle_jax.gan.generators import GeneratorLoader, TrainedGenerator
+from unitystyle_jax.gan.settings import gan_image_shape
 from unitystyle_jax.reid import camera_bn
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import FeatureModel, restore_features
