@@ -2,6 +2,7 @@
 turned off (unitystyle_jax/core/cpu_flags.py)."""
 
 import os
+import types
 
 import pytest
 
@@ -12,9 +13,20 @@ FLAG = "--xla_llvm_disable_expensive_passes=true"
 
 @pytest.fixture
 def env(monkeypatch):
+    """A CPU-only host whatever this one is (the suite also runs where jax[cuda12] is installed)."""
     for name in ("XLA_FLAGS", "JAX_PLATFORMS", "UNITYSTYLE_CPU_FLAGS"):
         monkeypatch.delenv(name, raising=False)
+    installed(monkeypatch, "jax", "jaxlib")
     return monkeypatch
+
+
+def installed(monkeypatch, *names: str) -> None:
+    """The distributions importlib.metadata reports: these NAMES only."""
+    monkeypatch.setattr(
+        cpu_flags.importlib.metadata,
+        "distributions",
+        lambda: [types.SimpleNamespace(metadata={"Name": n}) for n in names],
+    )
 
 
 def flags_after(env, **variables) -> str:
@@ -24,8 +36,12 @@ def flags_after(env, **variables) -> str:
     return os.environ.get("XLA_FLAGS", "")
 
 
-def test_this_host_has_no_accelerator_plugin():
-    assert not cpu_flags.accelerator_plugin_installed()
+@pytest.mark.parametrize("plugin", ["jax-cuda12-plugin", "jax_cuda12_pjrt", "libtpu", "jax-rocm60-plugin"])
+def test_a_host_with_an_accelerator_plugin_is_left_alone(env, plugin):
+    installed(env, "jax", "jaxlib", plugin)
+    assert cpu_flags.accelerator_plugin_installed()
+    assert flags_after(env) == ""
+    assert flags_after(env, JAX_PLATFORMS="cpu") == FLAG  # unless the user asks for the CPU
 
 
 def test_cpu_only_host_gets_the_defaults_after_the_users_flags(env):
