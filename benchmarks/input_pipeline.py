@@ -22,7 +22,7 @@ from unitystyle_jax.reid import training as reid_training
 
 
 def pipeline_images_per_sec(splits, config, batch: int, batches: int) -> float:
-    twin = pipeline.Extra(splits.train)  # the UnityStyle part's shape: an aligned second image per row
+    twin = pipeline.SecondPart(splits.train)  # the UnityStyle part's shape: an aligned second image per row
     it = pipeline.reid_train_batches(splits.train, twin, config.data, batch, 0, 0, batches + 5)
     for _ in range(5):  # warm-up: thread pools, first files
         next(it)

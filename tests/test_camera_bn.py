@@ -94,7 +94,7 @@ def test_evaluation_extraction_and_export_use_each_cameras_own_statistics(tmp_pa
     shape = (1, config.data.height, config.data.width, 3)
     variables = jit(functools.partial(backbone.init, train=False))(jax.random.key(0), jnp.zeros(shape))
     trained, mesh = FeatureModel(backbone, variables, 0, {}), parallel.make_mesh()
-    query, gallery = reid_evaluation.test_features(trained, splits, config, mesh)
+    query, gallery = reid_evaluation.query_gallery_features(trained, splits, config, mesh)
     records = [*splits.query, *splits.gallery]
     per_camera = camera_bn.camera_variables(backbone, variables, camera_bn.record_batches(records, config))
     assert sorted(per_camera) == sorted({r.camid for r in records})
@@ -106,7 +106,7 @@ def test_evaluation_extraction_and_export_use_each_cameras_own_statistics(tmp_pa
             )
             np.testing.assert_allclose(got[rows], features(backbone, camera_variables, images), atol=2e-5)
     config.model.camera_bn = False  # the control: the checkpoint's statistics give other features
-    plain, _ = reid_evaluation.test_features(trained, splits, config, mesh)
+    plain, _ = reid_evaluation.query_gallery_features(trained, splits, config, mesh)
     assert np.abs(plain - query).max() > 1e-2
     config.model.camera_bn = True
 
@@ -151,7 +151,7 @@ def test_deployable_statistics_come_from_each_cameras_training_images_with_a_sta
     variables = jit(functools.partial(backbone.init, train=False))(jax.random.key(0), jnp.zeros(shape))
     trained, mesh = FeatureModel(backbone, variables, 0, {}), parallel.make_mesh()
     with caplog.at_level(logging.WARNING):
-        query, _ = reid_evaluation.test_features(trained, splits, config, mesh)
+        query, _ = reid_evaluation.query_gallery_features(trained, splits, config, mesh)
     assert f"test camera c{unseen + 1} (id {unseen}): no training images" in caplog.text
     per_camera = camera_bn.camera_variables(
         backbone, variables, camera_bn.record_batches(splits.train, config)
@@ -165,5 +165,5 @@ def test_deployable_statistics_come_from_each_cameras_training_images_with_a_sta
         expected = features(backbone, per_camera.get(camera, variables), images)
         np.testing.assert_allclose(query[rows], expected, atol=2e-5)
     config.eval.camera_bn_statistics = "test"  # the control: the test images' own statistics differ
-    transductive, _ = reid_evaluation.test_features(trained, splits, config, mesh)
+    transductive, _ = reid_evaluation.query_gallery_features(trained, splits, config, mesh)
     assert np.abs(transductive - query).max() > 1e-3

@@ -138,9 +138,9 @@ def test_the_reid_step_mixes_with_the_batch_cameras():
         "image": jnp.asarray(rng.normal(size=(4, 32, 16, 3)), jnp.float32),
         "label": jnp.asarray([0, 1, 2, 2], jnp.int32),
         "camera": jnp.asarray([0, 1, 0, 1], jnp.int32),
-        "extra_image": jnp.asarray(rng.normal(size=(4, 32, 16, 3)), jnp.float32),
-        "extra_label": jnp.asarray([0, 1, 2, 2], jnp.int32),
-        "extra_camera": jnp.asarray([2, 2, 1, 0], jnp.int32),
+        "second_image": jnp.asarray(rng.normal(size=(4, 32, 16, 3)), jnp.float32),
+        "second_label": jnp.asarray([0, 1, 2, 2], jnp.int32),
+        "second_camera": jnp.asarray([2, 2, 1, 0], jnp.int32),
     }
     losses = {}
     for layers in ("", "1,2"):

@@ -51,15 +51,15 @@ def test_reid_batches_are_deterministic_and_resume_exactly(splits):
 def test_aligned_rows_are_the_same_samples_with_their_own_augmentation(splits):
     """UnityStyle's and the real twin's second part: row i is a version of real row i, augmented on its own."""
     plain = data_config(flip=False, pad=0)
-    twin = pipeline.Extra(splits.train)
+    twin = pipeline.SecondPart(splits.train)
     batch = next(pipeline.reid_train_batches(splits.train, twin, plain, 4, 0, 0, 1))
-    np.testing.assert_array_equal(batch["image"], batch["extra_image"])  # same files, no augmentation
-    np.testing.assert_array_equal(batch["label"], batch["extra_label"])
+    np.testing.assert_array_equal(batch["image"], batch["second_image"])  # same files, no augmentation
+    np.testing.assert_array_equal(batch["label"], batch["second_label"])
     augmented = next(pipeline.reid_train_batches(splits.train, twin, data_config(pad=4), 4, 0, 0, 1))
-    assert not np.array_equal(augmented["image"], augmented["extra_image"])  # independent augmentation
-    np.testing.assert_array_equal(augmented["label"], augmented["extra_label"])
+    assert not np.array_equal(augmented["image"], augmented["second_image"])  # independent augmentation
+    np.testing.assert_array_equal(augmented["label"], augmented["second_label"])
     with pytest.raises(ValueError, match="aligned split has"):
-        pipeline.reid_train_batches(splits.train, pipeline.Extra(splits.train[:-1]), plain, 4, 0, 0, 1)
+        pipeline.reid_train_batches(splits.train, pipeline.SecondPart(splits.train[:-1]), plain, 4, 0, 0, 1)
 
 
 def test_independent_part_draws_its_own_samples_and_leaves_the_real_part_as_it_was(splits):
@@ -67,8 +67,8 @@ def test_independent_part_draws_its_own_samples_and_leaves_the_real_part_as_it_w
     part equals the real-only pipeline's, so CamStyle and the baseline see the same real batches."""
     plain = data_config(flip=False, pad=0)
     generated = list(reversed(splits.train))  # stands in for the generated set: other order, same labels
-    extra = pipeline.Extra(generated, aligned=False, batch_size=2)
-    mixed = list(pipeline.reid_train_batches(splits.train, extra, plain, 4, 0, 0, 6))
+    second_part = pipeline.SecondPart(generated, aligned=False, batch_size=2)
+    mixed = list(pipeline.reid_train_batches(splits.train, second_part, plain, 4, 0, 0, 6))
     alone = list(pipeline.reid_train_batches(splits.train, None, plain, 4, 0, 0, 6))
     by_path = {r.path: r for r in splits.train}
     images = {
@@ -77,15 +77,15 @@ def test_independent_part_draws_its_own_samples_and_leaves_the_real_part_as_it_w
     drawn = []
     for m, a in zip(mixed, alone, strict=True):
         np.testing.assert_array_equal(m["image"], a["image"])
-        assert m["extra_image"].shape == (2, 32, 16, 3) and m["extra_label"].shape == (2,)
-        for image, label in zip(m["extra_image"], m["extra_label"], strict=True):
+        assert m["second_image"].shape == (2, 32, 16, 3) and m["second_label"].shape == (2,)
+        for image, label in zip(m["second_image"], m["second_label"], strict=True):
             path = min(images, key=lambda p: np.abs(images[p] - image).max())
             assert np.abs(images[path] - image).max() < 1e-5 and by_path[path].pid == label
             drawn.append(path)
     assert len(set(drawn)) > 2  # an order of its own over the generated set, not one image repeated
-    resumed = list(pipeline.reid_train_batches(splits.train, extra, plain, 4, 0, 3, 6))
+    resumed = list(pipeline.reid_train_batches(splits.train, second_part, plain, 4, 0, 3, 6))
     for a, b in zip(mixed[3:], resumed, strict=True):
-        np.testing.assert_array_equal(a["extra_image"], b["extra_image"])
+        np.testing.assert_array_equal(a["second_image"], b["second_image"])
 
 
 def test_random_erasing_changes_a_rectangle():

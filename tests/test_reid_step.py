@@ -43,9 +43,9 @@ def harness():
     rng = np.random.default_rng(0)
     batch = {
         "image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
-        "extra_image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
+        "second_image": jnp.asarray(rng.normal(size=(N, 32, 16, 3)), jnp.float32),
         "label": jnp.asarray([0, 1, 2, 4], jnp.int32),
-        "extra_label": jnp.asarray([0, 1, 2, 4], jnp.int32),
+        "second_label": jnp.asarray([0, 1, 2, 4], jnp.int32),
     }
     return model, state, step, batch
 
@@ -69,7 +69,7 @@ def logits_of(model, state, images):
 def test_unitystyle_loss_is_the_sum_over_2n_images_divided_by_n(harness):
     model, state, step, batch = harness
     _, metrics = step()(state, batch)
-    both = jnp.concatenate([batch["image"], batch["extra_image"]])
+    both = jnp.concatenate([batch["image"], batch["second_image"]])
     ce = cross_entropies(model, state, both, jnp.concatenate([batch["label"]] * 2))
     np.testing.assert_allclose(float(metrics["loss"]), float(ce.sum()) / N, rtol=1e-5)
     assert abs(float(metrics["loss"]) - float(ce.mean())) > 0.1  # not the mean over 2N: twice that
@@ -92,11 +92,11 @@ def test_label_smoothing_reaches_the_generated_part_only(harness):
     state = state.replace(params={**state.params, "classifier": {**head, "kernel": head["kernel"] * 2000}})
     generated = {
         **batch,
-        "extra_image": batch["extra_image"][:2],
-        "extra_label": jnp.asarray([3, 0], jnp.int32),
+        "second_image": batch["second_image"][:2],
+        "second_label": jnp.asarray([3, 0], jnp.int32),
     }
     _, metrics = step(smoothing=0.1)(state, generated)
-    logits = logits_of(model, state, jnp.concatenate([generated["image"], generated["extra_image"]]))
+    logits = logits_of(model, state, jnp.concatenate([generated["image"], generated["second_image"]]))
     log_probs = np.asarray(jax.nn.log_softmax(logits))
     real = -log_probs[np.arange(N), np.asarray(batch["label"])].mean()
     target = np.full((2, CLASSES), 0.1 / CLASSES)
@@ -115,7 +115,7 @@ def test_label_smoothing_reaches_the_generated_part_only(harness):
 def test_loss_normalization_all_is_one_mean_over_the_batch(harness):
     model, state, step, batch = harness
     _, metrics = step(normalization="all")(state, batch)
-    both = jnp.concatenate([batch["image"], batch["extra_image"]])
+    both = jnp.concatenate([batch["image"], batch["second_image"]])
     ce = cross_entropies(model, state, both, jnp.concatenate([batch["label"]] * 2))
     np.testing.assert_allclose(float(metrics["loss"]), float(ce.mean()), rtol=1e-5)
 

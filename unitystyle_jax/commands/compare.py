@@ -441,8 +441,8 @@ def _jax_row(
     if methods.METHODS[row.method].replaces_real:  # every training image replaced by its normalised version
         train_splits, styled_train = dataclasses.replace(splits, train=styled_train), None
     if workdir not in trained:
-        extra = reid_training.second_part(config.reid, splits.train, styled_train)
-        reid_training.train(config, workdir, train_splits, extra, mesh, programs.reid(config))
+        second_part = reid_training.second_part(config.reid, splits.train, styled_train)
+        reid_training.train(config, workdir, train_splits, second_part, mesh, programs.reid(config))
         trained.add(workdir)
     inputs = styled[row.test] if row.test else splits
     metrics = reid_evaluation.evaluate(config, workdir, splits, inputs, mesh, output_dir=out)

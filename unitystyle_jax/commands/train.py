@@ -128,8 +128,8 @@ def execute(plan: Plan) -> list[str]:
             )
         elif stage == "reid":
             unity = styled_data.load(workdir, splits).train if methods.of(config.reid).transferred else None
-            extra = reid_training.second_part(config.reid, splits.train, unity)
-            if not reid_training.train(config, workdir, splits, extra, mesh, plan.reid_programs):
+            second_part = reid_training.second_part(config.reid, splits.train, unity)
+            if not reid_training.train(config, workdir, splits, second_part, mesh, plan.reid_programs):
                 continue
             done.append(
                 f"reid      IDE ({config.reid.method}), {config.reid.num_steps} steps, in "

@@ -174,7 +174,7 @@ def _numpy_batches(batched: tf.data.Dataset, prefetch: int) -> Iterator[dict]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Extra:
+class SecondPart:
     """The second part of every re-ID batch, after the N real images.
 
     aligned: row i is a version of real row i (UnityStyle: its transferred image; the real-twin control: the
@@ -189,7 +189,7 @@ class Extra:
 
 def reid_train_batches(
     real: Sequence[Record],
-    extra: Extra | None,
+    second_part: SecondPart | None,
     data_config,
     batch_size: int,
     seed: int,
@@ -197,12 +197,12 @@ def reid_train_batches(
     num_steps: int,
     camera_batches: bool = False,
 ) -> Iterator[dict]:
-    """Process-local batches {'image', 'label', 'camera'} of `batch_size` real images, plus {'extra_image',
-    'extra_label', 'extra_camera'} when an `Extra` part is given. Labels are the relabelled training ids (0..N-1);
+    """Process-local batches {'image', 'label', 'camera'} of `batch_size` real images, plus {'second_image',
+    'second_label', 'second_camera'} when an `SecondPart` part is given. Labels are the relabelled training ids (0..N-1);
     cameras are the 0-based camera ids (a generated image's: the camera whose style it took). camera_batches:
     every batch's real images from one camera (`camera_sample_order`)."""
-    if extra is not None and extra.aligned and len(extra.records) != len(real):
-        raise ValueError(f"aligned split has {len(extra.records)} images, the real one {len(real)}")
+    if second_part is not None and second_part.aligned and len(second_part.records) != len(real):
+        raise ValueError(f"aligned split has {len(second_part.records)} images, the real one {len(real)}")
     h, w, c = data_config.height, data_config.width, data_config
 
     def loader(records, key):
@@ -231,7 +231,9 @@ def reid_train_batches(
         order = sample_order(len(real), batch_size, seed, start_step, num_steps)
     indices, positions = _local_columns(order, start_step)
     load_real = loader(real, "")
-    load_aligned = loader(extra.records, "extra_") if extra is not None and extra.aligned else None
+    load_aligned = (
+        loader(second_part.records, "second_") if second_part is not None and second_part.aligned else None
+    )
 
     def load(index, position):
         real_seed, aligned_seed = seeds(position, seed)
@@ -243,18 +245,20 @@ def reid_train_batches(
     dataset = tf.data.Dataset.from_tensor_slices((indices, positions.astype(np.int64)))
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.batch(parallel.local_batch_size(batch_size), drop_remainder=True)
-    if extra is not None and not extra.aligned:
-        extra_seed = seed + 1
-        extra_order = sample_order(len(extra.records), extra.batch_size, extra_seed, start_step, num_steps)
-        extra_indices, extra_positions = _local_columns(extra_order, start_step)
-        load_extra = loader(extra.records, "extra_")
-        drawn = tf.data.Dataset.from_tensor_slices((extra_indices, extra_positions.astype(np.int64)))
+    if second_part is not None and not second_part.aligned:
+        second_seed = seed + 1
+        second_order = sample_order(
+            len(second_part.records), second_part.batch_size, second_seed, start_step, num_steps
+        )
+        second_indices, second_positions = _local_columns(second_order, start_step)
+        load_second = loader(second_part.records, "second_")
+        drawn = tf.data.Dataset.from_tensor_slices((second_indices, second_positions.astype(np.int64)))
         drawn = drawn.map(
-            lambda index, position: load_extra(index, seeds(position, extra_seed)[0]),
+            lambda index, position: load_second(index, seeds(position, second_seed)[0]),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
-        drawn = drawn.batch(parallel.local_batch_size(extra.batch_size), drop_remainder=True)
+        drawn = drawn.batch(parallel.local_batch_size(second_part.batch_size), drop_remainder=True)
         dataset = tf.data.Dataset.zip(dataset, drawn).map(lambda a, b: {**a, **b})
     return _numpy_batches(dataset, data_config.prefetch)
 

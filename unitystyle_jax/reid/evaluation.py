@@ -59,7 +59,7 @@ def extract_features(fn, variables, records, config, mesh) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def test_features(trained, inputs, config, mesh) -> tuple[np.ndarray, np.ndarray]:
+def query_gallery_features(trained, inputs, config, mesh) -> tuple[np.ndarray, np.ndarray]:
     """(query, gallery) features of a restored IDE: with the checkpoint's statistics, or under camera-based BN
     with each camera's own, estimated from that camera's query and gallery images or from its training images
     (`config.eval.camera_bn_statistics`; a test camera with no training images keeps the checkpoint's)."""
@@ -228,7 +228,7 @@ def evaluate(config, workdir: str, splits, inputs, mesh, output_dir: str | None 
     transferred = inputs is not None and inputs is not splits  # the real splits passed in: no transfer
     if inputs is None:
         inputs, transferred = _test_inputs(config, workdir, splits, trained.meta)
-    query_features, gallery_features = test_features(trained, inputs, config, mesh)
+    query_features, gallery_features = query_gallery_features(trained, inputs, config, mesh)
     metrics, distmat, ranking = score(query_features, gallery_features, splits, config.eval)
     metrics.update(
         step=int(step),

@@ -74,18 +74,18 @@ def initial_state(model, tx, image_shape, rng) -> ReidState:
 def train_step(
     state, batch, seed, *, model, tx, schedule, smoothing: float = 0.0, normalization: str = "per_part"
 ):
-    """One SGD step on N real images and, when the batch has them, a second part ('extra_image',
-    'extra_label': UnityStyle, a real twin, or CamStyle's generated images, with label smoothing `smoothing`).
+    """One SGD step on N real images and, when the batch has them, a second part ('second_image',
+    'second_label': UnityStyle, a real twin, or CamStyle's generated images, with label smoothing `smoothing`).
 
     normalization 'per_part': mean CE over the real part + mean CE over the second part, the paper's
     (1/N) * sum over 2N images and CamStyle's loss; 'all': one mean over every image of the batch.
     """
     images, labels, cameras = batch["image"], batch["label"], batch.get("camera")
     num_real = images.shape[0]
-    extra = "extra_image" in batch
-    if extra:
-        images = jnp.concatenate([images, batch["extra_image"]])
-        cameras = None if cameras is None else jnp.concatenate([cameras, batch["extra_camera"]])
+    has_second = "second_image" in batch
+    if has_second:
+        images = jnp.concatenate([images, batch["second_image"]])
+        cameras = None if cameras is None else jnp.concatenate([cameras, batch["second_camera"]])
     dropout_rng = jax.random.fold_in(jax.random.key(seed), state.step)
     mixstyle_rng = jax.random.fold_in(dropout_rng, 1)  # apart from dropout's, which stays as it was
 
@@ -100,10 +100,10 @@ def train_step(
         )
         logits = outputs["logits"]
         real = losses.softmax_cross_entropy(logits[:num_real], labels)
-        if not extra:
+        if not has_second:
             loss = real.mean()
         else:
-            second = losses.softmax_cross_entropy(logits[num_real:], batch["extra_label"], smoothing)
+            second = losses.softmax_cross_entropy(logits[num_real:], batch["second_label"], smoothing)
             if normalization == "per_part":
                 loss = real.mean() + second.mean()
             else:

@@ -139,7 +139,7 @@ class ReidSetup(RunSetup):
         return state
 
 
-def second_part(reid_config, real_train, styled_train=None) -> pipeline.Extra | None:
+def second_part(reid_config, real_train, styled_train=None) -> pipeline.SecondPart | None:
     """What a method's batches hold after their N real images: nothing (baseline; colour_norm, whose real part
     is already normalised), the UnityStyle version of each real image, the real image again (real_twin), or
     generated_batch_size of CamStyle's generated images drawn on their own (`styled_train` = those images)."""
@@ -147,18 +147,23 @@ def second_part(reid_config, real_train, styled_train=None) -> pipeline.Extra | 
     if part == "none":
         return None
     if part == "real_again":
-        return pipeline.Extra(real_train)
+        return pipeline.SecondPart(real_train)
     if styled_train is None:
         raise ValueError(f"reid.method={reid_config.method!r} needs its styled training images")
     if part == "styled":
-        return pipeline.Extra(styled_train)
-    return pipeline.Extra(styled_train, aligned=False, batch_size=reid_config.generated_batch_size)
+        return pipeline.SecondPart(styled_train)
+    return pipeline.SecondPart(styled_train, aligned=False, batch_size=reid_config.generated_batch_size)
 
 
 def train(
-    config, workdir: str, splits, extra: pipeline.Extra | None, mesh, programs: ReidPrograms | None = None
+    config,
+    workdir: str,
+    splits,
+    second_part: pipeline.SecondPart | None,
+    mesh,
+    programs: ReidPrograms | None = None,
 ):
-    """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's `extra` part.
+    """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's second part.
     `programs`: the command's, when it has built them already. The time goes to WORKDIR's stage_times.json as
     "reid" when a step trained; returns whether one did (a finished model is left as it is: no log, no new
     TensorBoard file)."""
@@ -173,7 +178,7 @@ def train(
         return False
     batches = pipeline.reid_train_batches(
         splits.train,
-        extra,
+        second_part,
         config.data,
         reid.batch_size,
         config.seed,
@@ -184,7 +189,9 @@ def train(
     # The seed is an argument, not a constant: every seed of a comparison runs the same compiled program.
     seed = np.int32(config.seed)
     step_fn = lambda state, batch: setup.programs.train.step(state, batch, seed)  # noqa: E731
-    second = 0 if extra is None else reid.batch_size if extra.aligned else extra.batch_size
+    second_rows = (
+        0 if second_part is None else reid.batch_size if second_part.aligned else second_part.batch_size
+    )
     state = training_loop.run(
         members=[training_loop.Member(f"reid[{reid.method}]", setup.checkpoints, setup.meta, workdir)],
         state=state,
@@ -195,7 +202,7 @@ def train(
         mesh=mesh,
         log_every=reid.log_every,
         checkpoint_every=reid.checkpoint_every,
-        images_per_step=reid.batch_size + second,
+        images_per_step=reid.batch_size + second_rows,
     )
     stage_times.add(workdir, "reid", began)
     return True
