@@ -24,7 +24,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from measured_runs import commit, peak_run, seconds_per_step
-from unitystyle_jax.commands import results as results_files
+from unitystyle_jax.core import reports
 from unitystyle_jax.data import synthetic
 
 OBJECTIVES = {
@@ -152,7 +152,7 @@ def main():
         report["runs"][name] = run_objective(args, name, data)
         report["runs"] = {n: report["runs"][n] for n in OBJECTIVES if n in report["runs"]}
         report.update(config=args.config, batch=args.batch, height=spec.height, width=spec.width)
-        results_files.write(args.results, "paper_scale_gan", results_files.stamp(report), render(report))
+        reports.write(args.results, "paper_scale_gan", reports.stamp(report), render(report))
 
 
 if __name__ == "__main__":

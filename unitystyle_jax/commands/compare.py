@@ -33,7 +33,7 @@ from ml_collections import config_flags
 
 from unitystyle_jax import config_validation, evaluation, methods, startup
 from unitystyle_jax.commands import cli, preflight
-from unitystyle_jax.commands import results as results_files
+from unitystyle_jax.core import reports
 from unitystyle_jax.core import files, stage_times
 from unitystyle_jax.data import formats, styled_data
 from unitystyle_jax.evaluation import paired
@@ -543,8 +543,8 @@ def run(config, workdir: str, results: str) -> dict:
         opened.checked()
         report = _run_rows(config, workdir, rows, opened.splits, opened.mesh, programs)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)
-    results_files.stamp(report)
-    results_files.write(results, "compare", report, render_markdown(report))
+    reports.stamp(report)
+    reports.write(results, "compare", report, render_markdown(report))
     return report
 
 

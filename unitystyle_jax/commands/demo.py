@@ -14,7 +14,7 @@ from ml_collections import config_flags
 
 from unitystyle_jax import config_validation, methods, startup
 from unitystyle_jax.commands import cli, train
-from unitystyle_jax.commands import results as results_files
+from unitystyle_jax.core import reports
 from unitystyle_jax.core import files, stage_times
 from unitystyle_jax.data import styled_data
 from unitystyle_jax.reid import evaluation as reid_evaluation
@@ -69,10 +69,10 @@ def run(config, workdir: str, results: str) -> dict:
         report["transfer"] = json.load(f)
     report["stage_seconds_sum"] = round(sum(sum(t.values()) for t in report["stage_seconds"].values()), 1)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)
-    results_files.stamp(report)
+    reports.stamp(report)
     gain = 100 * (report["methods"]["unitystyle"]["mAP"] - report["methods"]["baseline"]["mAP"])
     report["unitystyle_map_gain_points"] = round(gain, 2)
-    results_files.write(results, "demo", report, render_markdown(report))
+    reports.write(results, "demo", report, render_markdown(report))
     return report
 
 
