@@ -43,8 +43,16 @@ OBJECTIVES = {
 SPEC = dict(num_train_ids=30, num_test_ids=30, num_cameras=2, num_distractors=20, num_junk=10)
 
 
+DEFAULT_STEPS = 60
+
+
+def run_key(name: str, steps: int) -> str:
+    """A run's name in the report and its workdir: the objective's, with its steps when not the default's."""
+    return name if steps == DEFAULT_STEPS else f"{name}@{steps}"
+
+
 def flags_of(args, name: str, data: str) -> list[str]:
-    workdir = os.path.join(args.workdir, name)
+    workdir = os.path.join(args.workdir, run_key(name, args.steps))
     return [
         f"--config={args.config}",
         f"--workdir={workdir}",
@@ -53,7 +61,7 @@ def flags_of(args, name: str, data: str) -> list[str]:
         f"--config.compilation_cache_dir={os.path.join(args.workdir, '.jax_cache')}",
         "--config.stages=gan,transfer",
         f"--config.gan.num_steps={args.steps}",
-        f"--config.gan.checkpoint_every={args.steps}",
+        f"--config.gan.checkpoint_every={3 * args.log_every}",  # an interrupted run resumes
         f"--config.gan.log_every={args.log_every}",
         f"--config.gan.batch_size={args.batch}",
         f"--config.gan.sln_first={args.steps // 2}",  # the config's schedule (half the run) scaled to the steps
@@ -66,8 +74,9 @@ def run_objective(args, name: str, data: str) -> dict:
 
     flags = flags_of(args, name, data)
     began = time.perf_counter()
-    peak = peak_run([sys.executable, "train.py", *flags], os.path.join(args.workdir, f"{name}.log"))
-    workdir = os.path.join(args.workdir, name)
+    key = run_key(name, args.steps)
+    peak = peak_run([sys.executable, "train.py", *flags], os.path.join(args.workdir, f"{key}.log"))
+    workdir = os.path.join(args.workdir, key)
     with open(os.path.join(workdir, "unitystyle", "transfer.json")) as f:
         style = json.load(f)["style"]
     config = cli.config_from_flags(args.config, flags)
@@ -106,7 +115,8 @@ def render(report: dict) -> str:
         "| probe % | s / step | peak GiB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, run in report["runs"].items():
+    for key, run in report["runs"].items():
+        name = key.split("@")[0]
         s = run["style"]
         ratio, probe = s["style_ratio"], s["camera_probe"]
         lines.append(
@@ -122,7 +132,7 @@ def render(report: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60, help="GAN steps per camera model")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="GAN steps per camera model")
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument(
         "--batch",
@@ -149,8 +159,11 @@ def main():
         with open(path) as f:
             report = json.load(f)
     for name in names:
-        report["runs"][name] = run_objective(args, name, data)
-        report["runs"] = {n: report["runs"][n] for n in OBJECTIVES if n in report["runs"]}
+        report["runs"][run_key(name, args.steps)] = run_objective(args, name, data)
+        order = list(OBJECTIVES)
+        report["runs"] = dict(
+            sorted(report["runs"].items(), key=lambda kv: (order.index(kv[0].split("@")[0]), kv[1]["steps"]))
+        )
         report.update(config=args.config, batch=args.batch, height=spec.height, width=spec.width)
         reports.write(args.results, "paper_scale_gan", reports.stamp(report), render(report))
 
