@@ -134,7 +134,7 @@ def test_a_gan_checkpoint_of_another_model_or_size_is_named_and_kept(gan_run, tm
 
 
 def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_path):
-    """compare runs train.py's start-up (`startup.opened`): a setup its rows cannot run fails with one line before
+    """compare runs train.py's start-up (`startup.started_run`): a setup its rows cannot run fails with one line before
     any work, and the workdir it created is gone again; the results folder is not written."""
     from unitystyle_jax.commands import compare
 

@@ -56,7 +56,7 @@ def start(config, workdir: str):
 
 
 @dataclasses.dataclass
-class Opened:
+class StartedRun:
     """A started command's devices and dataset. The command runs every check that can fail, then calls
     `checked()`: from there on a failure is the run's, not the start's, and keeps what the run wrote."""
 
@@ -69,20 +69,20 @@ class Opened:
 
 
 @contextlib.contextmanager
-def opened(config, workdir: str):
+def started_run(config, workdir: str):
     """The start-up of a command that writes WORKDIR (train.py's stages, the comparison): the workdir checked
     writable, the devices joined, the workdir's lock taken (held while the block runs), the dataset loaded.
-    Yields an `Opened`; the block runs its checks before anything expensive. A workdir this command created is
+    Yields a `StartedRun`; the block runs its checks before anything expensive. A workdir this command created is
     removed again when a check fails before `checked()`: a failed start leaves nothing behind."""
-    created, opening = not os.path.exists(workdir), None
+    created, run = not os.path.exists(workdir), None
     try:
         files.check_writable(workdir)
         mesh = start(config, workdir)
         with workdir_lock.hold(workdir, jax.process_index()):
-            opening = Opened(mesh, load_dataset(config, workdir))
-            yield opening
+            run = StartedRun(mesh, load_dataset(config, workdir))
+            yield run
     except Exception:
-        if created and not (opening and opening.started):
+        if created and not (run and run.started):
             shutil.rmtree(workdir, ignore_errors=True)
         raise
 

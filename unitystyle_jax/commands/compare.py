@@ -537,11 +537,11 @@ def run(config, workdir: str, results: str) -> dict:
     config = config.copy_and_resolve_references()
     config.data.root = startup.dataset_root(config, workdir)
 
-    with startup.opened(config, workdir) as opened:
-        programs = _Programs(opened.mesh, opened.splits.num_train_ids)
-        _check(config, workdir, rows, opened.splits, programs)
-        opened.checked()
-        report = _run_rows(config, workdir, rows, opened.splits, opened.mesh, programs)
+    with startup.started_run(config, workdir) as started:
+        programs = _Programs(started.mesh, started.splits.num_train_ids)
+        _check(config, workdir, rows, started.splits, programs)
+        started.checked()
+        report = _run_rows(config, workdir, rows, started.splits, started.mesh, programs)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)
     reports.stamp(report)
     reports.write(results, "compare", report, render_markdown(report))

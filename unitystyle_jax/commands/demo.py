@@ -45,24 +45,24 @@ def run(config, workdir: str, results: str) -> dict:
     files.check_writable(results, "results folder")
     with contextlib.ExitStack() as held:
         # Both runs are checked (and their workdirs locked) before the first one's UnityGANs start.
-        plans = {
+        checked = {
             method: held.enter_context(
                 train.prepared(_method_config(config, workdir, method), os.path.join(workdir, method))
             )
             for method in DEMO_METHODS
         }
-        for method, plan in plans.items():
-            train.execute(plan)
+        for method, method_run in checked.items():
+            train.execute(method_run)
             t = time.perf_counter()
-            report["methods"][method] = reid_evaluation.run(plan.config, plan.workdir)
-            times = stage_times.read(plan.workdir)
+            report["methods"][method] = reid_evaluation.run(method_run.config, method_run.workdir)
+            times = stage_times.read(method_run.workdir)
             times["eval"] = round(time.perf_counter() - t, 1)
             report["stage_seconds"][method] = times
-        baseline = plans["baseline"]
+        baseline = checked["baseline"]
         report["styled_query"] = reid_evaluation.run_styled_query(
-            baseline.config, baseline.workdir, plans["unitystyle"].workdir
+            baseline.config, baseline.workdir, checked["unitystyle"].workdir
         )
-    report["dataset"] = {"name": config.data.name, "root": plans["unitystyle"].config.data.root}
+    report["dataset"] = {"name": config.data.name, "root": checked["unitystyle"].config.data.root}
     with open(
         os.path.join(styled_data.output_root(os.path.join(workdir, "unitystyle")), styled_data.DONE)
     ) as f:

@@ -43,7 +43,7 @@ def _write_grid(config, workdir, splits, cameras, loader) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class CheckedRun:
     """A checked run: its config, workdir, stages, device mesh, dataset, the cameras its gan stage trains, and
     the programs its stages run (built once, for the start-up checks and the stages alike; None where no stage
     needs them)."""
@@ -60,61 +60,63 @@ class Plan:
 
 @contextlib.contextmanager
 def prepared(config, workdir: str):
-    """The shared start-up (`startup.opened`) with every check of the stages (preflight), then the Plan, with
+    """The shared start-up (`startup.started_run`) with every check of the stages (preflight), then the CheckedRun, with
     the workdir's lock held while the block runs."""
     stages = config_validation.stage_list(config)
-    with startup.opened(config, workdir) as opened:
-        mesh, splits = opened.mesh, opened.splits
+    with startup.started_run(config, workdir) as started:
+        mesh, splits = started.mesh, started.splits
         gan_programs = reid_programs = None
         if {"gan", "transfer"} & set(stages):
             gan_programs = gan_training.GanPrograms.build(config.gan, mesh)
         if "reid" in stages:
             reid_programs = reid_training.ReidPrograms.build(config, splits.num_train_ids, mesh)
         cameras = preflight.check_run(config, workdir, splits, stages, gan_programs, reid_programs)
-        opened.checked()
+        started.checked()
         if jax.process_index() == 0:  # the run's config, for the commands that read this workdir later
             saved_config.save(workdir, config, sys.argv)
-        yield Plan(config, workdir, stages, mesh, splits, cameras, gan_programs, reid_programs)
+        yield CheckedRun(config, workdir, stages, mesh, splits, cameras, gan_programs, reid_programs)
 
 
 def run(config, workdir: str) -> None:
     """train.py's work: the config's stages, in order, then what they wrote and the command to run next."""
     began = time.perf_counter()
-    with prepared(config, workdir) as plan:
-        done = execute(plan)
+    with prepared(config, workdir) as checked:
+        done = execute(checked)
     if jax.process_index() == 0:
         if done:
             print(f"finished in {time.perf_counter() - began:.0f} s:")
             print("\n".join(f"  {line}" for line in done))
         else:
-            print(f"already complete, nothing to do: {', '.join(plan.stages)} of {workdir} finished earlier")
+            print(
+                f"already complete, nothing to do: {', '.join(checked.stages)} of {workdir} finished earlier"
+            )
         print(f"next: {cli.evaluate_command(workdir)}")
 
 
-def execute(plan: Plan) -> list[str]:
+def execute(checked: CheckedRun) -> list[str]:
     """The stages of a prepared run, in order, each resuming where an earlier run of it stopped; returns a line
     per stage that worked, saying what it wrote where (none when every stage had finished earlier: then nothing
     is written, the grid and TensorBoard included)."""
-    config, workdir, mesh, splits = plan.config, plan.workdir, plan.mesh, plan.splits
-    generators = plan.gan_programs.generators(config, mesh) if plan.gan_programs else None
+    config, workdir, mesh, splits = checked.config, checked.workdir, checked.mesh, checked.splits
+    generators = checked.gan_programs.generators(config, mesh) if checked.gan_programs else None
     done = []
-    for stage in plan.stages:  # each stage adds its own time to WORKDIR/stage_times.json when it works
+    for stage in checked.stages:  # each stage adds its own time to WORKDIR/stage_times.json when it works
         if stage == "gan":
             logging.info(
                 "UnityGAN: %d generator models for cameras %s (ids %s: gan/cam<id>; CamStyle would train "
                 "C(C-1)/2 = %d for the %d training cameras)",
-                len(plan.gan_cameras),
-                ", ".join(formats.camera_label(config.data.name, c) for c in plan.gan_cameras),
-                ", ".join(map(str, plan.gan_cameras)),
+                len(checked.gan_cameras),
+                ", ".join(formats.camera_label(config.data.name, c) for c in checked.gan_cameras),
+                ", ".join(map(str, checked.gan_cameras)),
                 splits.num_cameras * (splits.num_cameras - 1) // 2,
                 splits.num_cameras,
             )
-            domains = [Domains(camera) for camera in plan.gan_cameras]
-            trained = gan_training.train_all(config, workdir, splits, domains, mesh, plan.gan_programs)
+            domains = [Domains(camera) for camera in checked.gan_cameras]
+            trained = gan_training.train_all(config, workdir, splits, domains, mesh, checked.gan_programs)
             grid = os.path.join(workdir, "gan", "unitystyle_grid.png")
             if not trained and os.path.exists(grid):  # finished earlier, grid and all
                 continue
-            _write_grid(config, workdir, splits, plan.gan_cameras, generators)
+            _write_grid(config, workdir, splits, checked.gan_cameras, generators)
             done.append(
                 f"gan       {len(domains)} UnityGANs in {os.path.join(workdir, 'gan')}/cam<c>/ (checkpoints, "
                 f"losses, samples); grid {grid}"
@@ -129,7 +131,7 @@ def execute(plan: Plan) -> list[str]:
         elif stage == "reid":
             unity = styled_data.load(workdir, splits).train if methods.of(config.reid).transferred else None
             second_part = reid_training.second_part(config.reid, splits.train, unity)
-            if not reid_training.train(config, workdir, splits, second_part, mesh, plan.reid_programs):
+            if not reid_training.train(config, workdir, splits, second_part, mesh, checked.reid_programs):
                 continue
             done.append(
                 f"reid      IDE ({config.reid.method}), {config.reid.num_steps} steps, in "

@@ -107,7 +107,7 @@ class Member:
     on_checkpoint: Callable | None = None
 
 
-class _Sink:
+class _MemberLogs:
     """A member's writers for one run: TensorBoard, progress report and metrics log."""
 
     def __init__(self, member: Member, num_steps: int, start_step: int, log_every: int):
@@ -125,7 +125,7 @@ class _Sink:
 
 
 @jax.jit
-def part(tree, index):
+def model_at(tree, index):
     """Model `index` of a stacked tree (every leaf's leading axis is the model axis). One compiled program for
     every model: sliced eagerly, each of a UnityGAN state's hundreds of leaves would be its own dispatch."""
     return jax.tree.map(lambda a: a[index], tree)
@@ -152,8 +152,8 @@ def run(
     each member still gets its own checkpoints, metrics log and TensorBoard, as if trained alone.
     """
     stacked = len(members) > 1
-    state_of = (lambda state, i: part(state, i)) if stacked else (lambda state, i: state)
-    sinks = [_Sink(m, num_steps, start_step, log_every) for m in members]
+    state_of = (lambda state, i: model_at(state, i)) if stacked else (lambda state, i: state)
+    sinks = [_MemberLogs(m, num_steps, start_step, log_every) for m in members]
     for m in members if start_step else ():
         logging.info(
             "%s: resuming from step %d (checkpoint in %s)", m.name, start_step, m.checkpoints.directory

@@ -98,7 +98,7 @@ def _sample_row(translate, state, sample_x) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Prepared:
+class _ReadyModel:
     """One GAN ready to train: its start state and step, its own batch stream, and where its results go."""
 
     programs: GanPrograms
@@ -108,7 +108,9 @@ class _Prepared:
     member: training_loop.Member
 
 
-def _prepare(config, workdir: str, splits, domains: Domains, programs: GanPrograms, mesh) -> _Prepared | None:
+def _prepare(
+    config, workdir: str, splits, domains: Domains, programs: GanPrograms, mesh
+) -> _ReadyModel | None:
     """The GAN of `domains` restored (or initialised) with its data stream; None when its training has finished."""
     from PIL import Image
 
@@ -148,7 +150,7 @@ def _prepare(config, workdir: str, splits, domains: Domains, programs: GanProgra
     member = training_loop.Member(
         f"gan[{domains.name}]", setup.checkpoints, setup.meta, setup.workdir, write_samples
     )
-    return _Prepared(setup.programs, state, start_step, batches, member)
+    return _ReadyModel(setup.programs, state, start_step, batches, member)
 
 
 def _loop_settings(gan_config) -> dict:
@@ -222,7 +224,7 @@ def _stacked_batches(streams: list[Iterator[dict]]) -> Iterator[dict]:
         yield {k: np.stack([b[k] for b in batches]) for k in batches[0]}
 
 
-def train_together(config, models: list[_Prepared]):
+def train_together(config, models: list[_ReadyModel]):
     """Trains prepared GANs at one start step as one program: parameters, optimizer and SLN states stacked on a
     leading model axis, one vmapped step. On several devices the model axis spans config.gan.model_devices of
     them (fewer when that does not divide the models), so different models train on different devices."""
