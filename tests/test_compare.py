@@ -9,7 +9,8 @@ import os
 import pytest
 
 import runs
-from unitystyle_jax.commands import compare
+from unitystyle_jax.commands.comparison import rows as declared
+from unitystyle_jax.commands.comparison import statistics
 
 pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 
@@ -33,7 +34,7 @@ def compared(tmp_path_factory):
 
 def test_every_row_is_reported_with_its_seeds(compared):
     _, results, report, _, _, _ = compared
-    assert list(report["rows"]) == list(compare.ROW_KEYS)
+    assert list(report["rows"]) == list(declared.ROW_KEYS)
     # One GAN seed per IDE seed for the UnityGANs; CamStyle's pairs once (compare.pair_gan_seeds).
     assert report["seeds"] == [0, 1]
     pairs = {"camstyle": [0], "unitygan_pairs": [0]}
@@ -79,7 +80,7 @@ def test_generator_counts_and_styled_sets(compared):
 def test_contrasts_are_paired_intervals_and_claims_get_verdicts(compared):
     workdir, results, report, _, _, _ = compared
     contrasts = {(c["row"], c["against"]): c for c in report["contrasts"]}
-    assert set(contrasts) == set(compare.CONTRASTS)
+    assert set(contrasts) == set(declared.CONTRASTS)
     for c in contrasts.values():
         for metric in ("rank1", "mAP", "mINP"):
             d = c[metric]
@@ -92,7 +93,7 @@ def test_contrasts_are_paired_intervals_and_claims_get_verdicts(compared):
     rows = report["rows"]
     for (a, b), c in contrasts.items():
         assert c["mAP"]["mean"] == pytest.approx(rows[a]["mAP"]["mean"] - rows[b]["mAP"]["mean"])
-    assert [c["claim"] for c in report["claims"]] == [claim for claim, *_ in compare.CLAIMS]
+    assert [c["claim"] for c in report["claims"]] == [claim for claim, *_ in declared.CLAIMS]
     assert all(
         c["verdict"] in ("shown", "contradicted", "not separable here")
         or c["verdict"].startswith("not testable")
@@ -149,24 +150,24 @@ def test_claims_are_holm_corrected_and_an_as_good_claim_needs_a_comparator_above
         ("unitystyle", "camstyle"): claim_contrast(0.0, -0.01, 1.0, p_against_margin=0.001),
         ("camstyle", "ide"): claim_contrast(0.01, -0.01, 0.3),
     }
-    claims = {c["claim"]: c for c in compare._claims(by_pair)}
-    primary, twin = (claims[c[0]] for c in compare.CLAIMS[:2])
+    claims = {c["claim"]: c for c in statistics.claim_verdicts(by_pair)}
+    primary, twin = (claims[c[0]] for c in declared.CLAIMS[:2])
     assert (primary["p_holm"], twin["p_holm"]) == pytest.approx((0.09, 0.09))
     assert primary["verdict"] == twin["verdict"] == "not separable here"
-    as_good = claims[compare.CLAIMS[3][0]]
+    as_good = claims[declared.CLAIMS[3][0]]
     assert as_good["verdict"].startswith("not testable here") and as_good["p_holm"] is None
     by_pair["camstyle", "ide"] = claim_contrast(0.05, 0.02, 0.001)
-    claims = {c["claim"]: c for c in compare._claims(by_pair)}
-    assert claims[compare.CLAIMS[3][0]]["verdict"] == "shown"
-    assert claims[compare.CLAIMS[3][0]]["p_holm"] == pytest.approx(0.004)  # the smallest of 4 tested
-    assert claims[compare.CLAIMS[2][0]]["verdict"] == "not separable here"
+    claims = {c["claim"]: c for c in statistics.claim_verdicts(by_pair)}
+    assert claims[declared.CLAIMS[3][0]]["verdict"] == "shown"
+    assert claims[declared.CLAIMS[3][0]]["p_holm"] == pytest.approx(0.004)  # the smallest of 4 tested
+    assert claims[declared.CLAIMS[2][0]]["verdict"] == "not separable here"
 
 
 def test_ide_seeds_that_share_a_generator_draw_are_grouped():
     """UnityStyle with one GAN seed per IDE seed: every seed its own draw; beside CamStyle's single pair set,
     all share its draw; two GAN seeds over four IDE seeds: seeds 0, 2 and 1, 3."""
-    assert compare.shared_draws([], 4) is None
-    assert compare.shared_draws([4], 4) == [0, 1, 2, 3]
-    assert compare.shared_draws([4, 1], 4) == [0, 0, 0, 0]
-    assert compare.shared_draws([2], 4) == [0, 1, 0, 1]
-    assert compare.shared_draws([2, 3], 6) == [0, 0, 0, 0, 0, 0]  # 0~2~4, 1~3~5, 0~3: one draw
+    assert statistics.shared_draws([], 4) is None
+    assert statistics.shared_draws([4], 4) == [0, 1, 2, 3]
+    assert statistics.shared_draws([4, 1], 4) == [0, 0, 0, 0]
+    assert statistics.shared_draws([2], 4) == [0, 1, 0, 1]
+    assert statistics.shared_draws([2, 3], 6) == [0, 0, 0, 0, 0, 0]  # 0~2~4, 1~3~5, 0~3: one draw

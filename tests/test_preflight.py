@@ -136,14 +136,14 @@ def test_a_gan_checkpoint_of_another_model_or_size_is_named_and_kept(gan_run, tm
 def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_path):
     """compare runs train.py's start-up (`startup.started_run`): a setup its rows cannot run fails with one line before
     any work, and the workdir it created is gone again; the results folder is not written."""
-    from unitystyle_jax.commands import compare
+    from unitystyle_jax.commands.comparison import running
 
     config = market(tmp_path / "unseen", UNSEEN_GALLERY_CAMERA, **{"compare.rows": "ide,unitystyle"})
     workdir, results = tmp_path / "compare_run", tmp_path / "results"
     with pytest.raises(
         UserError, match=r"camera c4 \(id 3\), camera c6 \(id 5\) of the query/gallery: no training images"
     ):
-        compare.run(config, str(workdir), str(results))
+        running.run(config, str(workdir), str(results))
     assert not os.path.exists(workdir) and not os.path.exists(results / "compare.json")
     # A workdir the user made is kept when start-up fails (here: CamStyle needs two training cameras).
     workdir.mkdir()
@@ -153,7 +153,7 @@ def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_pat
         **{"compare.rows": "camstyle"},
     )
     with pytest.raises(UserError, match="CamStyle needs at least two training cameras"):
-        compare.run(one_camera, str(workdir), str(results))
+        running.run(one_camera, str(workdir), str(results))
     assert os.path.isdir(workdir)
 
 
@@ -174,24 +174,24 @@ def test_the_comparison_starts_up_the_same_way_and_leaves_nothing_behind(tmp_pat
     ],
 )
 def test_bad_comparison_settings_stop_before_any_work(tmp_path, overrides, message):
-    from unitystyle_jax.commands import compare
+    from unitystyle_jax.commands.comparison import running
 
     workdir, results = tmp_path / "runs", tmp_path / "results"
     with pytest.raises(UserError) as raised:
-        compare.run(tiny(**overrides), str(workdir), str(results))
+        running.run(tiny(**overrides), str(workdir), str(results))
     assert str(raised.value).startswith(message)
     assert not os.path.exists(workdir) and not os.path.exists(results / "compare.json")
 
 
 def test_comparison_rows_combine_groups_and_keys():
-    from unitystyle_jax.commands import compare
+    from unitystyle_jax.commands.comparison import rows as declared
 
     def keys(rows):
-        return [r.key for r in compare.selected_rows(tiny(**{"compare.rows": rows}))]
+        return [r.key for r in declared.selected_rows(tiny(**{"compare.rows": rows}))]
 
-    assert keys("") == keys("paper") == list(compare.DEFAULT_ROWS)
+    assert keys("") == keys("paper") == list(declared.DEFAULT_ROWS)
     both = keys("paper,methods")
-    assert set(both) == set(compare.ROW_GROUPS["paper"]) | set(compare.ROW_GROUPS["methods"])
-    assert both == [k for k in compare.ROW_KEYS if k in both]  # the table's order, each row once
-    assert "torch_ide" not in both and keys("all") == list(compare.ROW_KEYS)
+    assert set(both) == set(declared.ROW_GROUPS["paper"]) | set(declared.ROW_GROUPS["methods"])
+    assert both == [k for k in declared.ROW_KEYS if k in both]  # the table's order, each row once
+    assert "torch_ide" not in both and keys("all") == list(declared.ROW_KEYS)
     assert keys(" ibn , ide ") == ["ide", "ibn"]
