@@ -174,7 +174,9 @@ def train(
     state, start_step = restored if restored else (setup.fresh_state(), 0)
     reid = config.reid
     if start_step >= reid.num_steps:
-        logging.info("reid[%s]: trained to step %d already", reid.method, start_step)
+        logging.info(
+            "reid[%s]: trained to step %d already (num_steps %d)", reid.method, start_step, reid.num_steps
+        )
         return False
     batches = pipeline.reid_train_batches(
         splits.train,
