@@ -15,11 +15,10 @@ dataset and compilation cache.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
-from measured_runs import REPO, commit
+from measured_runs import commit, peak_run
 from unitystyle_jax.core import reports
 
 
@@ -40,14 +39,9 @@ def run_budget(args, steps: int) -> dict:
         f"--config.gan.sln_first={steps // 2}",  # the demo's schedule (half the run) scaled to the budget
     ]
     began = time.perf_counter()
-    with open(os.path.join(workdir, "log.txt"), "w") as log:
-        subprocess.run(
-            [sys.executable, "-m", "unitystyle_jax.commands.compare", *flags],
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-            check=True,
-        )
+    peak_run(
+        [sys.executable, "-m", "unitystyle_jax.commands.compare", *flags], os.path.join(workdir, "log.txt")
+    )
     with open(os.path.join(workdir, "compare.json")) as f:
         report = json.load(f)
     (style,) = report["style"]["unitystyle"]

@@ -13,14 +13,13 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from configs import synthetic
+from measured_runs import peak_run
 
 
 def schedule(steps: int) -> list[str]:
@@ -43,14 +42,9 @@ def run_point(args, steps: int) -> dict:
         *args.extra,
     ]
     began = time.perf_counter()
-    with open(os.path.join(workdir, "log.txt"), "w") as log:
-        subprocess.run(
-            [sys.executable, "-m", "unitystyle_jax.commands.compare", *flags],
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-            check=True,
-        )
+    peak_run(
+        [sys.executable, "-m", "unitystyle_jax.commands.compare", *flags], os.path.join(workdir, "log.txt")
+    )
     with open(os.path.join(workdir, "compare.json")) as f:
         row = json.load(f)["rows"]["ide"]
     per_seed = row["per_seed"]
