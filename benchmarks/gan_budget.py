@@ -13,37 +13,26 @@ dataset and compilation cache.
 """
 
 import argparse
-import json
 import os
-import sys
 import time
 
-from measured_runs import commit, peak_run
+from measured_runs import commit, comparison
 from unitystyle_jax.core import reports
 
 
 def run_budget(args, steps: int) -> dict:
-    workdir = os.path.join(args.workdir, f"gan_steps{steps}")
-    os.makedirs(workdir, exist_ok=True)
-    flags = [
-        f"--config={args.config}",
-        f"--workdir={workdir}",
-        f"--results={workdir}",
-        "--config.compare.rows=real_twin,unitystyle",
-        f"--config.compare.seeds={args.seeds}",
+    began = time.perf_counter()
+    report = comparison(
+        args.config,
+        os.path.join(args.workdir, f"gan_steps{steps}"),
+        args.workdir,
+        "real_twin,unitystyle",
+        args.seeds,
         "--config.compare.gan_seeds=1",
-        f"--config.data.root={os.path.join(args.workdir, 'dataset')}",
-        f"--config.compilation_cache_dir={os.path.join(args.workdir, '.jax_cache')}",
         f"--config.gan.num_steps={steps}",
         f"--config.gan.checkpoint_every={steps}",
         f"--config.gan.sln_first={steps // 2}",  # the demo's schedule (half the run) scaled to the budget
-    ]
-    began = time.perf_counter()
-    peak_run(
-        [sys.executable, "-m", "unitystyle_jax.commands.compare", *flags], os.path.join(workdir, "log.txt")
     )
-    with open(os.path.join(workdir, "compare.json")) as f:
-        report = json.load(f)
     (style,) = report["style"]["unitystyle"]
     contrast = next(c for c in report["contrasts"] if (c["row"], c["against"]) == ("unitystyle", "real_twin"))
     return {

@@ -13,13 +13,12 @@ import datetime
 import json
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 
 from configs import synthetic
-from measured_runs import peak_run
+from measured_runs import comparison
 
 
 def schedule(steps: int) -> list[str]:
@@ -29,24 +28,9 @@ def schedule(steps: int) -> list[str]:
 
 def run_point(args, steps: int) -> dict:
     workdir = os.path.join(args.workdir, f"steps{steps}")
-    os.makedirs(workdir, exist_ok=True)
-    flags = [
-        f"--config={args.config}",
-        f"--workdir={workdir}",
-        f"--results={workdir}",
-        "--config.compare.rows=ide",
-        f"--config.compare.seeds={args.seeds}",
-        f"--config.data.root={os.path.join(args.workdir, 'dataset')}",
-        f"--config.compilation_cache_dir={os.path.join(args.workdir, '.jax_cache')}",
-        *schedule(steps),
-        *args.extra,
-    ]
     began = time.perf_counter()
-    peak_run(
-        [sys.executable, "-m", "unitystyle_jax.commands.compare", *flags], os.path.join(workdir, "log.txt")
-    )
-    with open(os.path.join(workdir, "compare.json")) as f:
-        row = json.load(f)["rows"]["ide"]
+    report = comparison(args.config, workdir, args.workdir, "ide", args.seeds, *schedule(steps), *args.extra)
+    row = report["rows"]["ide"]
     per_seed = row["per_seed"]
     return {
         "steps": steps,

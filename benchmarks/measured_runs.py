@@ -1,5 +1,6 @@
-"""What the GAN benchmarks measure of a command they start: its peak resident memory, the steps' seconds, and
-the commit it ran at. Imported by the benchmarks beside it (paper_scale_gan, unitygan_ablation).
+"""What the benchmarks that start commands share: a command's peak resident memory, the steps' seconds, the
+commit it ran at, and the comparison run as a benchmark's instrument. Imported by the benchmarks beside it
+(paper_scale_gan, unitygan_ablation, learning_curve, gan_budget).
 
     python benchmarks/measured_runs.py WORKDIR IMAGES_PER_STEP   # a finished run's seconds per GAN step
 """
@@ -8,6 +9,7 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 
@@ -34,6 +36,29 @@ def seconds_per_step(workdir: str, images_per_step: int) -> float | None:
             rates = [json.loads(line).get("images_per_sec") for line in f if line.strip()]
         windows += [images_per_step / r for r in rates[1:] if r]
     return float(np.median(windows)) if windows else None
+
+
+def comparison(config: str, workdir: str, shared: str, rows: str, seeds: int, *flags: str) -> dict:
+    """The comparison of ROWS over SEEDS IDE seeds, its runs and report in WORKDIR (resumed where an earlier
+    invocation stopped), its dataset and compilation cache in SHARED so a benchmark's points share them; its
+    compare.json. FLAGS: further --config overrides."""
+    os.makedirs(workdir, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "unitystyle_jax.commands.compare",
+        f"--config={config}",
+        f"--workdir={workdir}",
+        f"--results={workdir}",
+        f"--config.compare.rows={rows}",
+        f"--config.compare.seeds={seeds}",
+        f"--config.data.root={os.path.join(shared, 'dataset')}",
+        f"--config.compilation_cache_dir={os.path.join(shared, '.jax_cache')}",
+        *flags,
+    ]
+    peak_run(command, os.path.join(workdir, "log.txt"))
+    with open(os.path.join(workdir, "compare.json")) as f:
+        return json.load(f)
 
 
 def commit() -> str:

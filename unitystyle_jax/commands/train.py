@@ -20,6 +20,10 @@ from unitystyle_jax.gan.domains import Domains
 from unitystyle_jax.reid import training as reid_training
 
 
+def _grid_path(workdir: str) -> str:
+    return os.path.join(workdir, "gan", "unitystyle_grid.png")
+
+
 def _write_grid(config, workdir, splits, cameras, loader) -> None:
     """The grid rows = cameras, columns = a few real images then their UnityStyle versions: as
     WORKDIR/gan/unitystyle_grid.png and as image `unitystyle_grid` in WORKDIR/gan/tensorboard."""
@@ -36,7 +40,7 @@ def _write_grid(config, workdir, splits, cameras, loader) -> None:
         shown = max(row.shape[1] for row in rows) // (2 * config.gan.width)  # real images per camera
         names = [formats.camera_label(config.data.name, c) for c in cameras]
         grid = images.labelled(images.grid(rows), ["real"] * shown + ["UnityStyle"] * shown, names)
-        Image.fromarray(grid).save(os.path.join(workdir, "gan", "unitystyle_grid.png"))
+        Image.fromarray(grid).save(_grid_path(workdir))
         writer = metric_writers.SummaryWriter(os.path.join(workdir, "gan", "tensorboard"))
         writer.write_images(config.gan.num_steps, {"unitystyle_grid": grid[None]})
         writer.close()
@@ -60,8 +64,8 @@ class CheckedRun:
 
 @contextlib.contextmanager
 def prepared(config, workdir: str):
-    """The shared start-up (`startup.started_run`) with every check of the stages (preflight), then the CheckedRun, with
-    the workdir's lock held while the block runs."""
+    """The shared start-up (`startup.started_run`) with every check of the stages (preflight), then the
+    CheckedRun, with the workdir's lock held while the block runs."""
     stages = config_validation.stage_list(config)
     with startup.started_run(config, workdir) as started:
         mesh, splits = started.mesh, started.splits
@@ -113,7 +117,7 @@ def execute(checked: CheckedRun) -> list[str]:
             )
             domains = [Domains(camera) for camera in checked.gan_cameras]
             trained = gan_training.train_all(config, workdir, splits, domains, mesh, checked.gan_programs)
-            grid = os.path.join(workdir, "gan", "unitystyle_grid.png")
+            grid = _grid_path(workdir)
             if not trained and os.path.exists(grid):  # finished earlier, grid and all
                 continue
             _write_grid(config, workdir, splits, checked.gan_cameras, generators)

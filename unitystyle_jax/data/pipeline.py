@@ -198,7 +198,7 @@ def reid_train_batches(
     camera_batches: bool = False,
 ) -> Iterator[dict]:
     """Process-local batches {'image', 'label', 'camera'} of `batch_size` real images, plus {'second_image',
-    'second_label', 'second_camera'} when an `SecondPart` part is given. Labels are the relabelled training ids (0..N-1);
+    'second_label', 'second_camera'} when a `SecondPart` is given. Labels are the relabelled training ids (0..N-1);
     cameras are the 0-based camera ids (a generated image's: the camera whose style it took). camera_batches:
     every batch's real images from one camera (`camera_sample_order`)."""
     if second_part is not None and second_part.aligned and len(second_part.records) != len(real):

@@ -153,8 +153,8 @@ def run_camstyle(
     config, workdir: str, splits: formats.Splits, mesh, loader: GeneratorLoader | None = None
 ) -> tuple[dict, bool]:
     """CamStyle's augmentation: every training image of camera a into the style of every other camera b, by
-    the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b); returns its summary and whether
-    this call wrote it."""
+    the pair's G (a < b) or F (a > b). Writes WORKDIR/camstyle/train.csv (pid = training label, camid = b);
+    returns its summary and whether this call wrote it."""
     began = time.perf_counter()
     root = output_root(workdir, CAMSTYLE_OUTPUT)
     pairs = camstyle_pairs(list(splits.cameras))
@@ -211,8 +211,8 @@ def camera_colour_statistics(config, splits: formats.Splits, mesh) -> dict:
 def run_colour_norm(config, workdir: str, splits: formats.Splits, mesh) -> tuple[dict, bool]:
     """The non-GAN control: every image standardised with its camera's training statistics, then given the
     whole training split's (x - mean_c) / std_c * std + mean, per channel. Writes WORKDIR/colour_norm aligned
-    row by row with the real splits (its summary, and whether this call wrote it). A camera without training images
-    has no statistics: a DatasetError."""
+    row by row with the real splits; returns its summary and whether this call wrote it. A camera without
+    training images has no statistics: a DatasetError."""
     began = time.perf_counter()
     root = output_root(workdir, COLOUR_NORM_OUTPUT)
     missing = sorted(set(needed_cameras(splits)) - set(splits.cameras))

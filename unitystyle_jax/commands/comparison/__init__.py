@@ -1,11 +1,13 @@
 """`make compare`: the paper's comparison on one data split, with controls, ablations, paired seeds and intervals.
 
-Rows (`ROWS`): the IDE baseline; controls (the same real images again with another augmentation, which carries
-the loss formula and the 2N images per step of UnityStyle; a per-camera colour normalisation with no GAN, both
-replacing every image and as a twin in UnityStyle's own recipe); IDE + CamStyle (C(C-1)/2 pairwise GANs of this
-project's trainer, each given a UnityGAN's budget: same steps, widths and image size; label smoothing on generated
-images); the IDE tested on UnityStyle images only; IDE + UnityStyle with and without test-time transfer and with
-label smoothing; UnityStyle with per-model Style Attention; and the PyTorch IDE trained on the same batches.
+Rows (`rows.ROWS`, in groups: `paper`, `methods`, `all`): the IDE baseline; controls (the same real images again
+with another augmentation, which carries the loss formula and the 2N images per step of UnityStyle; a per-camera
+colour normalisation with no GAN, both replacing every image and as a twin in UnityStyle's own recipe); IDE +
+CamStyle (CamStyle's CycleGAN per camera pair, C(C-1)/2 of them, for a UnityGAN's steps; label smoothing on
+generated images), and the same pairs as UnityGANs; the IDE tested on UnityStyle images only; IDE + UnityStyle
+with and without test-time transfer, with label smoothing and with per-model Style Attention; the methods people
+use without a GAN (IBN-a, MixStyle, colour jitter, camera-based BN, transductive and deployable) and UnityStyle
+beside two of them; and the PyTorch IDE trained on the same batches.
 
 Every row is trained with each of `compare.seeds` seeds (the IDE's initialisation, data order and augmentation);
 a style set's generators are trained for several GAN seeds and IDE seed i uses GAN seed i mod their number
