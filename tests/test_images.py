@@ -1,10 +1,24 @@
-"""The pictures people look at: enlarged by whole pixels to at least MIN_HEIGHT, with label bands, and cameras
-named as the dataset's files name them."""
+"""The pictures people look at: tiled in one way, enlarged by whole pixels to at least MIN_HEIGHT, with label
+bands, and cameras named as the dataset's files name them."""
 
 import numpy as np
 
 from unitystyle_jax.core import images
 from unitystyle_jax.data import formats
+
+
+def test_tiles_sit_in_rows_with_gaps_of_fill_and_short_rows_padded():
+    a, b = np.full((4, 3, 3), 10, np.uint8), np.full((2, 5, 3), 20, np.uint8)
+    out = images.tiled([[a, b], [b]], gap=1, fill=255)
+    assert out.shape == (1 + 4 + 1 + 2 + 1, 1 + 3 + 1 + 5 + 1, 3)
+    np.testing.assert_array_equal(out[1:5, 1:4], a)
+    np.testing.assert_array_equal(out[1:3, 5:10], b)
+    np.testing.assert_array_equal(out[6:8, 1:6], b)  # the second row starts at the left
+    assert (out[0] == 255).all() and (out[:, 0] == 255).all() and (out[3:5, 5:10] == 255).all()
+    assert (out[6:8, 6:] == 255).all()  # the short row padded on the right
+    # Without a gap: strips stacked, padded black, as the GAN's sample grid.
+    grid = images.grid([np.ones((2, 4, 3), np.uint8), np.ones((1, 2, 3), np.uint8)])
+    assert grid.shape == (3, 4, 3) and grid[2, 2:].max() == 0 and grid[2, :2].min() == 1
 
 
 def test_small_pictures_are_enlarged_by_whole_pixels_and_labelled():

@@ -4,6 +4,7 @@ import collections
 import dataclasses
 import filecmp
 import hashlib
+import math
 import os
 import re
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from unitystyle_jax.core import images
 from unitystyle_jax.data import formats, synthetic
 from unitystyle_jax.data.formats import DatasetError
 
@@ -170,7 +172,7 @@ def _light_pattern(style) -> float:
     """How much a camera's rendering of a flat grey wall varies across the frame, after 8x8 block averaging (so
     sensor noise drops out). A per-channel colour map is the same at every pixel: it cannot remove this."""
     flat = Image.new("RGB", (32, 64), (128, 128, 128))
-    pixels = np.asarray(synthetic._apply_style(flat, style, 1, np.random.default_rng(0)), np.float32)
+    pixels = np.asarray(synthetic.apply_style(flat, style, 1, np.random.default_rng(0)), np.float32)
     blocks = pixels.reshape(8, 8, 4, 8, 3).mean(axis=(1, 3))
     return float((blocks.std(axis=(0, 1)) / (blocks.mean(axis=(0, 1)) + 1.0)).mean())
 
@@ -204,7 +206,7 @@ def _chart_residual(spec) -> float:
     for styled, plain in zip(synthetic.camera_styles(spec), synthetic.camera_styles(global_only)):
         patches = []
         for style in (styled, plain):
-            pixels = np.asarray(synthetic._apply_style(chart, style, 1, np.random.default_rng(1)), np.float32)
+            pixels = np.asarray(synthetic.apply_style(chart, style, 1, np.random.default_rng(1)), np.float32)
             patches.append(pixels[2:-2:8, 2:-2:8].reshape(-1, 3) / 255.0)  # patch centres: blur stays inside
         target, source = patches
         residual = [
@@ -282,7 +284,8 @@ def test_render_grid_rows_are_identities_columns_cameras(tiny_root, tmp_path):
     with Image.open(out) as grid:
         width, height = grid.size
         assert grid.format == "PNG"
-    assert TINY.num_cameras * TINY.width < width < TINY.num_cameras * (TINY.width + 20) + 60
-    assert 3 * TINY.height < height < 3 * (TINY.height + 20) + 30
+    scale = math.ceil(images.MIN_HEIGHT / (3 * TINY.height + 16))  # a small sheet is enlarged by whole pixels
+    assert scale * TINY.num_cameras * TINY.width < width < scale * TINY.num_cameras * (TINY.width + 20) + 60
+    assert scale * 3 * TINY.height < height < scale * 3 * (TINY.height + 20) + 30
     with pytest.raises(DatasetError, match="num_ids must be >= 1"):
         synthetic.render_grid(tiny_root, out, num_ids=0)

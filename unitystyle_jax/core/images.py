@@ -21,8 +21,26 @@ def strip(images) -> np.ndarray:
 
 def grid(strips) -> np.ndarray:
     """uint8 strips stacked top to bottom, the narrower ones padded black on the right."""
-    width = max(s.shape[1] for s in strips)
-    return np.concatenate([np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in strips], axis=0)
+    return tiled([[s] for s in strips])
+
+
+def tiled(rows, gap: int = 0, fill: int = 0) -> np.ndarray:
+    """uint8 pictures (HWC) in rows: each row's side by side, the rows top to bottom, `gap` pixels of `fill`
+    between them and around them, the narrower rows padded with `fill` on the right. The project's one grid:
+    the GAN's samples, the contact sheet of a synthetic dataset and the ranked lists are all drawn by it."""
+
+    def padded(picture, bottom: int, right: int) -> np.ndarray:
+        return np.pad(picture, ((0, bottom), (0, right), (0, 0)), constant_values=fill)
+
+    lines = []
+    for row in rows:
+        height = max(p.shape[0] for p in row)
+        lines.append(np.concatenate([padded(p, height - p.shape[0], gap) for p in row], axis=1))
+    width = max(line.shape[1] for line in lines)
+    picture = np.concatenate([padded(line, gap, width - line.shape[1]) for line in lines], axis=0)
+    if gap:
+        picture = np.pad(picture, ((gap, 0), (gap, 0), (0, 0)), constant_values=fill)
+    return picture
 
 
 def encoded(image_uint8, name: str, quality: int) -> bytes:

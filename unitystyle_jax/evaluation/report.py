@@ -2,8 +2,8 @@
 own figures (what a comparison pairs its rows on, `paired`).
 
 The CMC plot is drawn on matplotlib's Agg canvas through a `Figure` object, never pyplot, so no global backend or
-figure state is touched; the ranked lists are tiled with PIL (a grid of framed thumbnails needs no plotting
-library, and every evaluation draws one). Every file is written atomically (a temporary file in the same folder,
+figure state is touched; the ranked lists are framed with PIL and tiled by `core.images` (a grid of thumbnails needs no
+plotting library, and every evaluation draws one). Every file is written atomically (a temporary file in the same folder,
 then a rename), so a reader never sees half a PNG or half a JSON, even if the run is killed mid-write.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from unitystyle_jax.core import files
+from unitystyle_jax.core import files, images
 from unitystyle_jax.evaluation.distance import EvaluationError, as_distance_matrix, check_positive_int
 from unitystyle_jax.evaluation.metrics import as_labels, ranked_gallery
 
@@ -71,12 +71,12 @@ def plot_ranked_lists(
     """
     distmat = as_distance_matrix("distmat", distmat)
     num_query, num_gallery = distmat.shape
-    for name, images, length in (
+    for name, given, length in (
         ("query_images", query_images, num_query),
         ("gallery_images", gallery_images, num_gallery),
     ):
-        if len(images) != length:
-            raise EvaluationError(f"{name} has {len(images)} entries, but distmat has {length}")
+        if len(given) != length:
+            raise EvaluationError(f"{name} has {len(given)} entries, but distmat has {length}")
     q_pids = as_labels("q_pids", q_pids, num_query, "distmat rows")
     q_camids = as_labels("q_camids", q_camids, num_query, "distmat rows")
     g_pids = as_labels("g_pids", g_pids, num_gallery, "distmat columns")
@@ -107,8 +107,8 @@ def plot_ranked_lists(
                     (f"#{rank}", f"id {g_pids[gallery]} cam {g_camids[gallery]}"),
                 )
             )
-        cells.append(row)
-    picture = _tiled(cells)
+        cells.append([np.asarray(cell) for cell in row])
+    picture = Image.fromarray(images.tiled(cells, gap=GAP, fill=255))
     files.write_atomically(out_png, lambda file: picture.save(file, format="PNG"), binary=True)
 
 
@@ -177,14 +177,3 @@ def _cell(picture: np.ndarray, colour: str, caption: tuple[str, str]) -> Image.I
     for line, text in enumerate(caption):
         draw.text((FRAME, 2 + 11 * line), text, fill="black")
     return cell
-
-
-def _tiled(rows: list[list[Image.Image]]) -> Image.Image:
-    """Equal-size cells in rows (the shorter ones left-aligned), GAP pixels apart on white."""
-    width, height = rows[0][0].size
-    columns = max(len(row) for row in rows)
-    canvas = Image.new("RGB", (columns * (width + GAP) + GAP, len(rows) * (height + GAP) + GAP), "white")
-    for r, row in enumerate(rows):
-        for c, cell in enumerate(row):
-            canvas.paste(cell, (GAP + c * (width + GAP), GAP + r * (height + GAP)))
-    return canvas
