@@ -121,7 +121,7 @@ def emit(path: str, record: dict) -> None:
 
 
 def median_seconds(one_step, warmup: int, steps: int) -> float:
-    from train_step import timed_steps
+    from step_setups import timed_steps
 
     return statistics.median(timed_steps(one_step, warmup, steps))
 
@@ -188,7 +188,7 @@ def jax_steps(smoke: bool, rows: str) -> None:
 
 
 def jax_step(smoke: bool, rows: str, model: str, dtype: str, batch_size: int) -> None:
-    from train_step import jax_gan_setup, jax_ide_setup
+    from step_setups import jax_gan_setup, jax_ide_setup
 
     s, config = sizes(smoke), base_config(smoke, dtype)
     if model == "ide":
@@ -206,7 +206,7 @@ def stacked_step(smoke: bool, rows: str) -> None:
     import jax
     import numpy as np
 
-    from train_step import jax_gan_setup
+    from step_setups import jax_gan_setup
     from unitystyle_jax.core import parallel
     from unitystyle_jax.gan import stacked as gan_stacked
 
@@ -239,7 +239,7 @@ def stacked_step(smoke: bool, rows: str) -> None:
 def torch_steps(smoke: bool, rows: str, compiled: bool) -> None:
     import torch
 
-    from train_step import torch_gan_setup, torch_ide_setup
+    from step_setups import torch_gan_setup, torch_ide_setup
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_float32_matmul_precision("high")  # TF32, as XLA's default precision on recent GPUs

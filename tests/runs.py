@@ -2,7 +2,7 @@
 module shares. A command forks from the suite's loaded interpreter (tests/forked.py) unless fresh=True starts
 it in a new one, as a user does."""
 
-import importlib.util
+import importlib
 import json
 import os
 import socket
@@ -109,11 +109,9 @@ def run(
 
 
 def benchmark(name: str):
-    """benchmarks/NAME.py imported as a module (the benchmarks folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "benchmarks", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """benchmarks/NAME.py imported as a module, its siblings importable by name as `python benchmarks/NAME.py`
+    makes them (pyproject's pytest `pythonpath`: the benchmarks folder is not a package)."""
+    return importlib.import_module(name)
 
 
 def python(code: str, *args: str, devices: int = 1, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ from unitystyle_jax.models.factory import create_gan_networks
 from unitystyle_jax.reference import torch_models
 
 train_step = runs.benchmark("train_step")
+step_setups = runs.benchmark("step_setups")
 
 
 def jax_parameter_counts(gan_config) -> dict:
@@ -24,7 +25,7 @@ def jax_parameter_counts(gan_config) -> dict:
         ),
         jax.random.key(0, impl=INIT_PRNG),
     )
-    return {name: train_step.parameter_count(state.nets[name]["params"]) for name in ("G", "D_X")}
+    return {name: step_setups.parameter_count(state.nets[name]["params"]) for name in ("G", "D_X")}
 
 
 @pytest.mark.parametrize(
