@@ -1,5 +1,6 @@
-"""The commands' log filter at the default verbosity: this project's lines and everyone's warnings pass, other
-packages' INFO records (orbax's per-checkpoint bookkeeping) and orbax's notes on its bookkeeping do not."""
+"""The commands' log filter at the default verbosity: this project's lines, clu's progress report and everyone's
+warnings pass, other packages' INFO records (orbax's per-checkpoint bookkeeping) and orbax's notes on its
+bookkeeping do not."""
 
 import logging
 import os
@@ -23,6 +24,9 @@ def test_project_lines_and_warnings_pass_library_info_does_not():
     waited = "Waiting for previous save to complete took %f seconds. If this number is high, consider ..."
     assert not cli._project_or_warning(record(theirs, logging.WARNING, waited))
     assert cli._project_or_warning(record(theirs, logging.WARNING, "Waiting for Godot"))  # only orbax's notes
+    clu = "/site-packages/clu/platform/local.py"
+    assert cli._project_or_warning(record(clu, logging.INFO, "Setting work unit notes: %s"))
+    assert not cli._project_or_warning(record(clu, logging.INFO, "Created artifact %s of type %s"))
     # A sibling folder whose name starts like the package's is not the package.
     assert not cli._project_or_warning(record(cli.PACKAGE_DIR + "_extras/x.py", logging.INFO))
 

@@ -118,11 +118,11 @@ def evaluate_command(workdir: str) -> str:
 
 
 def quiet_libraries() -> None:
-    """Drops other packages' INFO records (orbax's bookkeeping of every checkpoint, clu's copy of every logged
-    scalar: nearly all of a tiny run's lines) from the log handlers, keeping this project's progress lines and
-    everyone's warnings but orbax's notes on its own bookkeeping (`ORBAX_NOTES`: a read-only manager, which
-    restoring a generator or an IDE backbone opens on purpose, and a save's wait for the previous one). absl's
-    --verbosity=1 keeps them all."""
+    """Drops other packages' INFO records (orbax's bookkeeping of every checkpoint: nearly all of a tiny run's
+    lines) from the log handlers, keeping this project's lines, clu's progress report (`PROGRESS_NOTES`: steps/s
+    and the time left, once per logging window) and everyone's warnings but orbax's notes on its own bookkeeping
+    (`ORBAX_NOTES`: a read-only manager, which restoring a generator or an IDE backbone opens on purpose, and a
+    save's wait for the previous one). absl's --verbosity=1 keeps them all."""
     for handler in logging.root.handlers:
         handler.addFilter(_project_or_warning)
 
@@ -132,8 +132,12 @@ def quiet_libraries() -> None:
 ORBAX_NOTES = ("Given directory is read only=%s", "Waiting for previous save to complete took")
 
 
+# What clu's progress report (periodic_actions.ReportProgress) prints on a machine of one's own.
+PROGRESS_NOTES = "Setting work unit notes: "
+
+
 def _project_or_warning(record: logging.LogRecord) -> bool:
-    if record.pathname.startswith(PACKAGE_DIR + os.sep):
+    if record.pathname.startswith(PACKAGE_DIR + os.sep) or str(record.msg).startswith(PROGRESS_NOTES):
         return True
     return record.levelno >= logging.WARNING and not str(record.msg).startswith(ORBAX_NOTES)
 

@@ -4,12 +4,11 @@ Why one loop: both trainings need the same guarantees (resume from the newest ch
 matches what was resumed, a clean stop on preemption), and they should never drift apart.
 """
 
+import collections
 import contextlib
 import dataclasses
-import json
 import logging
 import math
-import os
 import signal
 import time
 from typing import Any, Callable, Iterator
@@ -17,9 +16,9 @@ from typing import Any, Callable, Iterator
 import jax
 from clu import metric_writers, periodic_actions
 
-from unitystyle_jax.core import files, parallel
+from unitystyle_jax.core import metric_logs, parallel
 from unitystyle_jax.core.checkpoints import Checkpoints
-from unitystyle_jax.core.errors import Interrupted, TrainingError, WorkdirError
+from unitystyle_jax.core.errors import Interrupted, TrainingError
 
 
 @contextlib.contextmanager
@@ -33,39 +32,6 @@ def stop_requests():
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-class MetricsLog:
-    """WORKDIR/metrics.jsonl, one JSON object per logged step; on resume, lines past the resumed step are dropped
-    so the file always describes one consistent run."""
-
-    def __init__(self, path: str, start_step: int):
-        self.path = path
-        self.enabled = jax.process_index() == 0
-        if not self.enabled:
-            return
-        kept = []
-        if os.path.exists(path):
-            with open(path) as f:
-                kept = [line for line in f if line.strip() and json.loads(line)["step"] <= start_step]
-        files.write_text(path, "".join(kept))
-
-    def write(self, record: dict) -> None:
-        if self.enabled:
-            try:
-                with open(self.path, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-            except OSError as error:
-                raise WorkdirError(f"cannot write {self.path} ({error.strerror or error})") from None
-
-
-def _format_eta(seconds: float) -> str:
-    seconds = int(seconds)
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-        if seconds >= 3600
-        else f"{seconds // 60}m{seconds % 60:02d}s"
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,23 +73,6 @@ class Member:
     on_checkpoint: Callable | None = None
 
 
-class _MemberLogs:
-    """A member's writers for one run: TensorBoard, progress report and metrics log."""
-
-    def __init__(self, member: Member, num_steps: int, start_step: int, log_every: int):
-        self.member = member
-        os.makedirs(member.logdir, exist_ok=True)
-        self.writer = metric_writers.create_default_writer(
-            os.path.join(member.logdir, "tensorboard"),
-            just_logging=jax.process_index() > 0,
-            asynchronous=False,
-        )
-        self.report = periodic_actions.ReportProgress(
-            num_train_steps=num_steps, writer=self.writer, every_steps=log_every
-        )
-        self.log = MetricsLog(os.path.join(member.logdir, "metrics.jsonl"), start_step)
-
-
 @jax.jit
 def model_at(tree, index):
     """Model `index` of a stacked tree (every leaf's leading axis is the model axis). One compiled program for
@@ -153,7 +102,16 @@ def run(
     """
     stacked = len(members) > 1
     state_of = (lambda state, i: model_at(state, i)) if stacked else (lambda state, i: state)
-    sinks = [_MemberLogs(m, num_steps, start_step, log_every) for m in members]
+    logs = [metric_logs.model_writers(m.name, m.logdir, num_steps, start_step) for m in members]
+    writers = [writer for writer, _ in logs]
+    tensorboards = [board for _, board in logs if board is not None]
+    # One progress report for the loop (steps/s, the time left), on stderr and in each model's TensorBoard.
+    progress = periodic_actions.ReportProgress(
+        num_train_steps=num_steps,
+        writer=metric_writers.MultiWriter(tensorboards),
+        every_steps=log_every,
+        every_secs=None,
+    )
     for m in members if start_step else ():
         logging.info(
             "%s: resuming from step %d (checkpoint in %s)", m.name, start_step, m.checkpoints.directory
@@ -164,7 +122,7 @@ def run(
         start_step + 1,
     )
     window_start, window_steps = time.perf_counter(), 0
-    steady_since = None  # the end of the first step: the ETA counts steady steps, not compilation
+    window_sums = [collections.Counter() for _ in members]  # each metric summed over the window's steps
     step = start_step
     try:
         with stop_requests() as stop:
@@ -172,11 +130,8 @@ def run(
             for step in range(start_step + 1, num_steps + 1):
                 state, metrics = step_fn(state, parallel.to_global(next(batches), mesh))
                 pending.append((step, metrics))
-                if steady_since is None:
-                    steady_since = time.perf_counter()
                 window_steps += 1
-                for sink in sinks:
-                    sink.report(step)
+                progress(step)
                 logged = step % log_every == 0 or step == num_steps
                 stopping = bool(stop)  # read once: a signal arriving later waits for the next step
                 saved = step % checkpoint_every == 0 or step == num_steps or stopping
@@ -189,41 +144,29 @@ def run(
                         for i in range(len(members))
                     ]
                     _check_finite(members, per_member, at)
+                    for sums, metrics in zip(window_sums, per_member):
+                        sums.update(metrics)
                 pending = []
-                elapsed = time.perf_counter() - window_start
-                for sink, metrics in zip(sinks, per_member):
-                    if logged:
-                        metrics["images_per_sec"] = window_steps * images_per_step / max(elapsed, 1e-9)
-                        sink.writer.write_scalars(step, metrics)
-                        sink.log.write({"step": step, **metrics})
-                        steady = step - start_step - 1
-                        eta = (
-                            (time.perf_counter() - steady_since) / steady * (num_steps - step)
-                            if steady
-                            else None
-                        )
-                        logging.info(
-                            "%s step %d/%d  %s  ETA %s",
-                            sink.member.name,
-                            step,
-                            num_steps,
-                            "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
-                            "after step 2" if eta is None and step < num_steps else _format_eta(eta or 0.0),
-                        )
                 if logged:
+                    elapsed = time.perf_counter() - window_start
+                    for writer, sums in zip(writers, window_sums):
+                        means = {k: v / window_steps for k, v in sums.items()}
+                        means["images_per_sec"] = window_steps * images_per_step / max(elapsed, 1e-9)
+                        writer.write_scalars(step, means)
                     window_start, window_steps = time.perf_counter(), 0
+                    window_sums = [collections.Counter() for _ in members]
                 if saved:
-                    for i, (m, sink) in enumerate(zip(members, sinks)):
+                    for i, (m, writer) in enumerate(zip(members, writers)):
                         model = state_of(state, i)
                         m.checkpoints.save(step, model, {**m.meta, "step": step})
                         if m.on_checkpoint:
-                            m.on_checkpoint(step, model, sink.writer)
+                            m.on_checkpoint(step, model, writer)
                 if stopping:
                     raise Interrupted(step)
     finally:
-        for m, sink in zip(members, sinks):
+        for m, writer in zip(members, writers):
             m.checkpoints.wait()
-            sink.writer.flush()
+            writer.flush()
     return state
 
 
