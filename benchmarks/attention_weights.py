@@ -63,12 +63,12 @@ def main() -> None:
     correlations = []
     programs = gan_training.GanPrograms.build(config.gan, mesh)
     for model in cameras:
-        setup = gan_training.GanSetup(config, args.workdir, Domains(model), programs)
-        state, _ = setup.restore()
+        run = gan_training.GanRun(config, args.workdir, Domains(model), programs)
+        state, _ = run.restore()
         g = state.nets["G"]
         bounded = {}
         for camera in cameras:
-            _, attention = setup.programs.generator.apply(
+            _, attention = run.programs.generator.apply(
                 g, parallel.to_global(images[camera], mesh), train=False
             )
             bounded[camera] = floor + (1.0 - floor) * np.asarray(attention)

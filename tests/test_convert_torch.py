@@ -131,7 +131,7 @@ def shapes_and_dtypes(tree):
 
 @pytest.mark.command
 def test_read_variables_fit_the_flax_model_exactly(resnet50_converted):
-    """Same tree, shapes and dtypes as ResNet-50's own init: what `ReidSetup` requires to swap them in."""
+    """Same tree, shapes and dtypes as ResNet-50's own init: what `ReidRun` requires to swap them in."""
     *_, output, result = resnet50_converted
     assert result.returncode == 0, result.stderr
     variables = pretrained.read_backbone_variables(output)

@@ -21,7 +21,7 @@ from unitystyle_jax.gan.generators import GeneratorLoader
 from unitystyle_jax.gan.settings import gan_image_shape
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid.feature_model import restore_features
-from unitystyle_jax.reid.training import ReidPrograms, ReidSetup
+from unitystyle_jax.reid.training import ReidPrograms, ReidRun
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def images(shape, seed=0):
 
 def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
     config, mesh = tiny
-    setup = ReidSetup(config, str(tmp_path), ReidPrograms.build(config, 7, mesh))  # 7 training identities
+    setup = ReidRun(config, str(tmp_path), ReidPrograms.build(config, 7, mesh))  # 7 training identities
     state = setup.fresh_state()
     setup.checkpoints.save(4, state, setup.meta)
     setup.checkpoints.wait()
@@ -73,7 +73,7 @@ def test_the_backbone_restores_alone_whatever_the_classifier(tiny, tmp_path):
 def test_a_generator_restores_alone_and_translates_as_trained(tiny, tmp_path):
     config, mesh = tiny
     domains = Domains(1)
-    setup = gan_training.GanSetup(
+    setup = gan_training.GanRun(
         config, str(tmp_path), domains, gan_training.GanPrograms.build(config.gan, mesh)
     )
     state = setup.programs.train.init(setup.rng)
@@ -131,8 +131,8 @@ def test_checkpoints_written_as_dicts_restore_into_the_typed_states(tiny, tmp_pa
     import dataclasses
 
     config, mesh = tiny
-    reid = ReidSetup(config, str(tmp_path / "reid"), ReidPrograms.build(config, 7, mesh))
-    gan = gan_training.GanSetup(
+    reid = ReidRun(config, str(tmp_path / "reid"), ReidPrograms.build(config, 7, mesh))
+    gan = gan_training.GanRun(
         config, str(tmp_path), Domains(0), gan_training.GanPrograms.build(config.gan, mesh)
     )
     for setup, state in ((reid, reid.fresh_state()), (gan, gan.programs.train.init(gan.rng))):

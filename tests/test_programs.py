@@ -30,8 +30,8 @@ def tiny(tmp_path_factory):
 def test_gan_programs_serve_every_model_of_their_config_and_refuse_another(tiny):
     config, workdir, splits, mesh = tiny
     programs = gan_training.GanPrograms.build(config.gan, mesh)
-    cam0 = gan_training.GanSetup(config, workdir, Domains(0), programs)
-    pair = gan_training.GanSetup(config, workdir, Domains(1, 2), programs)
+    cam0 = gan_training.GanRun(config, workdir, Domains(0), programs)
+    pair = gan_training.GanRun(config, workdir, Domains(1, 2), programs)
     assert not np.array_equal(jax.random.key_data(cam0.rng), jax.random.key_data(pair.rng))
     other = config.copy_and_resolve_references()
     other.seed = 11  # the seed is not part of the programs: it only picks the rng
@@ -39,10 +39,10 @@ def test_gan_programs_serve_every_model_of_their_config_and_refuse_another(tiny)
     # compiles nothing again (each of GAN_LOOP_SETTINGS changed at once).
     other.gan.update(num_steps=7, cameras="0", log_every=2, checkpoint_every=5, keep_checkpoints=1)
     other.gan.update(train_together=True, model_devices=2)
-    assert gan_training.GanSetup(other, workdir, Domains(0), programs).programs is programs
+    assert gan_training.GanRun(other, workdir, Domains(0), programs).programs is programs
     other.gan.style_attention = "per_model"  # another loss: these programs would train the wrong model
     with pytest.raises(ValueError, match="another config.gan"):
-        gan_training.GanSetup(other, workdir, Domains(0), programs)
+        gan_training.GanRun(other, workdir, Domains(0), programs)
 
 
 def test_ide_programs_serve_every_seed_and_method_of_their_step_and_refuse_another_step_or_class_count(tiny):
@@ -50,15 +50,15 @@ def test_ide_programs_serve_every_seed_and_method_of_their_step_and_refuse_anoth
     programs = reid_training.ReidPrograms.build(config, 5, mesh)
     seeded = config.copy_and_resolve_references()
     seeded.seed = 4
-    assert reid_training.ReidSetup(seeded, os.path.join(workdir, "b"), programs).programs is programs
+    assert reid_training.ReidRun(seeded, os.path.join(workdir, "b"), programs).programs is programs
     # A method whose second part is unsmoothed runs UnityStyle's step (a real twin: the same batch layout), and the
     # loop's settings shape nothing (each of REID_LOOP_SETTINGS but the method and smoothing changed at once).
     assert config.reid.method == "unitystyle" and config.reid.unitystyle_label_smoothing == 0.0
     seeded.reid.update(method="real_twin", num_steps=9, log_every=2, checkpoint_every=3, keep_checkpoints=1)
-    assert reid_training.ReidSetup(seeded, os.path.join(workdir, "b"), programs).programs is programs
+    assert reid_training.ReidRun(seeded, os.path.join(workdir, "b"), programs).programs is programs
     seeded.reid.method = "camstyle"  # label smoothing on generated images: another step
     with pytest.raises(ValueError, match="another config"):
-        reid_training.ReidSetup(seeded, os.path.join(workdir, "c"), programs)
+        reid_training.ReidRun(seeded, os.path.join(workdir, "c"), programs)
     six = reid_training.ReidPrograms.build(config, 6, mesh)
     assert six.settings != programs.settings
 
@@ -85,7 +85,7 @@ def test_two_cameras_train_through_one_traced_step(tiny):
             records = [json.loads(line) for line in f]
         assert [r["step"] for r in records] == [1, 2, 3]
         assert all(np.isfinite(v) for r in records for v in r.values())
-        setup = gan_training.GanSetup(config, workdir, Domains(camera), programs)
+        setup = gan_training.GanRun(config, workdir, Domains(camera), programs)
         state, last = setup.restore()
         assert last == config.gan.num_steps
         finals.append(jax.tree.leaves(state.nets["G"]["params"]))

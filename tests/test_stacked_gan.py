@@ -32,7 +32,8 @@ def train(config, workdir: str, splits, mesh, together: bool, num_steps: int) ->
     """CAMERAS' GANs trained (or resumed) to num_steps, together or one after another."""
     c = config.copy_and_resolve_references()
     c.gan.train_together, c.gan.num_steps = together, num_steps
-    gan_training.train_all(c, workdir, splits, [Domains(camera) for camera in CAMERAS], mesh)
+    programs = gan_training.GanPrograms.build(c.gan, mesh)
+    gan_training.train_all(c, workdir, splits, [Domains(camera) for camera in CAMERAS], mesh, programs)
 
 
 def trained(config, workdir: str, splits, mesh, together: bool, num_steps: int) -> dict:
@@ -46,7 +47,7 @@ def read(config, workdir: str, mesh, num_steps: int) -> dict:
     out = {}
     programs = gan_training.GanPrograms.build(config.gan, mesh)
     for camera in CAMERAS:
-        setup = gan_training.GanSetup(config, workdir, Domains(camera), programs)
+        setup = gan_training.GanRun(config, workdir, Domains(camera), programs)
         state, step = setup.restore()
         assert step == num_steps
         records = runs.metrics(setup.workdir)

@@ -15,7 +15,6 @@ from unitystyle_jax.core import parallel, training_loop
 from unitystyle_jax.core.checkpoints import Checkpoints
 
 
-
 @jax.jit
 def counting_step(state, batch):
     """A step whose metric is its own step number, so a window's mean is known exactly."""

@@ -13,7 +13,7 @@ from unitystyle_jax.core.errors import CheckpointError
 from unitystyle_jax.data import formats, styled_data
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan.domains import Domains, camera_workdir
-from unitystyle_jax.reid.training import ReidPrograms, ReidSetup
+from unitystyle_jax.reid.training import ReidPrograms, ReidRun
 
 
 def check_run(
@@ -59,10 +59,10 @@ def check_run(
         if methods.of(config.reid).transferred and "transfer" not in stages:
             styled_data.load(workdir, splits)
         resuming = False
-        if os.path.isdir(os.path.join(workdir, "checkpoints")):  # looked at first: ReidSetup would create it
-            setup = ReidSetup(config, workdir, reid_programs)
-            setup.check()
-            resuming = bool(setup.checkpoints.steps())
+        if os.path.isdir(os.path.join(workdir, "checkpoints")):  # looked at first: ReidRun would create it
+            with ReidRun(config, workdir, reid_programs) as run:
+                run.check()
+                resuming = bool(run.checkpoints.steps())
         if not resuming:
             check_pretrained(config)
     return trained
@@ -88,8 +88,8 @@ def check_pretrained(config) -> None:
 def check_gan_checkpoint(config, workdir: str, domains, programs: gan_training.GanPrograms) -> bool:
     """Whether the GAN of `domains` has checkpoints; CheckpointError when they hold another model."""
     folder = os.path.join(camera_workdir(workdir, domains), "checkpoints")
-    if not os.path.isdir(folder):  # looked at before GanSetup, which would create the folder
+    if not os.path.isdir(folder):  # looked at before GanRun, which would create the folder
         return False
-    setup = gan_training.GanSetup(config, workdir, domains, programs)
-    setup.check()
-    return bool(setup.checkpoints.steps())
+    with gan_training.GanRun(config, workdir, domains, programs) as run:
+        run.check()
+        return bool(run.checkpoints.steps())

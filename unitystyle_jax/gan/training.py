@@ -17,7 +17,7 @@ import numpy as np
 
 from unitystyle_jax import config_validation
 from unitystyle_jax.core import images, parallel, stage_times, training_loop
-from unitystyle_jax.core.run_setup import RunSetup
+from unitystyle_jax.core.model_run import ModelRun
 from unitystyle_jax.data import formats, pipeline
 from unitystyle_jax.gan.domains import Domains, camera_workdir
 from unitystyle_jax.gan.generators import gan_checkpoints, gan_meta, GeneratorLoader, translator
@@ -55,7 +55,7 @@ class GanPrograms:
         return GeneratorLoader(config, mesh, self.translate)
 
 
-class GanSetup(RunSetup):
+class GanRun(ModelRun):
     """Programs, checkpoints and identity of one GAN (camera c vs all, or a camera pair): shared by training and
     its start-up checks."""
 
@@ -99,9 +99,10 @@ def _sample_row(translate, state, sample_x) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class _ReadyModel:
-    """One GAN ready to train: its start state and step, its own batch stream, and where its results go."""
+    """One GAN ready to train: its run (programs, checkpoints: closed once trained), its start state and step,
+    its own batch stream, and where its results go."""
 
-    programs: GanPrograms
+    run: GanRun
     state: GanState
     start_step: int
     batches: Iterator[dict]
@@ -114,13 +115,14 @@ def _prepare(
     """The GAN of `domains` restored (or initialised) with its data stream; None when its training has finished."""
     from PIL import Image
 
-    setup = GanSetup(config, workdir, domains, programs)
-    done = setup.finished(config.gan.num_steps)
+    run = GanRun(config, workdir, domains, programs)
+    done = run.finished(config.gan.num_steps)
     if done is not None:
-        logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, setup.workdir)
+        logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, run.workdir)
+        run.close()
         return None
-    restored = setup.restore()
-    state, start_step = restored if restored else (setup.programs.train.init(setup.rng), 0)
+    restored = run.restore()
+    state, start_step = restored if restored else (run.programs.train.init(run.rng), 0)
     gan = config.gan
     x_records, y_records = domains.records(splits.train)
     batches = pipeline.gan_train_batches(
@@ -135,12 +137,12 @@ def _prepare(
         gan.num_steps,
     )
     sample_x = pipeline.sample_images(x_records[:4], gan.height, gan.width)
-    samples_dir = os.path.join(setup.workdir, "samples")
+    samples_dir = os.path.join(run.workdir, "samples")
     replicated = parallel.replicated(mesh)
 
     def write_samples(step, state, writer):
         # A stacked run hands over its model's slice, laid out on the stacked mesh: back onto this one.
-        row = _sample_row(setup.programs.translate, jax.device_put(state, replicated), sample_x)
+        row = _sample_row(run.programs.translate, jax.device_put(state, replicated), sample_x)
         writer.write_images(step, {"samples": row[None]})  # a no-op logger on processes other than 0
         if jax.process_index() == 0:
             os.makedirs(samples_dir, exist_ok=True)
@@ -148,9 +150,9 @@ def _prepare(
 
     logging.info("GAN %s: %d images in X, %d in Y", domains.name, len(x_records), len(y_records))
     member = training_loop.Member(
-        f"gan[{domains.name}]", setup.checkpoints, setup.meta, setup.workdir, write_samples
+        f"gan[{domains.name}]", run.checkpoints, run.meta, run.workdir, write_samples
     )
-    return _ReadyModel(setup.programs, state, start_step, batches, member)
+    return _ReadyModel(run, state, start_step, batches, member)
 
 
 def _loop_settings(gan_config) -> dict:
@@ -167,37 +169,39 @@ def _train_alone(config, workdir: str, splits, domains: Domains, programs: GanPr
     model = _prepare(config, workdir, splits, domains, programs, mesh)
     if model is None:
         return False
-    training_loop.run(
-        members=[model.member],
-        state=model.state,
-        start_step=model.start_step,
-        batches=model.batches,
-        step_fn=model.programs.train.step,
-        mesh=mesh,
-        **_loop_settings(config.gan),
-    )
+    with model.run:
+        training_loop.run(
+            members=[model.member],
+            state=model.state,
+            start_step=model.start_step,
+            batches=model.batches,
+            step_fn=model.run.programs.train.step,
+            mesh=mesh,
+            **_loop_settings(config.gan),
+        )
     return True
 
 
-def train_all(
-    config, workdir: str, splits, domains: list[Domains], mesh, programs: GanPrograms | None = None
-):
+def train_all(config, workdir: str, splits, domains: list[Domains], mesh, programs: GanPrograms):
     """Trains (or resumes) the GANs of `domains`: one after another, or with config.gan.train_together as one
     vmapped program (`train_together`). Either way each model's checkpoints, logs and samples land in its own
-    folder, so a run can resume in the other mode. `programs`: the command's, when it has built them already.
+    folder, so a run can resume in the other mode. `programs`: the command's (GanPrograms.build).
     The time goes to WORKDIR's stage_times.json as "gan" when a model trained; returns whether one did."""
     if not domains:
         return False
     began = time.perf_counter()
-    programs = programs or GanPrograms.build(config.gan, mesh)
     if not config.gan.train_together:
         trained = [_train_alone(config, workdir, splits, d, programs, mesh) for d in domains]
     else:
         prepared = [_prepare(config, workdir, splits, d, programs, mesh) for d in domains]
         trained = [m for m in prepared if m is not None]
-        # Models resume from their own steps; those at the same step train together (normally all of them).
-        for start_step in sorted({m.start_step for m in trained}):
-            train_together(config, [m for m in trained if m.start_step == start_step])
+        try:
+            # Models resume from their own steps; those at the same step train together (normally all of them).
+            for start_step in sorted({m.start_step for m in trained}):
+                train_together(config, [m for m in trained if m.start_step == start_step])
+        finally:
+            for m in trained:
+                m.run.close()
     if any(trained):
         stage_times.add(workdir, "gan", began)
     return any(trained)

@@ -18,7 +18,7 @@ import optax
 from unitystyle_jax.core.errors import ConversionError
 from unitystyle_jax import config_validation, methods, startup
 from unitystyle_jax.core import parallel, stage_times, training_loop
-from unitystyle_jax.core.run_setup import RunSetup
+from unitystyle_jax.core.model_run import ModelRun
 from unitystyle_jax.data import pipeline
 from unitystyle_jax.models.factory import create_ide
 from unitystyle_jax.models.ide import IDE
@@ -84,7 +84,7 @@ def program_settings(config, num_classes: int) -> tuple:
     )
 
 
-class ReidSetup(RunSetup):
+class ReidRun(ModelRun):
     """Programs, shardings and checkpoint folder of one IDE run: what training and its start-up checks share."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str, programs: ReidPrograms):
@@ -164,14 +164,17 @@ def train(
     programs: ReidPrograms | None = None,
 ):
     """Trains (or resumes) the IDE model of `workdir` on splits.train plus each batch's second part.
-    `programs`: the command's, when it has built them already. The time goes to WORKDIR's stage_times.json as
+    `programs`: the command's (ReidPrograms.build). The time goes to WORKDIR's stage_times.json as
     "reid" when a step trained; returns whether one did (a finished model is left as it is: no log, no new
     TensorBoard file)."""
     began = time.perf_counter()
-    programs = programs or ReidPrograms.build(config, splits.num_train_ids, mesh)
-    setup = ReidSetup(config, workdir, programs)
-    restored = setup.restore()
-    state, start_step = restored if restored else (setup.fresh_state(), 0)
+    with ReidRun(config, workdir, programs) as run:
+        return _train(config, workdir, splits, second_part, mesh, run, began)
+
+
+def _train(config, workdir: str, splits, second_part, mesh, run: ReidRun, began: float) -> bool:
+    restored = run.restore()
+    state, start_step = restored if restored else (run.fresh_state(), 0)
     reid = config.reid
     if start_step >= reid.num_steps:
         logging.info(
@@ -190,12 +193,12 @@ def train(
     )
     # The seed is an argument, not a constant: every seed of a comparison runs the same compiled program.
     seed = np.int32(config.seed)
-    step_fn = lambda state, batch: setup.programs.train.step(state, batch, seed)  # noqa: E731
+    step_fn = lambda state, batch: run.programs.train.step(state, batch, seed)  # noqa: E731
     second_rows = (
         0 if second_part is None else reid.batch_size if second_part.aligned else second_part.batch_size
     )
     state = training_loop.run(
-        members=[training_loop.Member(f"reid[{reid.method}]", setup.checkpoints, setup.meta, workdir)],
+        members=[training_loop.Member(f"reid[{reid.method}]", run.checkpoints, run.meta, workdir)],
         state=state,
         start_step=start_step,
         num_steps=reid.num_steps,

@@ -30,15 +30,13 @@ class _Programs:
 
     def __init__(self, mesh, num_classes: int):
         self.mesh, self.num_classes = mesh, num_classes
-        self._built = []  # (program settings, programs)
+        self._built = {}  # the program settings (dicts, so their JSON is the key) -> programs
 
     def _shared(self, settings, build):
-        for known, programs in self._built:
-            if known == settings:
-                return programs
-        programs = build()
-        self._built.append((settings, programs))
-        return programs
+        key = json.dumps(settings, sort_keys=True, default=repr)
+        if key not in self._built:
+            self._built[key] = build()
+        return self._built[key]
 
     def gan(self, style_config) -> gan_training.GanPrograms:
         return self._shared(

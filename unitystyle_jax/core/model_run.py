@@ -5,9 +5,10 @@ from unitystyle_jax.core.checkpoints import Checkpoints
 from unitystyle_jax.core.training_loop import TrainPrograms
 
 
-class RunSetup:
+class ModelRun:
     """One run of a model. `match`: the meta entries a checkpoint must carry to be restored (a checkpoint of
-    another model is an error, not a silent fresh start); `meta`: everything saved beside each checkpoint."""
+    another model is an error, not a silent fresh start); `meta`: everything saved beside each checkpoint. A
+    context manager: leaving it closes the checkpoint folder's manager."""
 
     def __init__(self, train: TrainPrograms, rng, checkpoints: Checkpoints, meta: dict, match: dict):
         self.train, self.rng, self.checkpoints, self.meta, self.match = train, rng, checkpoints, meta, match
@@ -20,6 +21,15 @@ class RunSetup:
     def check(self) -> None:
         """Start-up: CheckpointError when the checkpoint folder holds another model than the config builds."""
         self.checkpoints.check(self.train.abstract_state, self.match)
+
+    def close(self) -> None:
+        self.checkpoints.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.close()
 
     def finished(self, num_steps: int) -> int | None:
         """The newest checkpoint's step when it has reached `num_steps` (nothing left to train)."""
