@@ -33,7 +33,7 @@ LONGEST_FIRST = (
     "test_cli_errors.py",
     "test_unitystyle_effect.py",
     "test_gan_step.py",
-    "test_programs.py",  # compiles the tiny UnityGAN's programs early: test_preflight and test_networks load them
+    "test_programs.py",  # compiles the tiny UnityGAN's programs early: test_preflight, test_generators and test_model_run load them
     "test_compile_cache.py",
     "test_sharding.py",
     "test_camera_bn.py",
@@ -73,3 +73,12 @@ def market_root(tmp_path):
 def custom_root(tmp_path):
     """A tiny custom CSV folder (see fakedata.CUSTOM)."""
     return fakedata.write_custom(tmp_path / "custom")
+
+
+@pytest.fixture(scope="module")
+def tiny_config_and_mesh():
+    """The tiny synthetic config and this process's mesh: what the in-process restore tests build programs from."""
+    from configs import synthetic
+    from unitystyle_jax.core import parallel
+
+    return synthetic.get_config("tiny"), parallel.make_mesh()

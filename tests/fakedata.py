@@ -129,3 +129,11 @@ def write_market_cameras(root, cameras, spec=None):
             renamed = f"{pid}_c{cameras[int(rest[0]) - 1]}{rest[1:]}"
             os.rename(os.path.join(root, folder, name), os.path.join(root, folder, renamed))
     return str(root)
+
+
+def gan_images(shape, seed=0):
+    """Two random images of SHAPE in the GAN's range [-1, 1]: inputs to compare two networks on."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    return jnp.asarray(np.random.default_rng(seed).uniform(-1, 1, size=(2, *shape)), jnp.float32)

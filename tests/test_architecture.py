@@ -235,3 +235,18 @@ def test_the_layout_check_sees_a_missing_module_and_a_room_out_of_order():
     commands = next(i for i, line in enumerate(lines) if line.startswith("  commands/"))
     swapped = lines[:commands] + [lines[core]] + lines[commands:core] + lines[core + 1 :]
     assert "core is listed above commands, which it may not import" in layout_gaps("".join(swapped))
+
+
+@pytest.mark.command
+def test_inference_imports_no_training_module():
+    """Evaluation, feature extraction and export load what inference needs: no trainer, stage or optimiser."""
+
+    import runs
+
+    code = (
+        "import sys; import unitystyle_jax.reid.evaluation, unitystyle_jax.serving.extraction, "
+        "unitystyle_jax.serving.export; print(sorted(m for m in sys.modules if m == 'optax' or m in "
+        "('unitystyle_jax.gan.training', 'unitystyle_jax.reid.training', 'unitystyle_jax.core.training_loop', "
+        "'unitystyle_jax.commands.train', 'unitystyle_jax.gan.transfer')))"
+    )
+    assert runs.python(code).stdout.strip() == "[]"

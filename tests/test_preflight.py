@@ -6,6 +6,7 @@ checked by the same start-up train.py runs; that such an error reaches the user 
 is test_cli_errors.py's contract.
 """
 
+import json
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ import runs
 from configs import synthetic
 from runs import snapshot
 from unitystyle_jax import config_validation
-from unitystyle_jax.commands import train
+from unitystyle_jax.commands import preflight, train
 from unitystyle_jax.core.errors import UserError
 
 # Train cameras c1, c2; the gallery also has c4, which no training image comes from.
@@ -195,3 +196,33 @@ def test_comparison_rows_combine_groups_and_keys():
     assert both == [k for k in declared.ROW_KEYS if k in both]  # the table's order, each row once
     assert "torch_ide" not in both and keys("all") == list(declared.ROW_KEYS)
     assert keys(" ibn , ide ") == ["ide", "ibn"]
+
+
+def test_the_pretrained_choice_is_checked_at_start_up(tmp_path):
+    from configs import market1501
+
+    config = market1501.get_config()
+    assert config.model.pretrained == ""  # paper scale: no silent training from scratch
+    with pytest.raises(
+        config_validation.ConfigError, match="config.model.pretrained is empty: .*unitystyle-convert-torch"
+    ):
+        preflight.check_pretrained(config)
+    config.model.pretrained = config_validation.FROM_SCRATCH
+    preflight.check_pretrained(config)
+    assert synthetic.get_config().model.pretrained == config_validation.FROM_SCRATCH
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    with open(folder / "meta.json", "w") as f:
+        json.dump({"depth": 50, "width": 64, "ibn": True, "source": "test"}, f)
+    config.model.pretrained = str(folder)
+    with pytest.raises(
+        config_validation.ConfigError, match="its ResNet has ibn=True, config.model.ibn=False"
+    ):
+        preflight.check_pretrained(config)
+    config.model.ibn = True
+    preflight.check_pretrained(config)
+    config.model.pretrained = str(tmp_path / "nowhere")
+    with pytest.raises(Exception, match="does not exist"):
+        preflight.check_pretrained(config)
+    assert os.path.isdir(folder)
