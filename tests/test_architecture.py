@@ -15,7 +15,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "unitystyle_jax"
 # are peers that must not import each other.
 LAYERS = (
     ("commands",),
-    ("serving",),
+    ("serving", "transfer"),
     ("gan", "reid"),
     ("startup", "config_validation", "reference"),
     ("data", "models", "losses", "evaluation", "methods"),
@@ -247,6 +247,6 @@ def test_inference_imports_no_training_module():
         "import sys; import unitystyle_jax.reid.evaluation, unitystyle_jax.serving.extraction, "
         "unitystyle_jax.serving.export; print(sorted(m for m in sys.modules if m == 'optax' or m in "
         "('unitystyle_jax.gan.training', 'unitystyle_jax.reid.training', 'unitystyle_jax.core.training_loop', "
-        "'unitystyle_jax.commands.train', 'unitystyle_jax.gan.transfer')))"
+        "'unitystyle_jax.commands.train', 'unitystyle_jax.transfer.unitystyle')))"
     )
     assert runs.python(code).stdout.strip() == "[]"

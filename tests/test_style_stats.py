@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from unitystyle_jax.gan.style_stats import StyleStats
+from unitystyle_jax.transfer.style_stats import StyleStats
 
 
 def camera_images(rng, tint, contrast, n=4):

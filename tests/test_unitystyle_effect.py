@@ -17,8 +17,8 @@ import pytest
 
 import runs
 from unitystyle_jax.data import formats, pipeline
-from unitystyle_jax.gan import style_stats
-from unitystyle_jax.gan.style_stats import LUMA, StyleStats
+from unitystyle_jax.transfer import style_stats
+from unitystyle_jax.transfer.style_stats import LUMA, StyleStats
 
 pytestmark = pytest.mark.command  # starts commands in subprocesses: `make test`, not `make test-fast`
 

@@ -15,9 +15,9 @@ from unitystyle_jax.commands import cli, preflight
 from unitystyle_jax.core import images, saved_config
 from unitystyle_jax.data import formats, pipeline, styled_data
 from unitystyle_jax.gan import training as gan_training
-from unitystyle_jax.gan import style_stats, transfer
 from unitystyle_jax.gan.domains import Domains
 from unitystyle_jax.reid import training as reid_training
+from unitystyle_jax.transfer import style_stats, unitystyle
 
 
 def _grid_path(workdir: str) -> str:
@@ -126,7 +126,7 @@ def execute(checked: CheckedRun) -> list[str]:
                 f"losses, samples); grid {grid}"
             )
         elif stage == "transfer":
-            summary, written = transfer.run(config, workdir, splits, mesh, generators)
+            summary, written = unitystyle.run(config, workdir, splits, mesh, generators)
             if not written:
                 continue
             done.append(

@@ -9,7 +9,7 @@ from unitystyle_jax import config_validation
 from unitystyle_jax.core import stage_times
 from unitystyle_jax.data import styled_data
 from unitystyle_jax.gan import training as gan_training
-from unitystyle_jax.gan import transfer
+from unitystyle_jax.transfer import camstyle, colour_norm, unitystyle
 from unitystyle_jax.gan.domains import Domains, camstyle_pairs
 
 
@@ -61,9 +61,9 @@ class StyleSet:
         os.makedirs(workdir, exist_ok=True)
         gan_training.train_all(config, workdir, splits, domains, mesh, programs)
         if self.generators is None:
-            summary, _ = transfer.run_colour_norm(config, workdir, splits, mesh)
+            summary, _ = colour_norm.run(config, workdir, splits, mesh)
         else:
-            write = transfer.run_camstyle if self.generators == "pairs" else transfer.run
+            write = camstyle.run if self.generators == "pairs" else unitystyle.run
             summary, _ = write(config, workdir, splits, mesh, programs.generators(config, mesh))
         times = stage_times.read(workdir)
         return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
