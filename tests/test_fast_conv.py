@@ -13,7 +13,7 @@ from jax import lax
 from configs import default
 from unitystyle_jax.models import fast_conv
 from unitystyle_jax.models.factory import GAN_LOOPED_WINDOW_BYTES, create_gan_networks, create_ide
-from unitystyle_jax.models.fast_conv import SHIFTED, XLA, ConvSpec, Plan
+from unitystyle_jax.models.fast_conv import SHIFTED, XLA, ConvSpec, PassRoutes
 from unitystyle_jax.models.layers import ModelError
 from unitystyle_jax.models.unitygan import Discriminator
 from unitystyle_jax.reid.feature_model import model_fingerprint
@@ -131,11 +131,15 @@ def _lax_conv(x, w, padding="SAME", strides=(1, 1), **kwargs):
         (
             (2, 12, 10, 3),
             (3, 3, 3, 4),
-            Plan(XLA, XLA, SHIFTED),
+            PassRoutes(XLA, XLA, SHIFTED),
         ),  # large output: XLA's conv, but not its weight grad
-        ((1, 2, 2, 4), (3, 3, 4, 4), Plan(SHIFTED, SHIFTED, SHIFTED)),  # tiny output (ResNet's last stage)
-        ((1, 3, 2, 128), (3, 3, 128, 2), Plan(SHIFTED, SHIFTED, SHIFTED)),
-        ((2, 5, 4, 3), (1, 1, 3, 4), Plan(SHIFTED, SHIFTED, SHIFTED)),  # 1x1: one matrix product
+        (
+            (1, 2, 2, 4),
+            (3, 3, 4, 4),
+            PassRoutes(SHIFTED, SHIFTED, SHIFTED),
+        ),  # tiny output (ResNet's last stage)
+        ((1, 3, 2, 128), (3, 3, 128, 2), PassRoutes(SHIFTED, SHIFTED, SHIFTED)),
+        ((2, 5, 4, 3), (1, 1, 3, 4), PassRoutes(SHIFTED, SHIFTED, SHIFTED)),  # 1x1: one matrix product
     ],
 )
 @pytest.mark.parametrize("cpu_only", [True, False])

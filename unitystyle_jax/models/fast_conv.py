@@ -63,7 +63,7 @@ class ConvSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class PassRoutes:
     """Which implementation, XLA or SHIFTED, each pass of one convolution uses, and whether the shifted weight
     gradient runs its taps in a loop (see shifted_weight_grad)."""
 
@@ -87,7 +87,7 @@ def plan_for(
     spec: ConvSpec,
     looped_window_bytes: int = LOOPED_WINDOW_BYTES,
     itemsize: int = 4,
-) -> Plan:
+) -> PassRoutes:
     """The per-shape choice (its measurements: docs/performance.md).
 
     A 1x1 convolution is one matrix product: SHIFTED throughout. Otherwise the forward pass and the input
@@ -101,7 +101,7 @@ def plan_for(
     data_passes = SHIFTED if kh * kw == 1 or out_h * out_w <= SMALL_OUTPUT_PIXELS else XLA
     window_bytes = kh * kw * x_shape[0] * out_h * out_w * cin * itemsize
     loop_taps = kh * kw > 1 and window_bytes > looped_window_bytes
-    return Plan(forward=data_passes, input_grad=data_passes, weight_grad=SHIFTED, loop_taps=loop_taps)
+    return PassRoutes(forward=data_passes, input_grad=data_passes, weight_grad=SHIFTED, loop_taps=loop_taps)
 
 
 def _padded(x, spec: ConvSpec):
@@ -184,7 +184,7 @@ def shifted_weight_grad(x, g, w_shape, spec: ConvSpec, loop_taps: bool):
 
     Written as kh * kw independent products, XLA's scheduler cuts every window of a layer in the forward pass,
     right after its input, and holds them into the backward (6 of the paper-size UnityGAN step's 9.3 GiB peak
-    were such windows), but runs independent products side by side. With loop_taps (the Plan's choice) the taps
+    were such windows), but runs independent products side by side. With loop_taps (the routes' choice) the taps
     run in a loop (`lax.scan`) instead, each window sliced as its product needs it.
     Both operands hold the contracted positions in their major dimension, so XLA copies one of them into a
     transposed layout: g, once, when the windows together are wider than g, else each window.
@@ -243,7 +243,7 @@ def _staged(choice: str, cpu_only: bool, shifted: Callable, xla: Callable, *args
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _planned_conv(x, w, spec: ConvSpec, plan: Plan, cpu_only: bool):
+def _planned_conv(x, w, spec: ConvSpec, plan: PassRoutes, cpu_only: bool):
     return _staged(plan.forward, cpu_only, functools.partial(shifted_forward, spec=spec), spec.xla, x, w)
 
 
