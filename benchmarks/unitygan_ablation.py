@@ -86,6 +86,10 @@ VARIANTS = {
         "SLN from step 20, each normaliser at least the adversarial term's",
         ("--config.gan.sln_first=20", "--config.gan.sln_floor=gan"),
     ),
+    "sln_half_floor": (
+        "SLN from half the run, each normaliser at least the adversarial term's",
+        ("--config.gan.sln_floor=gan",),
+    ),
     "no_sln": ("SLN off (the lambdas weigh the raw terms)", ("--config.gan.sln=False",)),
     # The scale ladder (results/scale_ladder.md): the chosen objective as the model grows, the same steps and
     # batch (so the same epochs). The synthetic images are drawn at 128x64; the demo's GAN reads them at 64x32.
