@@ -131,11 +131,11 @@ def run(
                 state, metrics = step_fn(state, parallel.to_global(next(batches), mesh))
                 pending.append((step, metrics))
                 window_steps += 1
-                progress(step)
                 logged = step % log_every == 0 or step == num_steps
                 stopping = bool(stop)  # read once: a signal arriving later waits for the next step
                 saved = step % checkpoint_every == 0 or step == num_steps or stopping
                 if not (logged or saved):
+                    progress(step)
                     continue
                 # A non-finite loss is caught here, before any checkpoint of it is written.
                 for at, fetched in jax.device_get(pending):
@@ -147,6 +147,8 @@ def run(
                     for sums, metrics in zip(window_sums, per_member):
                         sums.update(metrics)
                 pending = []
+                # After the fetch: the window's steps have run, so clu's rate and time left are true.
+                progress(step)
                 if logged:
                     elapsed = time.perf_counter() - window_start
                     for writer, sums in zip(writers, window_sums):
