@@ -25,6 +25,7 @@ def camera_images(records, camera: int, config, mesh, batch: int):
 
 
 def measure(workdir: str, cameras: list[int] | None, batch: int) -> list[dict]:
+    from unitystyle_jax import startup
     from unitystyle_jax.core import parallel, saved_config
     from unitystyle_jax.data import formats
     from unitystyle_jax.gan.domains import Domains, trained_cameras
@@ -32,7 +33,7 @@ def measure(workdir: str, cameras: list[int] | None, batch: int) -> list[dict]:
 
     config = saved_config.get_config(workdir)
     mesh = parallel.make_mesh()
-    splits = formats.load(config.data.name, config.data.root or f"{workdir}/dataset")
+    splits = formats.load(config.data.name, startup.data_root(config, workdir))
     records = splits.query + splits.gallery
     loader = GeneratorLoader(config, mesh)
     middle = []
