@@ -29,14 +29,14 @@ from unitystyle_jax.data import synthetic
 
 OBJECTIVES = {
     "sln_ganimorph": (
-        "SLN as GANimorph's: first snapshot at step 36 (what configs/market1501.py shipped before)",
-        ("--config.gan.sln_first=36",),
+        "SLN as GANimorph's: first snapshot at step 36",
+        ("--config.gan.sln=True", "--config.gan.sln_first=36"),
     ),
-    "shipped": ("the objective configs/market1501.py ships (first snapshot at half the run)", ()),
-    "sln_off": ("the same with SLN off (the lambdas weigh the raw terms)", ("--config.gan.sln=False",)),
+    "shipped": ("the objective configs/market1501.py ships (SLN off: the lambdas weigh the raw terms)", ()),
+    "sln_half": ("the same with SLN, its first snapshot at half the run", ("--config.gan.sln=True",)),
     "sln_floor": (
-        "the same, each normaliser at least the adversarial term's",
-        ("--config.gan.sln_floor=gan",),
+        "SLN from half the run, each normaliser at least the adversarial term's",
+        ("--config.gan.sln=True", "--config.gan.sln_floor=gan"),
     ),
 }
 # Fewer people than the demo's (the transfer of every image through a paper-size G is minutes here); two cameras.

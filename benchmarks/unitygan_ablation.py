@@ -44,7 +44,7 @@ OLD = (
     "--config.gan.lambda_cyc=0.3",
 )
 VARIANTS = {
-    "chosen": ("the chosen objective (demo config: SLN's first snapshot at half the run)", ()),
+    "chosen": ("the chosen objective (demo config: SLN off, the lambdas weigh the raw terms)", ()),
     "generator_identity": ("+ L_ID's G half \\|G(y) − y\\|", ("--config.gan.generator_identity=True",)),
     "no_y_cycle": ("− the Y cycle G(F(y)) = y", ("--config.gan.y_cycle=False",)),
     "no_camera_balance": (
@@ -80,17 +80,17 @@ VARIANTS = {
     "no_ibn": ("no IBN-Res blocks (ibn_scales = 0)", ("--config.gan.generator.ibn_scales=0",)),
     "sln_ganimorph": (
         "SLN as GANimorph's (first snapshot at step 20 of 150)",
-        ("--config.gan.sln_first=20",),
+        ("--config.gan.sln=True", "--config.gan.sln_first=20"),
     ),
     "sln_floor_gan": (
         "SLN from step 20, each normaliser at least the adversarial term's",
-        ("--config.gan.sln_first=20", "--config.gan.sln_floor=gan"),
+        ("--config.gan.sln=True", "--config.gan.sln_first=20", "--config.gan.sln_floor=gan"),
     ),
+    "sln_half": ("SLN from half the run (step 75)", ("--config.gan.sln=True",)),
     "sln_half_floor": (
         "SLN from half the run, each normaliser at least the adversarial term's",
-        ("--config.gan.sln_floor=gan",),
+        ("--config.gan.sln=True", "--config.gan.sln_floor=gan"),
     ),
-    "no_sln": ("SLN off (the lambdas weigh the raw terms)", ("--config.gan.sln=False",)),
     # The scale ladder (results/scale_ladder.md): the chosen objective as the model grows, the same steps and
     # batch (so the same epochs). The synthetic images are drawn at 128x64; the demo's GAN reads them at 64x32.
     "ladder_128x64": (

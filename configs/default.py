@@ -55,7 +55,10 @@ def get_config():
     c.gan.lambda_cyc = 0.2
     c.gan.lambda_ss = 0.7
     c.gan.lambda_l1 = 0.3
-    c.gan.sln = True  # divide each term by its SLN snapshot; False: the lambdas weight the raw terms
+    # The paper's SLN (each term divided by a snapshot of its moving average) is off: with the identity-initialised
+    # generator it pulls G back to the identity at the paper's size and rate, whenever its first snapshot is taken
+    # (docs/objective.md). True turns it on, with the floor and schedule below.
+    c.gan.sln = False
     # none: GANimorph's SLN | gan: each normaliser at least the adversarial term's snapshot (a measured
     # alternative: docs/objective.md)
     c.gan.sln_floor = "none"

@@ -230,15 +230,15 @@ def objective_differences(small, paper) -> list[str]:
 
 def test_the_demo_trains_the_paper_objective_shrunk_only_in_sizes_steps_rates_and_schedules():
     """configs/synthetic.py (the demo and the comparison) trains the objective configs/market1501.py ships; a
-    changed objective knob, the demo's SLN switched off as it once was, is caught (the negative control)."""
+    changed objective knob, the demo's SLN switched on as it once was, is caught (the negative control)."""
     from configs import market1501
 
     paper = market1501.get_config()
     for variant in (None, "compare"):
         assert objective_differences(synthetic.get_config(variant), paper) == []
-    switched_off = synthetic.get_config()
-    switched_off.gan.sln = False
-    assert objective_differences(switched_off, paper) == ["sln"]
+    switched_on = synthetic.get_config()
+    switched_on.gan.sln = True
+    assert objective_differences(switched_on, paper) == ["sln"]
 
 
 @pytest.mark.parametrize("field, value", [("fm_statistics", "colour"), ("sln_floor", "fm")])
