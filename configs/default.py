@@ -63,10 +63,9 @@ def get_config():
     # alternative: docs/objective.md)
     c.gan.sln_floor = "none"
     c.gan.sln_decay = 0.9999
-    # The first snapshot at half the run (GANimorph: step 36). The generator starts as the identity, so its
-    # identity and cycle terms start near 0; snapshotted then, SLN multiplies them until they hold G there. The
-    # lambdas weigh the raw terms until every term has left its initial value (docs/objective.md). Scale it with
-    # num_steps.
+    # With SLN on: the first snapshot at half the run (GANimorph: step 36), so that the identity-initialised
+    # generator's identity and cycle terms have left 0 when first snapshotted; the lambdas weigh the raw terms
+    # until then. Scale it with num_steps.
     c.gan.sln_first = 20_000
     c.gan.sln_every = 90
     c.gan.generator = ml_collections.ConfigDict(
