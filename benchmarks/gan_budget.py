@@ -1,7 +1,7 @@
 """The GAN-budget dose-response: does more UnityGAN training turn the style change into a re-ID gain? At the
 comparison's sizes (configs/synthetic.py:compare, global styles), the comparison's `unitystyle` and `real_twin`
-rows for each GAN budget, with one GAN seed and SLN's first snapshot at half of each run, through the comparison
-itself, so the numbers are the comparison's.
+rows for each GAN budget, with one GAN seed (SLN's schedule, where the config turns it on, scaled to half of each
+run), through the comparison itself, so the numbers are the comparison's.
 
     python benchmarks/gan_budget.py [--steps 150,600,1200] [--seeds 3] [--workdir runs/gan_budget]
         [--results results] [--config configs/synthetic.py:compare]
@@ -31,7 +31,7 @@ def run_budget(args, steps: int) -> dict:
         "--config.compare.gan_seeds=1",
         f"--config.gan.num_steps={steps}",
         f"--config.gan.checkpoint_every={steps}",
-        f"--config.gan.sln_first={steps // 2}",  # the demo's schedule (half the run) scaled to the budget
+        f"--config.gan.sln_first={steps // 2}",  # SLN's schedule (when on) scaled to the budget
     )
     (style,) = report["style"]["unitystyle"]
     contrast = next(c for c in report["contrasts"] if (c["row"], c["against"]) == ("unitystyle", "real_twin"))
@@ -51,7 +51,7 @@ def render(report: dict) -> str:
         f"# The GAN-budget dose-response ({report['machine']}, {report['date']})",
         "",
         f"`{report['config']}` on the global styles: the comparison's UnityStyle and real-twin rows, "
-        f"{report['seeds']} IDE seeds, one GAN seed, SLN's first snapshot at half of each budget. R = camera spread /",
+        f"{report['seeds']} IDE seeds, one GAN seed, the config's objective. R = camera spread /",
         "within-camera identity spread (lower = cameras alike); probe = a camera classifier of style descriptors",
         "trained on real training images, and one retrained on UnityStyle ones; mAP % mean ± std over IDE seeds; the",
         "difference is paired by seed and query, with its 95% interval.",

@@ -36,36 +36,37 @@ def measure(workdir: str, cameras: list[int] | None, batch: int) -> list[dict]:
     splits = formats.load(config.data.name, startup.data_root(config, workdir))
     records = splits.query + splits.gallery
     loader = GeneratorLoader(config, mesh)
-    middle = []
-    for camera in splits.cameras:
-        means = [
-            np.asarray(x)[:n].mean(axis=(1, 2))
-            for x, n in camera_images(records, camera, config, mesh, batch)
-        ]
-        if means:
-            middle.append(np.concatenate(means).mean(axis=0))
-    rows = []
-    for camera in cameras if cameras is not None else trained_cameras(workdir):
-        generator = loader.restore(workdir, Domains(camera))
-        change, real_means, fake_means = [], [], []
+    chosen = set(cameras if cameras is not None else trained_cameras(workdir))
+    colour = lambda sums: [round(float(v), 1) for v in (np.mean(sums, axis=0) + 1.0) * 127.5]  # noqa: E731
+    unknown = sorted(chosen - set(splits.cameras))
+    if unknown:
+        raise formats.DatasetError(f"--cameras {unknown}: not training cameras of {config.data.name}")
+    real_means, rows = {}, []
+    for camera in splits.cameras:  # each camera's images read once: the middle needs every camera's
+        generator = loader.restore(workdir, Domains(camera)) if camera in chosen else None
+        means, change, fake_means = [], [], []
         for local, n in camera_images(records, camera, config, mesh, batch):
             real = np.asarray(local)[:n]
-            fake = np.asarray(generator(parallel.to_global(local, mesh)))[:n]
-            change.append(np.abs(fake - real).mean(axis=(1, 2, 3)))
-            real_means.append(real.mean(axis=(1, 2)))
-            fake_means.append(fake.mean(axis=(1, 2)))
-        levels = lambda v: (np.asarray(v) + 1.0) * 127.5  # noqa: E731
-        rows.append(
-            {
-                "camera": camera,
-                "step": generator.step,
-                "images": sum(len(c) for c in change),
-                "mean_abs_change": float(np.concatenate(change).mean() * 127.5),
-                "real_colour": [round(float(v), 1) for v in levels(np.concatenate(real_means).mean(axis=0))],
-                "unity_colour": [round(float(v), 1) for v in levels(np.concatenate(fake_means).mean(axis=0))],
-                "middle_colour": [round(float(v), 1) for v in levels(np.mean(middle, axis=0))],
-            }
-        )
+            means.append(real.mean(axis=(1, 2)))
+            if generator is not None:
+                fake = np.asarray(generator(parallel.to_global(local, mesh)))[:n]
+                change.append(np.abs(fake - real).mean(axis=(1, 2, 3)))
+                fake_means.append(fake.mean(axis=(1, 2)))
+        if means:
+            real_means[camera] = np.concatenate(means).mean(axis=0)
+        if generator is not None:
+            rows.append(
+                {
+                    "camera": camera,
+                    "step": generator.step,
+                    "images": sum(len(c) for c in change),
+                    "mean_abs_change": float(np.concatenate(change).mean() * 127.5),
+                    "real_colour": colour([real_means[camera]]),
+                    "unity_colour": colour(np.concatenate(fake_means)),
+                }
+            )
+    for row in rows:
+        row["middle_colour"] = colour(list(real_means.values()))
     return rows
 
 

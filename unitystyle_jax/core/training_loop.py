@@ -168,7 +168,7 @@ def run(
     finally:
         for m, writer in zip(members, writers):
             m.checkpoints.wait()
-            writer.flush()
+            writer.close()  # flushes, and lets go of the TensorBoard file
     return state
 
 
