@@ -8,12 +8,16 @@ run), through the comparison itself, so the numbers are the comparison's.
 
 Per budget: R real -> UnityStyle, the camera probe (trained on real images; retrained on UnityStyle ones), SSIM,
 the GAN stage's seconds, and UnityStyle - real twin mAP with its paired interval. Writes
-RESULTS/gan_budget.{md,json}; each budget's comparison resumes where it stopped, and the budgets share one
-dataset and compilation cache.
+RESULTS/gan_budget.{md,json} after each budget, keeping the budgets an earlier invocation wrote there with the
+same config and seeds; each budget's comparison resumes where it stopped, and the budgets share one dataset and
+compilation cache.
 """
 
 import argparse
+import datetime
+import json
 import os
+import sys
 import time
 
 from measured_runs import commit, comparison
@@ -42,13 +46,15 @@ def run_budget(args, steps: int) -> dict:
         "difference": contrast["mAP"],
         "gan_seconds": report["rows"]["unitystyle"]["gan_seconds"],
         "wall_seconds": round(time.perf_counter() - began, 1),
+        "date": datetime.date.today().isoformat(),
         "commit": commit(),
     }
 
 
 def render(report: dict) -> str:
     lines = [
-        f"# The GAN-budget dose-response ({report['machine']}, {report['date']})",
+        f"# The GAN-budget dose-response ({report['machine']}; runs of "
+        f"{', '.join(sorted({run['date'] for run in report['budgets']}))})",
         "",
         f"`{report['config']}` on the global styles: the comparison's UnityStyle and real-twin rows, "
         f"{report['seeds']} IDE seeds, one GAN seed, the config's objective. R = camera spread /",
@@ -87,10 +93,25 @@ def main():
         parser.error(f"--steps {args.steps!r}: comma-separated integers")
     if not budgets or min(budgets) < 2 or args.seeds < 2:
         parser.error("--steps: budgets of at least 2 steps; --seeds: at least 2 (the interval needs them)")
-    report = {"config": args.config, "seeds": args.seeds, "budgets": []}
+    report = earlier(os.path.join(args.results, "gan_budget.json"), args.config, args.seeds)
     for steps in budgets:
-        report["budgets"].append(run_budget(args, steps))
+        kept = [run for run in report["budgets"] if run["steps"] != steps]
+        report["budgets"] = sorted([*kept, run_budget(args, steps)], key=lambda run: run["steps"])
         reports.write(args.results, "gan_budget", reports.stamp(report), render(report))
+
+
+def earlier(path: str, config: str, seeds: int) -> dict:
+    """The budgets an earlier invocation wrote to `path` with the same config and IDE seeds (so a budget can be
+    added in another session), or an empty report."""
+    empty = {"config": config, "seeds": seeds, "budgets": []}
+    if not os.path.exists(path):
+        return empty
+    with open(path) as f:
+        report = json.load(f)
+    if (report.get("config"), report.get("seeds")) != (config, seeds):
+        print(f"{path} holds budgets of another --config or --seeds: not kept", file=sys.stderr)
+        return empty
+    return report
 
 
 if __name__ == "__main__":

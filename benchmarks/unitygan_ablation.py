@@ -13,8 +13,8 @@ Per run: the style ratio R (camera spread / within-camera identity spread of col
 cameras more alike while people stay apart), the camera probe's accuracy (trained on real training images;
 and retrained on UnityStyle ones), SSIM(real, UnityStyle), the content guard, and the GAN stage's time.
 Writes RESULTS/unitygan_ablation.{md,json}, and RESULTS/scale_ladder.md once the chosen objective and the
-ladder variants (ladder_128x64, ladder_wide) have runs with their peak memory: each cell the mean over seeds with its range. Every run resumes, so
-an interrupted invocation continues where it stopped; and the results accumulate: runs an earlier invocation
+ladder's rungs (ladder_128x64, ladder_wide) have runs with their peak memory: each cell the mean over seeds with its range. Every run resumes, so
+an interrupted invocation continues where it stopped; the results are written after each finished run; and they accumulate: runs an earlier invocation
 wrote there with the same --config are kept beside this one's (each run carries its date and commit), so a
 variant or a seed can be added without running the table again.
 """
@@ -257,8 +257,9 @@ def render_ladder(report: dict, family: str = "global") -> str | None:
     """results/scale_ladder.md: the chosen objective's rungs on FAMILY, from the runs that measured memory."""
     rows = report["families"].get(family, {})
     rungs = {n: [r for r in rows.get(n, {}).values() if "peak_gib" in r] for n in LADDER}
-    if not all(rungs.values()):
+    if not rungs["chosen"]:
         return None
+    rungs = {n: runs for n, runs in rungs.items() if runs}
     real = report["real"][family]
     lines = [
         f"# The scale ladder: the chosen UnityGAN objective as the model grows ({family} styles; "
@@ -336,9 +337,8 @@ def main():
     os.makedirs(args.workdir, exist_ok=True)
     began = time.perf_counter()
     report = earlier(os.path.join(args.results, "unitygan_ablation.json"), args.config)
-    for f in families:
-        report["families"].setdefault(f, {})
     baselines = {family: baseline(args, family) for family in families}
+    rank1 = {family: baseline_rank1(args, family, baselines[family]) for family in families}
     # The chosen objective on every family first, then the other variants: an interrupted run has the first.
     plan = [(f, "chosen", seeds) for f in families if "chosen" in variants]
     plan += [
@@ -348,19 +348,24 @@ def main():
         if n != "chosen" and f in where.get(n, ablated)
     ]
     for family, name, runs in plan:
-        kept = report["families"][family].setdefault(name, {})
-        kept.update({str(s): run_variant(args, family, name, s, baselines[family]) for s in runs})
-    report["families"] = ordered(report["families"])
-    for family in families:
-        rows = report["families"][family]
-        first = next(iter(next(iter(rows.values())).values()))["style"]
-        report["real"][family] = {
-            "style_ratio": first["style_ratio"]["real"],
-            "probe": first["camera_probe"]["real"],
-            "rank1": baseline_rank1(args, family, baselines[family]),
-        }
+        for seed in runs:
+            run = run_variant(args, family, name, seed, baselines[family])
+            report["families"].setdefault(family, {}).setdefault(name, {})[str(seed)] = run
+            report["real"][family] = {**real_style(run), "rank1": rank1[family]}
+            save(args, report, began)
+
+
+def real_style(run: dict) -> dict:
+    """The real images' R and camera probe, as each run of the family measures them."""
+    style = run["style"]
+    return {"style_ratio": style["style_ratio"]["real"], "probe": style["camera_probe"]["real"]}
+
+
+def save(args, report: dict, began: float) -> None:
+    """The report so far, after each finished run: an invocation cut short keeps the runs it finished."""
     import jax
 
+    report["families"] = ordered(report["families"])
     report.update(
         date=datetime.date.today().isoformat(),
         machine=f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__} on CPU",
