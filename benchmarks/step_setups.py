@@ -65,7 +65,11 @@ def jax_gan_setup(gan_config, batch_size: int):
     batch["y_own"] = (np.arange(batch_size) % 2).astype(np.float32)  # half the Y samples from X's camera
     batch["y_balance"] = np.ones(batch_size, np.float32)
     step = functools.partial(
-        gan_step.train_step, generator=generator, discriminator=discriminator, tx=tx, gan_config=gan_config
+        gan_step.train_step,
+        generator=generator,
+        discriminator=discriminator,
+        tx=tx,
+        objective=gan_step.UnityGanObjective.of(gan_config),
     )
     counts = {name: parameter_count(state.nets[name]["params"]) for name in ("G", "D_X")}
     return step, state, batch, counts

@@ -108,7 +108,7 @@ STEP_IMPORTS = {
         "gan.initialisation",
         "gan.settings",
     ),
-    "unitystyle_jax.gan.cyclegan_step": ("losses", "models", "gan.initialisation"),
+    "unitystyle_jax.gan.cyclegan_step": ("losses", "models", "gan.initialisation", "gan.settings"),
     "unitystyle_jax.gan.initialisation": (),
     "unitystyle_jax.gan.settings": (),
     "unitystyle_jax.reid.step": ("losses", "models"),

@@ -79,7 +79,11 @@ def test_the_loss_is_cyclegans(cyclegan):
     data = batch(1)
     discriminator = PatchDiscriminator(c.discriminator.base_features, c.cyclegan.discriminator_layers)
     total, terms, fakes = cyclegan_step.generator_terms(
-        state.nets, data, generator=generator, discriminator=discriminator, gan_config=c
+        state.nets,
+        data,
+        generator=generator,
+        discriminator=discriminator,
+        objective=cyclegan_step.CycleGanObjective.of(c),
     )
     run = lambda net, images: generator.apply(state.nets[net], images, train=True)[0]
     score = lambda net, images: discriminator.apply(state.nets[net], images, train=True)[0]

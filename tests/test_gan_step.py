@@ -42,11 +42,17 @@ class Harness:
         self.config = config
         self.generator, self.discriminator = create_gan_networks(config)
         self.tx = gan_step.create_optimizer(config)
-        models = dict(generator=self.generator, discriminator=self.discriminator, gan_config=config)
+        models = dict(
+            generator=self.generator,
+            discriminator=self.discriminator,
+            objective=gan_step.UnityGanObjective.of(config),
+        )
         self.terms = jax.jit(functools.partial(gan_step.generator_terms, **models))
         self.disc_loss = jax.jit(
             functools.partial(
-                gan_step.discriminator_loss, discriminator=self.discriminator, gan_config=config
+                gan_step.discriminator_loss,
+                discriminator=self.discriminator,
+                objective=gan_step.UnityGanObjective.of(config),
             )
         )
         self.step = jax.jit(functools.partial(gan_step.train_step, tx=self.tx, **models))

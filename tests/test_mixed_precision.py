@@ -93,7 +93,7 @@ def gan():
             generator=generator,
             discriminator=discriminator,
             tx=tx,
-            gan_config=config,
+            objective=gan_step.UnityGanObjective.of(config),
         )
     )
     batch = {

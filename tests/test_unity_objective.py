@@ -95,7 +95,7 @@ def program(objective: str):
         generator=generator,
         discriminator=discriminator,
         tx=tx,
-        gan_config=gan_config,
+        objective=gan_step.UnityGanObjective.of(gan_config),
     )
 
     @jax.jit

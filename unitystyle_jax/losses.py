@@ -294,7 +294,7 @@ def camera_weights(attention, cameras, floor: float = 0.5):
 
 def loss_weights(gan_config, names=UNITYGAN_WEIGHT_NAMES) -> dict:
     """{name: gan_config.lambda_<name>}: the lambdas of L_UnityGAN's terms (the only place they are read)."""
-    return {name: gan_config[f"lambda_{name}"] for name in names}
+    return {name: getattr(gan_config, f"lambda_{name}") for name in names}
 
 
 def loss_weights_error(lambdas: dict) -> str | None:

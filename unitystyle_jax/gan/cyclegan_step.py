@@ -8,17 +8,23 @@ generated images, half of its fakes older ones; Adam with beta1 0.5. Left out: t
 rate over the second half of CycleGAN's 200 epochs (a pair here trains for the UnityGAN's steps).
 """
 
+import dataclasses
 import functools
 from typing import Any
 
 import flax.struct
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 from unitystyle_jax import losses
-from unitystyle_jax.gan.initialisation import DISCRIMINATORS, GENERATORS, networks_and_optimizers
+from unitystyle_jax.gan.initialisation import (
+    DISCRIMINATORS,
+    GENERATORS,
+    create_optimizer,
+    networks_and_optimizers,
+)
+from unitystyle_jax.gan.settings import gan_image_shape
 from unitystyle_jax.models.factory import create_gan_networks
 
 POOLS = ("X", "Y")  # fakes of each domain: F(y) (scored by D_X), G(x) (by D_Y)
@@ -35,10 +41,6 @@ class CycleGanState:
     pools: dict  # domain -> (pool_size, H, W, 3) images
     pool_fill: dict  # domain -> how many of them are filled
     rng: jax.Array  # the pools' draws (a raw uint32 key: checkpointed as an array)
-
-
-def create_optimizer(gan_config):
-    return optax.adam(gan_config.learning_rate, b1=gan_config.b1, b2=gan_config.b2)
 
 
 def initial_state(generator, discriminator, tx, image_shape, pool_size: int, rng) -> CycleGanState:
@@ -79,9 +81,21 @@ def _apply(module, variables, x):
     return module.apply(variables, x, train=True)[0]
 
 
-def generator_terms(nets, batch, *, generator, discriminator, gan_config):
+@dataclasses.dataclass(frozen=True)
+class CycleGanObjective:
+    """CycleGAN's loss weights (config.gan.cyclegan), all its step reads of the config."""
+
+    lambda_cycle: float
+    lambda_identity: float
+
+    @classmethod
+    def of(cls, gan_config) -> "CycleGanObjective":
+        return cls(gan_config.cyclegan.lambda_cycle, gan_config.cyclegan.lambda_identity)
+
+
+def generator_terms(nets, batch, *, generator, discriminator, objective: CycleGanObjective):
     """The CycleGAN generators' loss terms (scalars) and the fakes the discriminators see."""
-    x, y, c = batch["x"], batch["y"], gan_config
+    x, y, c = batch["x"], batch["y"], objective
     b = x.shape[0]
     g_out = _apply(generator, nets["G"], jnp.concatenate([x, y]))
     f_out = _apply(generator, nets["F"], jnp.concatenate([y, x]))
@@ -97,7 +111,7 @@ def generator_terms(nets, batch, *, generator, discriminator, gan_config):
         "cyc": l1(cycle_x, x) + l1(cycle_y, y),
         "id": l1(identity_y, y) + l1(identity_x, x),
     }
-    total = terms["gan"] + c.cyclegan.lambda_cycle * (terms["cyc"] + c.cyclegan.lambda_identity * terms["id"])
+    total = terms["gan"] + c.lambda_cycle * (terms["cyc"] + c.lambda_identity * terms["id"])
     return total, terms, {"X": fake_x, "Y": fake_y}
 
 
@@ -112,13 +126,13 @@ def discriminator_loss(disc_params, nets, batch, fakes, *, discriminator):
     return total
 
 
-def train_step(state, batch, *, generator, discriminator, tx, gan_config):
+def train_step(state, batch, *, generator, discriminator, tx, objective: CycleGanObjective):
     nets = state.nets
 
     def generator_loss(gen_params):
         with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in GENERATORS}}
         total, terms, fakes = generator_terms(
-            with_params, batch, generator=generator, discriminator=discriminator, gan_config=gan_config
+            with_params, batch, generator=generator, discriminator=discriminator, objective=objective
         )
         return total, (terms, fakes)
 
@@ -153,20 +167,23 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
     return new_state, metrics
 
 
-def step_functions(gan_config, settings: dict):
-    """(generator, init(rng) -> state, step(state, batch)) of one CycleGAN config, not yet jit'd; SETTINGS: the
-    config's program settings (no loop settings)."""
+def step_functions(gan_config):
+    """(generator, init(rng) -> state, step(state, batch)) of one CycleGAN config, not yet jit'd."""
     generator, discriminator = create_gan_networks(gan_config)
     tx = create_optimizer(gan_config)
-    image_shape = (gan_config.height, gan_config.width, 3)
     init = functools.partial(
-        initial_state, generator, discriminator, tx, image_shape, gan_config.cyclegan.pool_size
+        initial_state,
+        generator,
+        discriminator,
+        tx,
+        gan_image_shape(gan_config),
+        gan_config.cyclegan.pool_size,
     )
     step = functools.partial(
         train_step,
         generator=generator,
         discriminator=discriminator,
         tx=tx,
-        gan_config=ml_collections.FrozenConfigDict(settings),
+        objective=CycleGanObjective.of(gan_config),
     )
     return generator, init, step

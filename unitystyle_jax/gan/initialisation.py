@@ -1,9 +1,16 @@
 """What every GAN train step starts from, UnityGAN's and CycleGAN's alike: G, F, D_X and D_Y initialised from one
-rng (an argument, not a constant, so every model of a stage compiles to the same program), and both Adam states."""
+rng (an argument, not a constant, so every model of a stage compiles to the same program), one optimiser, and
+both Adam states."""
 
 import jax.numpy as jnp
+import optax
 
 GENERATORS, DISCRIMINATORS = ("G", "F"), ("D_X", "D_Y")
+
+
+def create_optimizer(gan_config):
+    """Adam with the config's rate and betas, for the generators and the discriminators alike."""
+    return optax.adam(gan_config.learning_rate, b1=gan_config.b1, b2=gan_config.b2)
 
 
 def networks_and_optimizers(generator, discriminator, tx, image_shape, keys) -> dict:

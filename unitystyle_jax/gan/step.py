@@ -8,24 +8,56 @@ UnityStyle loss, `y_weights`), and feature matching compares style statistics: t
 style in the middle of the cameras (docs/objective.md).
 """
 
+import dataclasses
 import functools
 from typing import Any
 
 import flax.struct
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 from unitystyle_jax import losses
 from unitystyle_jax.gan import cyclegan_step
-from unitystyle_jax.gan.initialisation import DISCRIMINATORS, GENERATORS, networks_and_optimizers
-from unitystyle_jax.gan.settings import gan_image_shape, program_settings
+from unitystyle_jax.gan.initialisation import (
+    DISCRIMINATORS,
+    GENERATORS,
+    create_optimizer,
+    networks_and_optimizers,
+)
+from unitystyle_jax.gan.settings import gan_image_shape
 from unitystyle_jax.models.factory import create_gan_networks
 
 
-def create_optimizer(gan_config):
-    return optax.adam(gan_config.learning_rate, b1=gan_config.b1, b2=gan_config.b2)
+@dataclasses.dataclass(frozen=True)
+class UnityGanObjective:
+    """The config.gan settings the UnityGAN step reads (the objective's terms, weights, Style Attention reading
+    and SLN schedule; config.gan documents each): typed and hashable, so the step is a function of arrays and
+    this, and a setting it does not read cannot reach it."""
+
+    gan_loss: str
+    fm_statistics: str
+    camera_balance: bool
+    style_attention: str
+    attention_floor: float
+    generator_identity: bool
+    identity_other_cameras: bool
+    y_cycle: bool
+    lambda_gan: float
+    lambda_fm: float
+    lambda_id: float
+    lambda_cyc: float
+    lambda_ss: float
+    lambda_l1: float
+    sln: bool
+    sln_floor: str
+    sln_decay: float
+    sln_first: int
+    sln_every: int
+
+    @classmethod
+    def of(cls, gan_config) -> "UnityGanObjective":
+        return cls(**{field.name: gan_config[field.name] for field in dataclasses.fields(cls)})
 
 
 @flax.struct.dataclass
@@ -64,14 +96,14 @@ def _scored(discriminator, variables, fake, real):
     return _halves(logits, fake.shape[0]), _halves(features, fake.shape[0])
 
 
-def y_weights(attention, batch, gan_config):
+def y_weights(attention, batch, objective: UnityGanObjective):
     """Each Y sample's weight in the UnityStyle loss: its camera's share (`camera_balance`: every camera weighs
     1/C, whatever its image count, and the same for all C models) times its Style Attention weight, bounded by
     `attention_floor` (`style_attention`: per_model, per sample and maximising, each model its own head; shared,
     the same with one head for all the stacked models; joint, per sample and minimising; camera, per camera and
     normalised over the cameras, maximising; none and modulate: 1)."""
-    weights = batch["y_balance"] if gan_config.camera_balance else jnp.ones_like(attention)
-    reading, floor = gan_config.style_attention, gan_config.attention_floor
+    weights = batch["y_balance"] if objective.camera_balance else jnp.ones_like(attention)
+    reading, floor = objective.style_attention, objective.attention_floor
     if reading in ("per_model", "shared"):
         weights = weights * losses.adversarial_weights(attention, floor)
     elif reading == "joint":
@@ -81,16 +113,16 @@ def y_weights(attention, batch, gan_config):
     return weights
 
 
-def matched_features(images, features, gan_config):
+def matched_features(images, features, objective: UnityGanObjective):
     """What feature matching compares: GANimorph's seven instance-normalised maps by channel means ('means'),
     or ('style') the image itself and the discriminator's un-normalised first map by per-image channel mean and
     std, and ('style_layout') also the image's coarse layout (`coarse_layout`). Instance norm removes exactly
     those statistics from every later map, so they cannot see style; and averaged in with them, the style layers
     would weigh 2/9 of the term (measured: too little to move G)."""
-    if gan_config.fm_statistics == "means":
+    if objective.fm_statistics == "means":
         return features[1:]
     style = (images, features[0])
-    return (*style, coarse_layout(images)) if gan_config.fm_statistics == "style_layout" else style
+    return (*style, coarse_layout(images)) if objective.fm_statistics == "style_layout" else style
 
 
 STYLE_GRID = (4, 2)  # rows, columns of the coarse layout: a person crop's head, torso, legs and feet
@@ -106,7 +138,7 @@ def coarse_layout(images):
     return cells.reshape(b, 1, 1, rows * cols * c)
 
 
-def generator_terms(nets, batch, *, generator, discriminator, gan_config):
+def generator_terms(nets, batch, *, generator, discriminator, objective: UnityGanObjective):
     """The four UnityGAN terms for G and F, each split into its G half (X-indexed: x -> G(x)) and its F half
     (Y-indexed: y -> F(y)), all scalars; and the Y samples' weights.
 
@@ -118,7 +150,7 @@ def generator_terms(nets, batch, *, generator, discriminator, gan_config):
     [y, x], G on x and whatever else is needed, each discriminator on [fake, real]) so the step compiles to
     fewer network copies; the discriminators' instance norm makes their batching exact.
     """
-    x, y, c = batch["x"], batch["y"], gan_config
+    x, y, c = batch["x"], batch["y"], objective
     b = x.shape[0]
     g, f = nets["G"], nets["F"]
     (f_out, _), f = _apply(generator, f, jnp.concatenate([y, x]))
@@ -174,7 +206,7 @@ def generator_terms(nets, batch, *, generator, discriminator, gan_config):
     return g_terms, f_terms, aux
 
 
-def discriminator_loss(disc_params, nets, batch, aux, *, discriminator, gan_config):
+def discriminator_loss(disc_params, nets, batch, aux, *, discriminator, objective: UnityGanObjective):
     """D_Y scores real y (weighted as the UnityStyle loss weights them) against G(x); D_X real x against F(y)
     (F(y) weighted like its y). Fakes and weights are constants here."""
     sg, weights = jax.lax.stop_gradient, jax.lax.stop_gradient(aux["weights"])
@@ -186,18 +218,18 @@ def discriminator_loss(disc_params, nets, batch, aux, *, discriminator, gan_conf
     for name, (fake, real, weighting) in pairs.items():
         variables = {**nets[name], "params": disc_params[name]}
         (fake_logits, real_logits), _ = _scored(discriminator, variables, fake, real)
-        total += losses.gan_discriminator_loss(real_logits, fake_logits, gan_config.gan_loss, **weighting)
+        total += losses.gan_discriminator_loss(real_logits, fake_logits, objective.gan_loss, **weighting)
     return total
 
 
-def train_step(state, batch, *, generator, discriminator, tx, gan_config):
-    nets, c = state.nets, gan_config
+def train_step(state, batch, *, generator, discriminator, tx, objective: UnityGanObjective):
+    nets, c = state.nets, objective
     lambdas = losses.loss_weights(c)
 
     def generator_loss(gen_params):
         with_params = {**nets, **{n: {**nets[n], "params": gen_params[n]} for n in GENERATORS}}
         g_terms, f_terms, aux = generator_terms(
-            with_params, batch, generator=generator, discriminator=discriminator, gan_config=c
+            with_params, batch, generator=generator, discriminator=discriminator, objective=c
         )
         terms = {k: g_terms[k] + f_terms[k] for k in losses.UNITYGAN_WEIGHT_NAMES}
         normalized = losses.sln_normalize(terms, state.sln, c.sln_floor) if c.sln else terms
@@ -208,7 +240,7 @@ def train_step(state, batch, *, generator, discriminator, tx, gan_config):
     (gen_total, (terms, aux)), gen_grads = jax.value_and_grad(generator_loss, has_aux=True)(gen_params)
     disc_params = {n: nets[n]["params"] for n in DISCRIMINATORS}
     disc_total, disc_grads = jax.value_and_grad(discriminator_loss)(
-        disc_params, nets, batch, aux, discriminator=discriminator, gan_config=c
+        disc_params, nets, batch, aux, discriminator=discriminator, objective=c
     )
     gen_updates, gen_opt = tx.update(gen_grads, state.gen_opt, gen_params)
     disc_updates, disc_opt = tx.update(disc_grads, state.disc_opt, disc_params)
@@ -242,7 +274,7 @@ def step_functions(gan_config):
     """(generator, init(rng) -> state, step(state, batch)) of one GAN config, not yet jit'd: the UnityGAN's, or
     CamStyle's CycleGAN's (config.gan.model)."""
     if gan_config.model == "cyclegan":
-        return cyclegan_step.step_functions(gan_config, program_settings(gan_config))
+        return cyclegan_step.step_functions(gan_config)
     generator, discriminator = create_gan_networks(gan_config)
     tx = create_optimizer(gan_config)
     init = functools.partial(initial_state, generator, discriminator, tx, gan_image_shape(gan_config))
@@ -251,6 +283,6 @@ def step_functions(gan_config):
         generator=generator,
         discriminator=discriminator,
         tx=tx,
-        gan_config=ml_collections.FrozenConfigDict(program_settings(gan_config)),  # no loop settings
+        objective=UnityGanObjective.of(gan_config),
     )
     return generator, init, step
