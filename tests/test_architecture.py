@@ -15,7 +15,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "unitystyle_jax"
 # are peers that must not import each other.
 LAYERS = (
     ("commands",),
-    ("serving", "transfer"),
+    ("serving", "transfer", "preflight"),
     ("gan", "reid"),
     ("startup", "config_validation", "reference"),
     ("data", "models", "losses", "evaluation", "methods"),

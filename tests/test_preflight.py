@@ -18,7 +18,8 @@ import runs
 from configs import synthetic
 from runs import snapshot
 from unitystyle_jax import config_validation
-from unitystyle_jax.commands import preflight, train
+from unitystyle_jax import preflight
+from unitystyle_jax.commands import train
 from unitystyle_jax.core.errors import UserError
 
 # Train cameras c1, c2; the gallery also has c4, which no training image comes from.

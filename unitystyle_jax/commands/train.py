@@ -11,7 +11,8 @@ import jax
 import numpy as np
 
 from unitystyle_jax import config_validation, methods, startup
-from unitystyle_jax.commands import cli, preflight
+from unitystyle_jax import preflight
+from unitystyle_jax.commands import cli
 from unitystyle_jax.core import images, saved_config
 from unitystyle_jax.data import formats, pipeline, styled_data
 from unitystyle_jax.gan import training as gan_training

@@ -10,7 +10,7 @@ import time
 import jax
 
 from unitystyle_jax import config_validation, evaluation, methods, startup
-from unitystyle_jax.commands import preflight
+from unitystyle_jax import preflight
 from unitystyle_jax.core import reports
 from unitystyle_jax.core import files, stage_times
 from unitystyle_jax.data import formats, styled_data
