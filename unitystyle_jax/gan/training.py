@@ -5,6 +5,7 @@ This module runs the step (`gan.step`) on the data: programs built once per conf
 and samples, the loop, and the models trained one after another or stacked as one program.
 """
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -115,44 +116,45 @@ def _prepare(
     """The GAN of `domains` restored (or initialised) with its data stream; None when its training has finished."""
     from PIL import Image
 
-    run = GanRun(config, workdir, domains, programs)
-    done = run.finished(config.gan.num_steps)
-    if done is not None:
-        logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, run.workdir)
-        run.close()
-        return None
-    restored = run.restore()
-    state, start_step = restored if restored else (run.programs.train.init(run.rng), 0)
-    gan = config.gan
-    x_records, y_records = domains.records(splits.train)
-    batches = pipeline.gan_train_batches(
-        x_records,
-        y_records,
-        gan.height,
-        gan.width,
-        gan.batch_size,
-        config.data.flip,
-        config.seed + 7919 * domains.seed_offset,
-        start_step,
-        gan.num_steps,
-    )
-    sample_x = pipeline.sample_images(x_records[:4], gan.height, gan.width)
-    samples_dir = os.path.join(run.workdir, "samples")
-    replicated = parallel.replicated(mesh)
+    with contextlib.ExitStack() as closing:  # the run is let go on every way out but the one that trains it
+        run = closing.enter_context(GanRun(config, workdir, domains, programs))
+        done = run.finished(config.gan.num_steps)
+        if done is not None:
+            logging.info("GAN %s: finished (step %d in %s), skipping", domains.name, done, run.workdir)
+            return None
+        restored = run.restore()
+        state, start_step = restored if restored else (run.programs.train.init(run.rng), 0)
+        gan = config.gan
+        x_records, y_records = domains.records(splits.train)
+        batches = pipeline.gan_train_batches(
+            x_records,
+            y_records,
+            gan.height,
+            gan.width,
+            gan.batch_size,
+            config.data.flip,
+            config.seed + 7919 * domains.seed_offset,
+            start_step,
+            gan.num_steps,
+        )
+        sample_x = pipeline.sample_images(x_records[:4], gan.height, gan.width)
+        samples_dir = os.path.join(run.workdir, "samples")
+        replicated = parallel.replicated(mesh)
 
-    def write_samples(step, state, writer):
-        # A stacked run hands over its model's slice, laid out on the stacked mesh: back onto this one.
-        row = _sample_row(run.programs.translate, jax.device_put(state, replicated), sample_x)
-        writer.write_images(step, {"samples": row[None]})  # a no-op logger on processes other than 0
-        if jax.process_index() == 0:
-            os.makedirs(samples_dir, exist_ok=True)
-            Image.fromarray(row).save(os.path.join(samples_dir, f"step_{step:07d}.png"))
+        def write_samples(step, state, writer):
+            # A stacked run hands over its model's slice, laid out on the stacked mesh: back onto this one.
+            row = _sample_row(run.programs.translate, jax.device_put(state, replicated), sample_x)
+            writer.write_images(step, {"samples": row[None]})  # a no-op logger on processes other than 0
+            if jax.process_index() == 0:
+                os.makedirs(samples_dir, exist_ok=True)
+                Image.fromarray(row).save(os.path.join(samples_dir, f"step_{step:07d}.png"))
 
-    logging.info("GAN %s: %d images in X, %d in Y", domains.name, len(x_records), len(y_records))
-    member = training_loop.Member(
-        f"gan[{domains.name}]", run.checkpoints, run.meta, run.workdir, write_samples
-    )
-    return _ReadyModel(run, state, start_step, batches, member)
+        logging.info("GAN %s: %d images in X, %d in Y", domains.name, len(x_records), len(y_records))
+        member = training_loop.Member(
+            f"gan[{domains.name}]", run.checkpoints, run.meta, run.workdir, write_samples
+        )
+        closing.pop_all()  # the caller closes it once trained
+        return _ReadyModel(run, state, start_step, batches, member)
 
 
 def _loop_settings(gan_config) -> dict:
@@ -193,15 +195,16 @@ def train_all(config, workdir: str, splits, domains: list[Domains], mesh, progra
     if not config.gan.train_together:
         trained = [_train_alone(config, workdir, splits, d, programs, mesh) for d in domains]
     else:
-        prepared = [_prepare(config, workdir, splits, d, programs, mesh) for d in domains]
-        trained = [m for m in prepared if m is not None]
-        try:
+        with contextlib.ExitStack() as runs:  # every prepared run closed, also when a later one fails
+            trained = []
+            for d in domains:
+                model = _prepare(config, workdir, splits, d, programs, mesh)
+                if model is not None:
+                    runs.enter_context(model.run)
+                    trained.append(model)
             # Models resume from their own steps; those at the same step train together (normally all of them).
             for start_step in sorted({m.start_step for m in trained}):
                 train_together(config, [m for m in trained if m.start_step == start_step])
-        finally:
-            for m in trained:
-                m.run.close()
     if any(trained):
         stage_times.add(workdir, "gan", began)
     return any(trained)
