@@ -1,7 +1,7 @@
 """`unitystyle-compare` at the tiny config: every row trained with two seeds over two GAN seeds and
 reported with its spread and interval, the paired contrasts and the claims' verdicts, CamStyle's pairwise models
 and UnityStyle's per-camera ones counted, a second invocation resuming to the same numbers without training
-anything, and bad settings stopped before any work."""
+anything, a fresh workdir continuing from the comparison's record, and bad settings stopped before any work."""
 
 import json
 import os
@@ -9,6 +9,7 @@ import os
 import pytest
 
 import runs
+from unitystyle_jax.commands.comparison import record as record_files
 from unitystyle_jax.commands.comparison import rows as declared
 from unitystyle_jax.commands.comparison import statistics
 
@@ -21,8 +22,13 @@ TINY_CAMERAS = 3  # SyntheticSpec.tiny()
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     base = tmp_path_factory.mktemp("compare")
-    workdir, results = base / "runs", base / "results"
-    flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}", "--config.compare.rows=all")
+    workdir, results, record = base / "runs", base / "results", base / "record"
+    flags = (
+        f"--results={results}",
+        f"--config.compare.seeds={SEEDS}",
+        "--config.compare.rows=all",
+        f"--record={record}",
+    )
     first = runs.run("unitystyle_jax.commands.compare", workdir, *flags, timeout=2400)
     with open(results / "compare.json") as f:
         report = json.load(f)
@@ -115,9 +121,37 @@ def test_a_second_invocation_resumes_everything(compared):
         assert resumed["rows"][key]["per_seed"] == report["rows"][key]["per_seed"], key
         for stage in ("gan_seconds", "transfer_seconds"):
             assert resumed["rows"][key][stage] == report["rows"][key][stage], (key, stage)
-    assert "finished" in again.stderr and "skipping" in again.stderr
-    assert " step 1/" not in again.stderr  # no training step ran the second time
+    # Every evaluation kept: no GAN or IDE is even restored, and no training step runs.
+    assert "skipping" not in again.stderr and " step 1/" not in again.stderr
     assert " step 1/" in first.stderr
+
+
+def test_a_fresh_workdir_continues_from_the_record_alone(compared, tmp_path):
+    """The record (evaluations, run times, style sets' summaries; no checkpoints or images) read into an empty
+    workdir: only the IDE whose evaluation was taken out of it trains again, no GAN does, and the report's numbers
+    are the first run's."""
+    workdir, _, report, _, _, _ = compared
+    record = tmp_path / "record"
+    copied = record_files.copy(str(workdir.parent / "record"), str(record), replace=True)
+    assert copied and not any("checkpoints" in path or path.endswith(".jpg") for path in copied)
+    assert any(path.endswith(record_files.MADE_FILE) for path in copied)  # each style set's summary
+    os.remove(record / "seed1" / "ide" / "eval_ide" / "metrics.json")
+    results, fresh = tmp_path / "results", tmp_path / "runs"
+    flags = (f"--results={results}", f"--config.compare.seeds={SEEDS}", "--config.compare.rows=all")
+    runs.run("unitystyle_jax.commands.compare", fresh, *flags, f"--record={record}", timeout=1200)
+    with open(results / "compare.json") as f:
+        continued = json.load(f)
+    for key in report["rows"]:
+        for first, again in zip(report["rows"][key]["per_seed"], continued["rows"][key]["per_seed"]):
+            assert {m: again[m] for m in ("rank1", "mAP", "mINP")} == {
+                m: first[m] for m in ("rank1", "mAP", "mINP")
+            }
+    assert continued["style"] == report["style"]
+    trained = sorted(str(p.relative_to(fresh)) for p in fresh.rglob("checkpoints"))
+    assert trained == ["seed1/ide/checkpoints"]  # the control: that IDE did train again
+    assert (
+        record / "seed1" / "ide" / "eval_ide" / "metrics.json"
+    ).exists()  # and its evaluation was recorded
 
 
 def test_a_bad_setting_is_one_error_line_before_any_work(tmp_path):

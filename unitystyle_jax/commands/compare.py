@@ -16,11 +16,17 @@ config_flags.DEFINE_config_file(
 )
 flags.DEFINE_string("workdir", "runs/compare", "Folder for every row's runs.")
 flags.DEFINE_string("results", "results", "Folder for compare.md and compare.json.")
+flags.DEFINE_string(
+    "record",
+    None,
+    "Folder for the comparison's record (its evaluations, run times and style sets' summaries, no checkpoints): "
+    "read into --workdir at start and written after every IDE seed, so a comparison continues in a fresh workdir.",
+)
 
 
 def main(argv):
     del argv
-    cli.run_main(running.run, FLAGS.config, FLAGS.workdir, FLAGS.results)
+    cli.run_main(running.run, FLAGS.config, FLAGS.workdir, FLAGS.results, FLAGS.record)
 
 
 if __name__ == "__main__":

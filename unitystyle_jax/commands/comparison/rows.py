@@ -2,11 +2,12 @@
 the paper's claims those contrasts test. Declarations; `running` trains them, `statistics` reads them."""
 
 import dataclasses
+import json
 import os
 
-
 from unitystyle_jax import config_validation
-from unitystyle_jax.core import stage_times
+from unitystyle_jax.commands.comparison.record import MADE_FILE
+from unitystyle_jax.core import files, stage_times
 from unitystyle_jax.data import styled_data
 from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.transfer import camstyle, colour_norm, unitystyle
@@ -66,7 +67,18 @@ class StyleSet:
             write = camstyle.run if self.generators == "pairs" else unitystyle.run
             summary, _ = write(config, workdir, splits, mesh, programs.generators(config, mesh))
         times = stage_times.read(workdir)
-        return {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
+        made = {"generators": len(domains), "seconds": times, "summary": summary, "seed": config.seed}
+        files.write_text(os.path.join(workdir, MADE_FILE), json.dumps(made, indent=2))
+        return made
+
+    @staticmethod
+    def made(workdir: str) -> dict | None:
+        """The summary `make` returned in WORKDIR, as an earlier invocation (or a record) left it, or None."""
+        path = os.path.join(workdir, MADE_FILE)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
 
     @property
     def styles_test_images(self) -> bool:

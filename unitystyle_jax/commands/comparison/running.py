@@ -18,6 +18,7 @@ from unitystyle_jax.gan import training as gan_training
 from unitystyle_jax.gan.settings import program_settings
 from unitystyle_jax.reid import evaluation as reid_evaluation
 from unitystyle_jax.reid import training as reid_training
+from unitystyle_jax.commands.comparison import record as record_files
 from unitystyle_jax.commands.comparison.report import render_markdown
 from unitystyle_jax.commands.comparison.rows import STYLE_SETS, Row, StyleSet, validate
 from unitystyle_jax.commands.comparison.statistics import summarise
@@ -74,16 +75,21 @@ def _evaluated(workdir: str, out: str, num_steps: int) -> dict | None:
     return _with_run_records(metrics, workdir, out)
 
 
+def _paths(row: Row, seed_dir: str) -> tuple[str, str]:
+    """(the folder of the IDE a row evaluates, the folder of the row's evaluation)."""
+    if row.framework == "torch":
+        workdir = os.path.join(seed_dir, "torch_ide")
+        return workdir, os.path.join(workdir, "eval")
+    workdir = os.path.join(seed_dir, row.model or row.key)
+    return workdir, os.path.join(workdir, f"eval_{row.key}")
+
+
 def _jax_row(
     config, row: Row, seed_dir: str, splits, styled: dict, mesh, programs: _Programs, trained: set
 ) -> dict:
     """Trains (or resumes) the row's IDE unless this invocation did (`trained`: model folders), then evaluates it
     on the query/gallery the row names."""
-    workdir = os.path.join(seed_dir, row.model or row.key)
-    out = os.path.join(workdir, f"eval_{row.key}")
-    kept = _evaluated(workdir, out, config.reid.num_steps)
-    if kept is not None:
-        return kept
+    workdir, out = _paths(row, seed_dir)
     train_splits = splits
     styled_train = STYLE_SETS[row.styles].training_images(styled[row.styles]) if row.styles else None
     if methods.METHODS[row.method].replaces_real:  # every training image replaced by its normalised version
@@ -103,14 +109,10 @@ def _with_run_records(metrics: dict, workdir: str, out: str) -> dict:
     return {**metrics, "train_seconds": seconds, "per_query": evaluation.read_per_query(out)}
 
 
-def _torch_row(config, seed_dir: str, splits) -> dict:
+def _torch_row(config, row: Row, seed_dir: str, splits) -> dict:
     from unitystyle_jax.reference import torch_training  # torch is a test-only dependency
 
-    workdir = os.path.join(seed_dir, "torch_ide")
-    out = os.path.join(workdir, "eval")
-    kept = _evaluated(workdir, out, config.reid.num_steps)
-    if kept is not None:
-        return kept
+    workdir, out = _paths(row, seed_dir)
     began = time.perf_counter()
     model = torch_training.train(config, workdir, splits)  # trains from scratch: its time always counts
     stage_times.add(workdir, "reid", began)
@@ -175,7 +177,9 @@ def _styles_dir(workdir: str, style_set: StyleSet, gan_seed: int) -> str:
     return os.path.join(base, f"gan_seed{gan_seed}") if style_set.made_by_gans else base
 
 
-def run(config, workdir: str, results: str) -> dict:
+def run(config, workdir: str, results: str, record: str | None = None) -> dict:
+    """The comparison in WORKDIR, its report in RESULTS. RECORD: a folder for the comparison's record (`record`),
+    read into WORKDIR at start (files WORKDIR lacks) and written after every IDE seed."""
     began = time.perf_counter()
     rows = validate(config)
     if not _torch_available():
@@ -185,43 +189,63 @@ def run(config, workdir: str, results: str) -> dict:
     config = config.copy_and_resolve_references()
     config.data.root = startup.dataset_root(config, workdir)
 
+    if record:
+        files.check_writable(record, "record folder")
     with startup.started_run(config, workdir) as started:
+        if record:  # every process, before any reads the workdir (identical files, written atomically)
+            copied = record_files.copy(record, workdir, replace=False)
+            logging.info("%d files of the record in %s read into %s", len(copied), record, workdir)
         programs = _Programs(started.mesh, started.splits.num_train_ids)
         _check(config, workdir, rows, started.splits, programs)
         started.checked()
-        report = _run_rows(config, workdir, rows, started.splits, started.mesh, programs)
+        report = _run_rows(config, workdir, rows, started.splits, started.mesh, programs, record)
     report["invocation_seconds"] = round(time.perf_counter() - began, 1)
     reports.stamp(report)
     reports.write(results, "compare", report, render_markdown(report))
     return report
 
 
-def _run_rows(config, workdir: str, rows: list[Row], splits, mesh, programs: _Programs) -> dict:
+def _run_rows(config, workdir: str, rows: list[Row], splits, mesh, programs: _Programs, record) -> dict:
     seeds = [config.seed + s for s in range(config.compare.seeds)]
     needed = [STYLE_SETS[name] for name in _style_sets(rows)]
     per_seed = {r.key: [] for r in rows}
     made = {}  # (style set, GAN seed) -> its summary
+    ready = set()  # (style set, GAN seed) made (or found made) by this invocation: its images are on disk
     trained = set()  # IDE folders trained (or found finished) by this invocation
     for index, seed in enumerate(seeds):
+        seed_dir = os.path.join(workdir, f"seed{seed}")
+        configs = {row.key: _row_config(config, row, seed) for row in rows}
+        kept = {row.key: _evaluated(*_paths(row, seed_dir), configs[row.key].reid.num_steps) for row in rows}
+        pending = [row for row in rows if kept[row.key] is None]
         styled = {}
         for style_set in needed:
             gan_seeds = style_set.gan_seeds(config)
             gan_seed = gan_seeds[index % len(gan_seeds)]
             key = (style_set.name, gan_seed if style_set.made_by_gans else None)
             directory = _styles_dir(workdir, style_set, gan_seed)
-            if key not in made:
+            # A set only kept evaluations read is not made again: its summary is enough.
+            used = any(style_set.name in (row.styles, row.test) for row in pending)
+            earlier = None if used else style_set.made(directory)
+            if key not in ready and earlier is None:
                 style_config = style_set.config(config, gan_seed)
                 gan_programs = programs.gan(style_config) if style_set.made_by_gans else None
                 made[key] = style_set.make(style_config, directory, splits, mesh, gan_programs)
-            styled[style_set.name] = style_set.load(directory, splits)
-        seed_dir = os.path.join(workdir, f"seed{seed}")
+                ready.add(key)
+            made.setdefault(key, earlier)
+            if used:
+                styled[style_set.name] = style_set.load(directory, splits)
         for row in rows:
-            c = _row_config(config, row, seed)
-            if row.framework == "torch":
-                metrics = _torch_row(c, seed_dir, splits)
+            c = configs[row.key]
+            if kept[row.key] is not None:
+                metrics = kept[row.key]
+            elif row.framework == "torch":
+                metrics = _torch_row(c, row, seed_dir, splits)
             else:
                 metrics = _jax_row(c, row, seed_dir, splits, styled, mesh, programs, trained)
             per_seed[row.key].append(metrics)
+        if record and jax.process_index() == 0:
+            copied = record_files.copy(workdir, record, replace=True)
+            logging.info("seed %d: %d files of the record written to %s", seed, len(copied), record)
     style_report = {}
     for (style_set, _), entry in made.items():
         style_report.setdefault(style_set, []).append(entry)
