@@ -31,7 +31,7 @@ LONGEST_FIRST = (
     "test_unity_objective.py",
     "test_workdir_safety.py",
     "test_cli_errors.py",
-    "test_unitystyle_effect.py",
+    "test_transfer.py",
     "test_gan_step.py",
     "test_programs.py",  # compiles the tiny UnityGAN's programs early: test_preflight, test_generators and test_model_run load them
     "test_compile_cache.py",

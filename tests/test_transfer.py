@@ -1,5 +1,6 @@
-"""Shown, not assumed: a briefly trained tiny UnityGAN per camera makes the cameras alike while keeping people
-apart and each image's structure.
+"""The transfer stage (transfer/unitystyle.py and its verdict from transfer/style_stats.py), shown, not assumed: a
+briefly trained tiny UnityGAN per camera makes the cameras alike while keeping people apart and each image's
+structure.
 
 Style, not content: the style ratio R (how far apart the cameras' mean colour and contrast lie, in units of how
 far apart the identities lie inside one camera; `style_stats`) must fall by a fifth. Two transforms that change every
