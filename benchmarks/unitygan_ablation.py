@@ -265,25 +265,26 @@ def render_ladder(report: dict, family: str = "global") -> str | None:
         f"# The scale ladder: the chosen UnityGAN objective as the model grows ({family} styles; "
         f"{report['machine']})",
         "",
-        "Each rung trains the C UnityGANs for the same steps at the same batch (the same epochs), with "
-        f"{len(rungs['chosen'])} GAN seed(s);",
-        "each cell the mean (min–max). R = camera spread / within-camera identity spread (lower = cameras alike);",
-        "the probe is trained on real training images, the retrained one on UnityStyle training images (chance",
-        "1/C); guard = the real-only IDE's Rank-1 for UnityStyle queries against the real gallery. s / step: the",
-        "median logging window after the first (compilation); peak: the train command's resident memory.",
+        "Each rung trains the C UnityGANs for the same steps at the same batch (the same epochs); each cell the",
+        "mean over the rung's GAN seeds (min–max). R = camera spread / within-camera identity spread (lower =",
+        "cameras alike); the probe is trained on real training images, the retrained one on UnityStyle training",
+        "images (chance 1/C); guard = the real-only IDE's Rank-1 for UnityStyle queries against the real gallery.",
+        "s / step: the median logging window after the first (compilation); peak: the train command's resident",
+        "memory.",
         "",
         f"Real images: R {real['style_ratio']:.2f}, probe {100 * real['probe']:.1f}%, IDE Rank-1 "
         f"{100 * real['rank1']:.1f}.",
         "",
-        "| rung | steps | R | × real | probe % | probe retrained % | SSIM | guard Rank-1 | s / step | peak GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| rung | GAN seeds | steps | R | × real | probe % | probe retrained % | SSIM | guard Rank-1 | s / step "
+        "| peak GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, runs in rungs.items():
         style = [r["style"] for r in runs]
         ratio = [s["style_ratio"]["unity"] for s in style]
         lines.append(
             f"| {'the demo size (64×32, base 16, 1 residual block)' if name == 'chosen' else VARIANTS[name][0]} "
-            f"| {runs[0]['steps']} | {_cell(ratio, '.2f')} "
+            f"| {len(runs)} | {runs[0]['steps']} | {_cell(ratio, '.2f')} "
             f"| {_cell([r / s['style_ratio']['real'] for r, s in zip(ratio, style)], '.2f')} "
             f"| {_cell([s['camera_probe']['unity'] for s in style], '.1f', 100)} "
             f"| {_cell([s['camera_probe']['unity_retrained'] for s in style], '.1f', 100)} "
