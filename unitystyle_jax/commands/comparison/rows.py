@@ -113,13 +113,9 @@ class Row:
 STYLE_SETS = {
     s.name: s
     for s in (
-        StyleSet(
-            "unitystyle",
-            "UnityStyle",
-            styled_data.OUTPUT,
-            "cameras",
-            (("gan.style_attention", "none"),),
-        ),
+        # The config's own objective (the shipped one unless flags change it, e.g. `gan.style_attention`, so the
+        # UnityStyle rows of any reading are one invocation away).
+        StyleSet("unitystyle", "UnityStyle", styled_data.OUTPUT, "cameras"),
         StyleSet(
             "unitystyle_attention",
             "UnityStyle, per-model Style Attention",
