@@ -65,9 +65,8 @@ def measure(workdir: str, cameras: list[int] | None, batch: int) -> list[dict]:
                     "unity_colour": colour(np.concatenate(fake_means)),
                 }
             )
-    for row in rows:
-        row["middle_colour"] = colour(list(real_means.values()))
-    return rows
+    middle = colour(list(real_means.values()))
+    return [{**row, "middle_colour": middle} for row in rows]
 
 
 def main(argv) -> None:
